@@ -1,1 +1,30 @@
-"""jaxrec.metrics."""
+"""jaxrec.metrics: exact, tie-aware evaluation metrics (numpy, float64, on host)."""
+
+from jaxrec.metrics.catalogue import coverage_at_k
+from jaxrec.metrics.catalogue import diversity_at_k
+from jaxrec.metrics.catalogue import item_popularity
+from jaxrec.metrics.catalogue import novelty_at_k
+from jaxrec.metrics.catalogue import top_k_items
+from jaxrec.metrics.evaluate import evaluate_predictions
+from jaxrec.metrics.evaluate import per_user_metrics
+from jaxrec.metrics.evaluate import relevance_threshold_for
+from jaxrec.metrics.evaluate import summarize
+from jaxrec.metrics.ranking import auc
+from jaxrec.metrics.ranking import f1_at_k
+from jaxrec.metrics.ranking import full_catalogue_ranking
+from jaxrec.metrics.ranking import indicator_matrix
+from jaxrec.metrics.ranking import ndcg_at_k
+from jaxrec.metrics.ranking import ndcg_exp_at_k
+from jaxrec.metrics.ranking import per_user_auc
+from jaxrec.metrics.ranking import per_user_f1_at_k
+from jaxrec.metrics.ranking import per_user_full_catalogue
+from jaxrec.metrics.ranking import per_user_ndcg_at_k
+from jaxrec.metrics.ranking import per_user_ndcg_exp_at_k
+from jaxrec.metrics.ranking import per_user_precision_at_k
+from jaxrec.metrics.ranking import per_user_recall_at_k
+from jaxrec.metrics.ranking import precision_at_k
+from jaxrec.metrics.ranking import recall_at_k
+from jaxrec.metrics.rating import mae
+from jaxrec.metrics.rating import per_user_mae
+from jaxrec.metrics.rating import per_user_rmse
+from jaxrec.metrics.rating import rmse

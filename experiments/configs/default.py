@@ -1,0 +1,51 @@
+"""Shared defaults: every config in this folder starts from ``get_config()`` here.
+
+Not meant to be run alone; see the dataset/method configs beside it.
+"""
+
+import ml_collections
+
+
+def get_config() -> ml_collections.ConfigDict:
+  c = ml_collections.ConfigDict()
+  c.seed = 0
+
+  c.data = ml_collections.ConfigDict()
+  c.data.dataset = "ml-100k"        # ml-100k | ml-1m | lastfm | synthetic | csv:<path>
+  c.data.data_dir = ""              # '' -> $JAXREC_DATA_DIR
+  c.data.download = False           # fetch + sha256-verify the official archive if missing
+  c.data.split = "random"           # random | time
+  c.data.user_fractions = (0.8, 0.1, 0.1)
+  c.data.item_fractions = (0.8, 0.1, 0.1)
+  c.data.min_ratings = 13
+  c.data.max_ratings = 100
+  c.data.query_size = 10
+  c.data.negatives = 0              # sampled negatives per positive (implicit data)
+  c.data.text_features = False      # add frozen LM vectors of item text as item_table["text"]
+  c.data.text_model = ""            # '' -> the installed all-MiniLM-L6-v2 wheel
+  c.data.cache_dir = ""             # '' -> <workdir>/../text_cache
+
+  c.model = ml_collections.ConfigDict()
+  c.model.name = "melu"             # melu | hybrid | two_tower
+  c.model.kwargs = ml_collections.ConfigDict({"embed_dim": 32})
+
+  c.meta = ml_collections.ConfigDict()
+  c.meta.algorithm = "maml"         # maml | fomaml | reptile | model_average | meta_sgd | anil | joint
+  c.meta.inner_lr = 0.01
+  c.meta.num_steps = 1
+  c.meta.adapt = "model"            # model (the model's adapt_mask) | all | head (ANIL)
+  c.meta.remat = False
+
+  c.optimizer = ml_collections.ConfigDict()
+  c.optimizer.learning_rate = 1e-3
+  c.optimizer.grad_clip = 10.0
+
+  c.batch_size = 32
+  c.num_epochs = 30
+  c.eval_every = 50                 # steps between validation runs (and checkpoints)
+  c.patience = 10                   # validation runs without improvement before stopping
+  c.best_metric = "rmse"            # validated on new_users of the validation users
+  c.eval_batch_size = 256
+  c.buckets = (16, 32, 64, 128)     # support-length buckets
+  c.num_devices = 0                 # 0: all local devices (data-parallel over tasks)
+  return c

@@ -1,0 +1,27 @@
+r"""Evaluates a meta-training run from its checkpoint, in a fresh process.
+
+  python -m experiments.evaluate --workdir=workdirs/maml_ml100k
+
+Reads only ``<workdir>/config.json`` and the best checkpoint (any device count),
+writes ``results.json``, ``results.md``, ``per_user.npz`` and the PNG plots into the
+workdir, and prints the markdown table.
+"""
+
+from absl import app
+from absl import flags
+from absl import logging
+
+from jaxrec import evaluate
+
+_WORKDIR = flags.DEFINE_string("workdir", None, "Run directory written by meta_train.")
+flags.mark_flags_as_required(["workdir"])
+
+
+def main(argv):
+  del argv
+  logging.set_verbosity(logging.WARNING)  # Orbax logs every save at INFO
+  print(evaluate.results_markdown(evaluate.evaluate_run(_WORKDIR.value)))
+
+
+if __name__ == "__main__":
+  app.run(main)

@@ -1,0 +1,39 @@
+r"""Meta-trains a cold-start recommender from a config.
+
+  python -m experiments.meta_train --config=experiments/configs/maml_ml100k.py \
+      --workdir=workdirs/maml_ml100k [--config.meta.num_steps=5 ...] [--evaluate]
+
+Re-running the same command resumes from the latest checkpoint in ``--workdir``.
+With ``--evaluate`` the run is then evaluated as ``experiments.evaluate`` does.
+"""
+
+import json
+
+from absl import app
+from absl import flags
+from absl import logging
+from ml_collections import config_flags
+
+from jaxrec import evaluate
+from jaxrec import train
+
+_CONFIG = config_flags.DEFINE_config_file("config", None, "Training configuration.",
+                                          lock_config=True)
+_WORKDIR = flags.DEFINE_string("workdir", None, "Run directory (checkpoints, logs).")
+_EVALUATE = flags.DEFINE_bool("evaluate", False, "Evaluate the best checkpoint after "
+                              "training and print the results table.")
+flags.mark_flags_as_required(["config", "workdir"])
+
+
+def main(argv):
+  del argv
+  logging.set_verbosity(logging.WARNING)  # Orbax logs every save at INFO
+  summary = train.train(_CONFIG.value, _WORKDIR.value)
+  print(json.dumps(summary))
+  if _EVALUATE.value:
+    output = evaluate.evaluate_run(_WORKDIR.value)
+    print(evaluate.results_markdown(output))
+
+
+if __name__ == "__main__":
+  app.run(main)

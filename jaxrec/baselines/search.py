@@ -1,0 +1,113 @@
+"""Hyperparameter selection for baselines on validation episodes."""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from jaxrec.baselines import base
+from jaxrec.metrics import evaluate
+
+LOWER_IS_BETTER = frozenset({"mae", "rmse"})
+
+
+@dataclasses.dataclass(frozen=True)
+class GridSearchResult:
+  """Outcome of ``grid_search``.
+
+  Attributes:
+    best_params: the chosen constructor keyword arguments.
+    best_score: their validation metric.
+    best_baseline: the baseline fit with ``best_params``.
+    scores: ``(params, score)`` for every grid point, in grid order.
+  """
+
+  best_params: dict[str, Any]
+  best_score: float
+  best_baseline: base.Baseline
+  scores: list[tuple[dict[str, Any], float]]
+
+
+def grid_search(baseline_cls: type[base.Baseline], grid: Mapping[str, Sequence[Any]],
+                fit_args: Sequence[Any] | Mapping[str, Any],
+                val_batches: Iterable[dict[str, Any]], metric: str = "rmse", *,
+                implicit: bool = False,
+                relevance_threshold: float | None = None) -> GridSearchResult:
+  """Picks the grid point with the best validation metric.
+
+  For every combination of ``grid`` values (the Cartesian product, in the
+  order of the keys), builds ``baseline_cls(**params)``, fits it on the
+  training interactions ``fit_args`` (``(user, item, y, num_users,
+  num_items)`` or the matching keyword dict) and scores it on the validation
+  episode batches: the ``metric`` of ``jaxrec.metrics.per_user_metrics``
+  (e.g. ``"rmse"``, ``"ndcg@5"``), averaged over all validation users of all
+  batches. ``"mae"`` and ``"rmse"`` are minimised, everything else maximised;
+  ties keep the earlier grid point and NaN scores are never chosen. Only
+  ``val_batches`` are scored: pass validation users' episodes, never test ones.
+
+  Args:
+    baseline_cls: a ``Baseline`` subclass.
+    grid: hyperparameter name -> candidate values (an empty grid tries the
+      defaults once).
+    fit_args: training interactions, positional sequence or keyword mapping.
+    val_batches: episode batches (``{"support": ..., "query": ...}``).
+    metric: a key of ``per_user_metrics``.
+    implicit: whether labels are implicit (forwarded to ``per_user_metrics``).
+    relevance_threshold: forwarded to ``per_user_metrics``.
+
+  Returns:
+    A ``GridSearchResult``.
+
+  Raises:
+    ValueError: if a grid entry is empty, there are no validation batches, the
+      metric is unknown, or its value is NaN for every grid point.
+  """
+  for name, values in grid.items():
+    if len(values) == 0:
+      raise ValueError(f"grid entry '{name}' has no values")
+  val_batches = list(val_batches)
+  if not val_batches:
+    raise ValueError("grid_search needs at least one validation batch")
+  sign = 1.0 if metric in LOWER_IS_BETTER else -1.0
+  scores, best = [], None
+  for values in itertools.product(*grid.values()):
+    params = dict(zip(grid, values))
+    model = baseline_cls(**params)
+    if isinstance(fit_args, Mapping):
+      model.fit(**fit_args)
+    else:
+      model.fit(*fit_args)
+    score = _validation_score(model, val_batches, metric, implicit, relevance_threshold)
+    scores.append((params, score))
+    if not math.isnan(score) and (best is None or sign * score < sign * best[1]):
+      best = (params, score, model)
+  if best is None:
+    raise ValueError(f"metric '{metric}' is NaN for every grid point (no eligible "
+                     "validation users)")
+  return GridSearchResult(*best, scores)
+
+
+def _validation_score(model: base.Baseline, val_batches: Sequence[dict[str, Any]],
+                      metric: str, implicit: bool,
+                      relevance_threshold: float | None) -> float:
+  """``metric`` of ``model`` averaged over every validation user of every batch."""
+  ks = (_cutoff(metric),) if "@" in metric else ()
+  per_user = [
+      evaluate.per_user_metrics(model.predict_batch(batch), batch["query"]["y"],
+                                batch["query"]["mask"], ks=ks, implicit=implicit,
+                                relevance_threshold=relevance_threshold)
+      for batch in val_batches]
+  if metric not in per_user[0]:
+    raise ValueError(f"unknown metric '{metric}'; available: {sorted(per_user[0])}")
+  return evaluate.summarize(per_user)[metric]
+
+
+def _cutoff(metric: str) -> int:
+  """The ``k`` of a ``"name@k"`` metric; raises ValueError if it is not an integer."""
+  suffix = metric.rsplit("@", 1)[1]
+  if not suffix.isdigit():
+    raise ValueError(f"metric '{metric}' must end in '@<integer k>'")
+  return int(suffix)

@@ -1,0 +1,423 @@
+"""Evaluation of a meta-training run from its checkpoint, against the baselines.
+
+:func:`evaluate_run` reads only ``<workdir>/config.json`` and the best checkpoint,
+rebuilds the data exactly as training did (the split is a function of the config),
+and scores the meta-learner and every baseline on the *same* test episodes of each
+cold-start state. It writes
+
+- ``results.json``: ``{"dataset", "protocol", "results": [{"method", "state",
+  "seed", "metrics"}], "curves": {...}}``;
+- ``results.md``: one table per state;
+- ``per_user.npz``: per-user metric arrays ``"<method>|<state>|<metric>"`` (and
+  ``"<state>|user"``), for paired comparisons across methods;
+- ``learning_curves.png``, ``k_shot.png``, ``inner_steps.png``.
+
+Catalogue metrics (``coverage@k``, ``novelty@k``, ``diversity@k``) come from each
+user's top-k list over the state's candidate items (train items; the held-out items
+for the new-item states) minus the user's support items.
+"""
+
+from __future__ import annotations
+
+import json
+import pathlib
+import platform
+import subprocess
+from collections.abc import Callable, Sequence
+from importlib import metadata
+from typing import Any
+
+import jax
+import ml_collections
+import numpy as np
+
+from jaxrec import baselines
+from jaxrec import checkpoint
+from jaxrec import meta
+from jaxrec import metrics
+from jaxrec import train as train_lib
+from jaxrec.data import episodes as episodes_lib
+from jaxrec.data import splits
+
+STATES = ("warm", "new_users", "new_items", "new_users_new_items")
+KS = (1, 3, 5, 10)
+K_SHOTS = (1, 2, 3, 5, 10, 15, 20)
+INNER_STEPS = (0, 1, 2, 3, 5, 10)
+CATALOGUE_K = 10
+# Hyperparameter grids of the baselines, searched on validation users only.
+BASELINE_GRIDS = {
+    "item_mean": (baselines.ItemMean, {"damping": (1.0, 5.0, 25.0)}),
+    "item_mean_user_bias": (baselines.ItemMeanUserBias,
+                            {"item_damping": (1.0, 5.0, 25.0),
+                             "user_damping": (1.0, 5.0, 25.0)}),
+    "mf_foldin": (baselines.MatrixFactorization,
+                  {"rank": (8, 32), "reg": (1.0, 10.0, 30.0)}),
+}
+FINETUNE_GRID = {"inner_lr": (1e-3, 1e-2, 1e-1), "num_steps": (1, 5, 10)}
+
+Scorer = Callable[[dict], np.ndarray]  # padded batch -> float[B, Q] query scores
+
+
+def load_config(workdir: str | pathlib.Path) -> ml_collections.ConfigDict:
+  """The config a run was trained with (``<workdir>/config.json``)."""
+  path = pathlib.Path(workdir) / "config.json"
+  if not path.exists():
+    raise FileNotFoundError(f"{path} not found: is {workdir} a meta_train workdir?")
+  return ml_collections.ConfigDict(json.loads(path.read_text()))
+
+
+def load_run(workdir: str | pathlib.Path, config: ml_collections.ConfigDict | None = None
+             ) -> tuple[ml_collections.ConfigDict, train_lib.Prepared, Any, Any]:
+  """``(config, prepared, model, state)`` with the best checkpoint's state.
+
+  The state is restored onto the current devices (replicated on the first one),
+  whatever device count wrote it.
+  """
+  config = config or load_config(workdir)
+  prepared = train_lib.prepare(config)
+  model = train_lib.build_model(config, prepared)
+  template = train_lib.init_state(config, model)
+  best = checkpoint.managers(workdir, read_only=True)[1]
+  state, _ = checkpoint.restore(best, template,
+                                sharding=jax.sharding.SingleDeviceSharding(jax.devices()[0]))
+  return config, prepared, model, state
+
+
+def protocol(config: ml_collections.ConfigDict, prepared: train_lib.Prepared) -> dict:
+  """The split parameters, seeds, package versions, git commit and device."""
+  def version(pkg):
+    try:
+      return metadata.version(pkg)
+    except metadata.PackageNotFoundError:
+      return None
+  try:
+    commit = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True,
+                            cwd=pathlib.Path(__file__).parent, check=True).stdout.strip()
+  except (OSError, subprocess.CalledProcessError):
+    commit = None
+  return {
+      "split": {**prepared.split.params, **prepared.split.sizes()},
+      "seed": config.seed,
+      "query_size": config.data.query_size,
+      "states": list(STATES),
+      "relevance_threshold": 1.0 if prepared.interactions.implicit else 4.0,
+      "catalogue_k": CATALOGUE_K,
+      "versions": {p: version(p) for p in ("jaxrec", "jax", "jaxlib", "flax", "optax",
+                                           "orbax-checkpoint", "numpy")},
+      "python": platform.python_version(),
+      "git_commit": commit,
+      "device": f"{jax.devices()[0].platform}: {jax.devices()[0].device_kind} "
+                f"x{jax.device_count()}",
+  }
+
+
+def _batches(episodes: episodes_lib.Episodes, batch_size: int) -> list[dict]:
+  return list(episodes_lib.batch_iterator(episodes, batch_size, shuffle=False))
+
+
+def _query_arrays(batches: Sequence[dict], scores: Sequence[np.ndarray]
+                  ) -> dict[str, np.ndarray]:
+  """Concatenates per-batch query scores, dropping padded tasks, in user order."""
+  q = max(b["query"]["item"].shape[1] for b in batches)
+  pad = lambda x: np.pad(x, ((0, 0), (0, q - x.shape[1])))  # noqa: E731
+  out = {k: [] for k in ("user", "scores", "y", "mask")}
+  for batch, s in zip(batches, scores):
+    real = batch["query"]["mask"].sum(axis=1) > 0
+    out["user"].append(batch["query"]["user"][real])
+    out["scores"].append(pad(np.asarray(s, np.float64)[real]))
+    out["y"].append(pad(batch["query"]["y"][real]))
+    out["mask"].append(pad(batch["query"]["mask"][real]))
+  arrays = {k: np.concatenate(v) for k, v in out.items()}
+  order = np.argsort(arrays["user"], kind="stable")
+  return {k: v[order] for k, v in arrays.items()}
+
+
+def _candidates(prepared: train_lib.Prepared, state: str) -> np.ndarray:
+  new_items = state in ("new_items", "new_users_new_items")
+  return prepared.split.test_items if new_items else prepared.split.train_items
+
+
+def _catalogue(score_all: Callable[[dict, np.ndarray], np.ndarray],
+               batches: Sequence[dict], candidates: np.ndarray,
+               prepared: train_lib.Prepared, item_vectors: np.ndarray) -> dict[str, float]:
+  """coverage / novelty / diversity of the top-``CATALOGUE_K`` lists over
+  ``candidates`` (the user's support items excluded)."""
+  tops = []
+  for batch in batches:
+    real = batch["query"]["mask"].sum(axis=1) > 0
+    scores = np.asarray(score_all(batch, candidates), np.float64)[real]
+    support = np.where(batch["support"]["mask"][real] > 0,
+                       batch["support"]["item"][real], -1)
+    seen = (candidates[None, None, :] == support[:, :, None]).any(axis=1)
+    tops.append(metrics.top_k_items(scores, CATALOGUE_K, exclude=seen))
+  top = np.concatenate(tops)  # positions in ``candidates``
+  return {f"coverage@{CATALOGUE_K}": metrics.coverage_at_k(top, len(candidates)),
+          f"novelty@{CATALOGUE_K}": metrics.novelty_at_k(
+              top, prepared.popularity[candidates], len(prepared.split.train_users)),
+          f"diversity@{CATALOGUE_K}": metrics.diversity_at_k(top, item_vectors[candidates])}
+
+
+def model_scorers(model, state, inner_lr, num_steps: int, trainable_mask: Any
+                  ) -> tuple[Scorer, Callable[[dict, np.ndarray], np.ndarray]]:
+  """``(score_query, score_all)`` of a (meta-)trained model: each task is adapted on
+  its support set, then scores its query items / every item of a candidate array."""
+  predict = train_lib.make_predict(model, trainable_mask)
+
+  @jax.jit
+  def all_items(params, lr, batch, candidates):
+    def one(support, user):
+      phi = meta.adapt(model.loss, params, support, lr, num_steps,
+                       trainable=trainable_mask)
+      return model.predict(phi, user, candidates)
+    return jax.vmap(one)(batch["support"], batch["query"]["user"])
+
+  return (lambda batch: predict(state.params, inner_lr, num_steps, batch),
+          lambda batch, cand: all_items(state.params, inner_lr, batch, cand))
+
+
+def baseline_scorers(baseline: baselines.Baseline
+                     ) -> tuple[Scorer, Callable[[dict, np.ndarray], np.ndarray]]:
+  """``(score_query, score_all)`` of a fitted baseline."""
+  def score_all(batch, candidates):
+    s = batch["support"]
+    query = np.broadcast_to(candidates, (s["item"].shape[0], len(candidates)))
+    return baseline.predict(s["item"], s["y"], s["mask"], query)
+  return baseline.predict_batch, score_all
+
+
+def _item_vectors(prepared: train_lib.Prepared) -> np.ndarray:
+  """Item vectors for intra-list diversity: the text vectors when present, else
+  the one-hot encoding of every categorical item field (multi-hot fields as sets)."""
+  table = prepared.item_table
+  if "text" in table:
+    return table["text"]
+  columns = []
+  for name, values in table.items():
+    if name.endswith("_mask") or name in ("item_id", "text"):
+      continue
+    size = prepared.vocab_sizes[name]
+    ids = values.reshape(len(values), -1)
+    mask = table.get(f"{name}_mask", np.ones(ids.shape)).reshape(ids.shape)
+    onehot = np.zeros((len(values), size))
+    np.add.at(onehot, (np.repeat(np.arange(len(values)), ids.shape[1]), ids.ravel()),
+              mask.ravel())
+    columns.append(np.minimum(onehot[:, 1:], 1.0))
+  return np.concatenate(columns, axis=1) if columns else np.eye(len(next(iter(table.values()))))
+
+
+def _evaluate_scorer(score: Scorer, batches: Sequence[dict], implicit: bool
+                     ) -> tuple[dict[str, float], dict[str, np.ndarray]]:
+  arrays = _query_arrays(batches, [score(b) for b in batches])
+  per_user = metrics.per_user_metrics(arrays["scores"], arrays["y"], arrays["mask"],
+                                      ks=KS, implicit=implicit)
+  return metrics.summarize(per_user), {"user": arrays["user"], **per_user}
+
+
+def fit_baselines(prepared: train_lib.Prepared, val_batches: Sequence[dict],
+                  metric: str) -> dict[str, tuple[baselines.Baseline, dict]]:
+  """Every baseline fit on the training ratings, grids chosen on validation users.
+
+  Returns ``{name: (fitted baseline, chosen hyperparameters)}``.
+  """
+  inter = prepared.interactions
+  train = splits.training_mask(inter, prepared.split)
+  fit_args = (inter.user[train], inter.item[train],
+              (inter.rating[train] > 0).astype(np.float32) if inter.implicit
+              else inter.rating[train], inter.num_users, inter.num_items)
+  fitted = {"global_mean": (baselines.GlobalMean().fit(*fit_args), {}),
+            "user_mean": (baselines.UserMean().fit(*fit_args), {})}
+  if inter.implicit:
+    fitted["popularity"] = (baselines.Popularity().fit(*fit_args), {})
+  for name, (cls, grid) in BASELINE_GRIDS.items():
+    found = baselines.grid_search(cls, grid, fit_args, val_batches, metric,
+                                  implicit=inter.implicit)
+    fitted[name] = (cls(**found.best_params).fit(*fit_args), found.best_params)
+  return fitted
+
+
+def method_name(config: ml_collections.ConfigDict) -> str:
+  """``"<model>-<algorithm>"``, e.g. ``"melu-maml"`` (``config.name`` overrides)."""
+  return config.get("name") or f"{config.model.name}-{config.meta.algorithm}"
+
+
+def _curve_metric(implicit: bool) -> str:
+  return "auc" if implicit else "rmse"
+
+
+def tune_finetuning(model, state, trainable_mask: Any, val_batches: Sequence[dict],
+                    metric: str, implicit: bool) -> dict[str, Any]:
+  """Test-time fine-tuning rate and steps for a network trained without
+  meta-learning, chosen on validation users over ``FINETUNE_GRID``."""
+  best = None
+  for lr in FINETUNE_GRID["inner_lr"]:
+    for steps in FINETUNE_GRID["num_steps"]:
+      score = model_scorers(model, state, lr, steps, trainable_mask)[0]
+      value = _evaluate_scorer(score, val_batches, implicit)[0][metric]
+      if best is None or train_lib.is_better(metric, value, best[0]):
+        best = (value, {"inner_lr": lr, "num_steps": steps})
+  return best[1]
+
+
+def evaluate_run(workdir: str | pathlib.Path, *, progress: bool = True) -> dict[str, Any]:
+  """Evaluates a run's best checkpoint and the baselines on every state; writes
+  the files listed in the module docstring and returns the results dict."""
+  workdir = pathlib.Path(workdir)
+  config, prepared, model, state = load_run(workdir)
+  inter, data = prepared.interactions, config.data
+  implicit, bs = inter.implicit, config.eval_batch_size
+  episode_args = dict(query_size=data.query_size, negatives=data.negatives,
+                      seed=config.seed)
+  val_batches = _batches(episodes_lib.make_episodes(
+      inter, prepared.split, "new_users", group="val", **episode_args), bs)
+  mask = train_lib.trainable(config, model)
+  name = method_name(config)
+  scorers = {name: model_scorers(model, state, train_lib.inner_rate(config, state),
+                                 config.meta.num_steps, mask)}
+  chosen = {}
+  if config.meta.algorithm == "joint":
+    tuned = tune_finetuning(model, state, mask, val_batches, config.best_metric,
+                            implicit)
+    chosen[f"{name}+finetune"] = tuned
+    scorers[f"{name}+finetune"] = model_scorers(model, state, tuned["inner_lr"],
+                                                tuned["num_steps"], mask)
+  for base_name, (fitted, params) in fit_baselines(prepared, val_batches,
+                                                   config.best_metric).items():
+    scorers[base_name] = baseline_scorers(fitted)
+    chosen[base_name] = params
+
+  item_vectors = _item_vectors(prepared)
+  results, per_user_all, test_episodes = [], {}, {}
+  for state_name in STATES:
+    episodes = episodes_lib.make_episodes(inter, prepared.split, state_name,
+                                          group="test", **episode_args)
+    test_episodes[state_name] = episodes
+    batches = _batches(episodes, bs)
+    candidates = _candidates(prepared, state_name)
+    for method, (score, score_all) in scorers.items():
+      summary, per_user = _evaluate_scorer(score, batches, implicit)
+      summary.update(_catalogue(score_all, batches, candidates, prepared, item_vectors))
+      results.append({"method": method, "state": state_name, "seed": config.seed,
+                      "metrics": summary})
+      per_user_all[f"{state_name}|user"] = per_user.pop("user")
+      per_user_all.update({f"{method}|{state_name}|{k}": v for k, v in per_user.items()})
+    if progress:
+      print(f"evaluated {state_name}: {len(episodes)} users")
+
+  curve_metric = _curve_metric(implicit)
+  curves = {"metric": curve_metric,
+            "k_shot": k_shot_curve(scorers, test_episodes["new_users"], bs, implicit,
+                                   curve_metric, seed=config.seed),
+            "inner_steps": inner_steps_curve(
+                model, state, train_lib.inner_rate(config, state), mask,
+                _batches(test_episodes["new_users"], bs), implicit, curve_metric)}
+  output = {"dataset": inter.name, "protocol": {**protocol(config, prepared),
+                                                "hyperparameters": chosen},
+            "results": results, "curves": curves}
+  (workdir / "results.json").write_text(json.dumps(output, indent=2))
+  (workdir / "results.md").write_text(results_markdown(output))
+  np.savez_compressed(workdir / "per_user.npz", **per_user_all)
+  plot_all(workdir, output)
+  return output
+
+
+def k_shot_curve(scorers: dict, episodes: episodes_lib.Episodes, batch_size: int,
+                 implicit: bool, metric: str, *, seed: int) -> dict[str, Any]:
+  """``metric`` vs the number of support ratings ``k`` (``K_SHOTS``) on
+  ``new_users``: each user's support set truncated to ``k`` random ratings;
+  users with fewer than ``k`` leave that point (``users`` counts those left)."""
+  curve = {"k": [], "users": [], "values": {m: [] for m in scorers}}
+  for k in K_SHOTS:
+    try:
+      truncated = episodes_lib.truncate_support(episodes, k, seed=seed)
+    except ValueError:  # no user has k support ratings
+      break
+    batches = _batches(truncated, batch_size)
+    curve["k"].append(k)
+    curve["users"].append(len(truncated))
+    for method, (score, _) in scorers.items():
+      curve["values"][method].append(_evaluate_scorer(score, batches, implicit)[0][metric])
+  return curve
+
+
+def inner_steps_curve(model, state, inner_lr, trainable_mask: Any, batches: Sequence[dict],
+                      implicit: bool, metric: str) -> dict[str, list]:
+  """``metric`` on ``new_users`` vs the number of test-time inner steps."""
+  values = [_evaluate_scorer(model_scorers(model, state, inner_lr, s, trainable_mask)[0],
+                             batches, implicit)[0][metric] for s in INNER_STEPS]
+  return {"steps": list(INNER_STEPS), "values": values}
+
+
+TABLE_METRICS = ("mae", "rmse", "ndcg@3", "ndcg@10", "precision@5", "recall@5", "auc",
+                 f"coverage@{CATALOGUE_K}", f"novelty@{CATALOGUE_K}",
+                 f"diversity@{CATALOGUE_K}")
+
+
+def results_markdown(output: dict[str, Any]) -> str:
+  """One markdown table per state: a row per method, a column per main metric
+  (``mean ± 95% CI`` when several seeds are pooled)."""
+  lines = [f"# {output['dataset']}", ""]
+  for state_name in STATES:
+    rows = [r for r in output["results"] if r["state"] == state_name]
+    if not rows:
+      continue
+    present = [m for m in TABLE_METRICS if m in rows[0]["metrics"]]
+    users = rows[0]["metrics"].get("num_users", "?")
+    lines += [f"## {state_name} ({users} test users)", "",
+              "| method | " + " | ".join(present) + " |",
+              "|---" * (len(present) + 1) + "|"]
+    for r in rows:
+      cells = [_cell(r["metrics"], m) for m in present]
+      lines.append(f"| {r['method']} | " + " | ".join(cells) + " |")
+    lines.append("")
+  return "\n".join(lines)
+
+
+def _cell(values: dict, key: str) -> str:
+  value = values[key]
+  ci = values.get(f"{key}_ci95")
+  return f"{value:.4f}" if ci is None else f"{value:.4f} ± {ci:.4f}"
+
+
+def plot_all(workdir: pathlib.Path, output: dict[str, Any]) -> None:
+  """learning_curves.png, k_shot.png and inner_steps.png in ``workdir``."""
+  import matplotlib  # pylint: disable=import-outside-toplevel
+  matplotlib.use("Agg")
+  import matplotlib.pyplot as plt  # pylint: disable=import-outside-toplevel
+
+  curves, metric = output["curves"], output["curves"]["metric"]
+  log = workdir / "metrics.jsonl"
+  if log.exists():
+    records = [json.loads(line) for line in log.read_text().splitlines() if line]
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.5))
+    steps = [r["step"] for r in records]
+    for key in ("train_query_loss_before", "train_query_loss_after"):
+      if key in records[0]:
+        axes[0].plot(steps, [r[key] for r in records], label=key[len("train_"):])
+    axes[0].set(xlabel="outer step", ylabel="training query loss")
+    axes[0].legend()
+    axes[1].plot(steps, [r[f"val_{metric}"] for r in records], marker="o")
+    axes[1].set(xlabel="outer step", ylabel=f"validation {metric} (new users)")
+    fig.tight_layout()
+    fig.savefig(workdir / "learning_curves.png", dpi=100)
+    plt.close(fig)
+
+  k_shot = curves["k_shot"]
+  fig, ax = plt.subplots(figsize=(6, 4))
+  for method, values in k_shot["values"].items():
+    ax.plot(k_shot["k"], values, marker="o", label=method)
+  for k, n in zip(k_shot["k"], k_shot["users"]):
+    ax.annotate(f"n={n}", (k, 0), xycoords=("data", "axes fraction"), fontsize=7,
+                ha="center", va="bottom")
+  ax.set(xlabel="support ratings k", ylabel=f"query {metric} (new users)")
+  ax.legend(fontsize=7)
+  fig.tight_layout()
+  fig.savefig(workdir / "k_shot.png", dpi=100)
+  plt.close(fig)
+
+  inner = curves["inner_steps"]
+  fig, ax = plt.subplots(figsize=(5, 3.5))
+  ax.plot(inner["steps"], inner["values"], marker="o")
+  ax.set(xlabel="test-time inner steps", ylabel=f"query {metric} (new users)")
+  fig.tight_layout()
+  fig.savefig(workdir / "inner_steps.png", dpi=100)
+  plt.close(fig)

@@ -1,0 +1,324 @@
+"""Gradient-based meta-learning over parameter pytrees.
+
+Everything here knows only a task loss ``loss_fn(params, part) -> scalar`` and
+pytrees, so it works for any JAX model. Notation: θ are the meta-parameters,
+``support`` / ``query`` are one task's two parts, α is the inner learning rate
+(a scalar or a pytree shaped like θ), and
+
+  φ₀ = θ,   φₖ₊₁ = φₖ − α ⊙ ∇L_support(φₖ)   (k = 0 .. K−1)
+
+is the inner loop of plain gradient descent. All functions are pure and compose
+with ``jax.jit``, ``jax.vmap`` and ``jax.grad``; ``num_steps`` (K) and the
+``trainable`` mask are static Python values.
+"""
+
+from __future__ import annotations
+
+import operator
+import re
+from collections.abc import Callable
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+from jax import lax
+
+PyTree = Any
+LossFn = Callable[[PyTree, PyTree], jax.Array]
+Selector = str | Callable[[str, Any], bool]
+
+
+def _path_str(path: tuple[Any, ...]) -> str:
+  """A key path as ``"a/b/0"`` (dict keys, attribute names, list indices)."""
+  return jax.tree_util.keystr(path, simple=True, separator="/")
+
+
+def _leaf_paths(params: PyTree) -> list[str]:
+  """The ``_path_str`` of every leaf of ``params``, in flattening order."""
+  return [_path_str(path) for path, _ in jax.tree_util.tree_leaves_with_path(params)]
+
+
+def check_num_steps(num_steps: Any) -> int:
+  """Returns ``num_steps`` as an int after checking it is a non-negative integer.
+
+  Raises:
+    ValueError: when ``num_steps`` is a bool, not an integer, or negative.
+  """
+  if isinstance(num_steps, bool) or not isinstance(num_steps, int | jnp.integer):
+    raise ValueError(f"num_steps must be a non-negative Python integer, got "
+                     f"{num_steps!r} of type {type(num_steps).__name__}")
+  if num_steps < 0:
+    raise ValueError(f"num_steps must be non-negative, got {num_steps}")
+  return int(num_steps)
+
+
+def _mask_leaves(params: PyTree, trainable: PyTree | None) -> list[bool]:
+  """The trainable mask as one bool per leaf of ``params`` (all true for None).
+
+  Raises:
+    ValueError: when ``trainable`` does not have the structure of ``params``
+      or one of its leaves is not a bool.
+  """
+  treedef = jax.tree.structure(params)
+  if trainable is None:
+    return [True] * treedef.num_leaves
+  mask, mask_def = jax.tree.flatten(trainable)
+  if mask_def != treedef:
+    raise ValueError(f"trainable must have the pytree structure of params; got "
+                     f"{mask_def}, params have {treedef}")
+  for path, flag in zip(_leaf_paths(params), mask):
+    if not isinstance(flag, bool | jnp.bool_):
+      raise ValueError(f"trainable['{path}'] must be a Python bool (the mask is "
+                       f"static), got {flag!r}")
+  return [bool(flag) for flag in mask]
+
+
+def _rate_leaves(params: PyTree, inner_lr: Any) -> list[Any]:
+  """The inner learning rate as one entry per leaf of ``params``.
+
+  A scalar rate is repeated; a pytree of rates must have the structure of
+  ``params`` and leaves that are scalars or of their parameter's shape.
+
+  Raises:
+    ValueError: when ``inner_lr`` is neither a scalar nor shaped like ``params``.
+  """
+  treedef = jax.tree.structure(params)
+  rates, rate_def = jax.tree.flatten(inner_lr)
+  if rate_def == treedef:
+    for path, rate, leaf in zip(_leaf_paths(params), rates, jax.tree.leaves(params)):
+      if jnp.ndim(rate) and jnp.shape(rate) != jnp.shape(leaf):
+        raise ValueError(f"inner_lr['{path}'] has shape {jnp.shape(rate)}, "
+                         f"expected () or the parameter's {jnp.shape(leaf)}")
+    return rates
+  if jax.tree_util.treedef_is_leaf(rate_def) and jnp.ndim(inner_lr) == 0:
+    return [inner_lr] * treedef.num_leaves
+  raise ValueError(f"inner_lr must be a scalar or a pytree with the structure of "
+                   f"params ({treedef}); got {rate_def}")
+
+
+def check_inner_lr(params: PyTree, inner_lr: Any) -> None:
+  """Checks that ``inner_lr`` is a scalar or a pytree of rates shaped like ``params``.
+
+  Raises:
+    ValueError: naming the mismatched structure or the leaf of the wrong shape.
+  """
+  _rate_leaves(params, inner_lr)
+
+
+def adapt(loss_fn: LossFn, params: PyTree, support: PyTree, inner_lr: Any,
+          num_steps: int, *, trainable: PyTree | None = None,
+          first_order: bool = False, remat: bool = False) -> PyTree:
+  """Adapts ``params`` to one task by ``num_steps`` of gradient descent.
+
+  Computes φ_K with φ₀ = θ and φₖ₊₁ = φₖ − α ⊙ ∇L_support(φₖ), where
+  L_support(φ) = ``loss_fn(φ, support)``, inside one ``lax.scan``. Leaves whose
+  ``trainable`` flag is False stay at θ, and the inner gradient is taken with
+  respect to the trainable leaves only (the frozen ones are constants of the
+  inner loop, so they may even be integer arrays); they still receive their
+  outer gradient when the result is differentiated w.r.t. θ.
+
+  Args:
+    loss_fn: ``loss_fn(params, part) -> scalar``.
+    params: θ, any pytree of arrays.
+    support: the task part the inner loop trains on (any pytree).
+    inner_lr: α, a scalar or a pytree with the structure of ``params`` whose
+      leaves are scalars or of their parameter's shape (Meta-SGD rates).
+    num_steps: K ≥ 0; K = 0 returns θ unchanged.
+    trainable: optional pytree of Python bools with the structure of
+      ``params``; None adapts every leaf.
+    first_order: treat every inner gradient as a constant
+      (``lax.stop_gradient``), giving FOMAML when the result is differentiated.
+    remat: wrap the inner step in ``jax.checkpoint``, so reverse-mode memory
+      does not grow with the intermediate activations of every step.
+
+  Returns:
+    φ_K, a pytree with the structure, shapes and dtypes of ``params``.
+
+  Raises:
+    ValueError: for a negative or non-integer ``num_steps``, a ``trainable``
+      or ``inner_lr`` whose structure does not match ``params``, or a trainable
+      leaf that is not floating point.
+  """
+  num_steps = check_num_steps(num_steps)
+  leaves, treedef = jax.tree.flatten(params)
+  mask = _mask_leaves(params, trainable)
+  rates = _rate_leaves(params, inner_lr)
+  index = [i for i, flag in enumerate(mask) if flag]
+  for path, leaf, flag in zip(_leaf_paths(params), leaves, mask):
+    if flag and not jnp.issubdtype(jnp.result_type(leaf), jnp.inexact):
+      raise ValueError(f"trainable leaf '{path}' has dtype "
+                       f"{jnp.result_type(leaf)}; only floating-point leaves can "
+                       f"be adapted (mark it False in trainable)")
+
+  def merge(adapted: list[jax.Array]) -> PyTree:
+    merged = list(leaves)
+    for i, leaf in zip(index, adapted):
+      merged[i] = leaf
+    return jax.tree.unflatten(treedef, merged)
+
+  def inner_step(phi: list[jax.Array], _) -> tuple[list[jax.Array], None]:
+    grads = jax.grad(lambda p: loss_fn(merge(p), support))(phi)
+    if first_order:
+      grads = lax.stop_gradient(grads)
+    phi = [(p - rates[i] * g).astype(p.dtype) for i, p, g in zip(index, phi, grads)]
+    return phi, None
+
+  if remat:
+    inner_step = jax.checkpoint(inner_step, prevent_cse=False)
+  phi0 = [jnp.asarray(leaves[i]) for i in index]
+  adapted, _ = lax.scan(inner_step, phi0, length=num_steps)
+  return merge(adapted)
+
+
+def maml_loss(loss_fn: LossFn, params: PyTree, support: PyTree, query: PyTree,
+              inner_lr: Any, num_steps: int, *, first_order: bool = False,
+              trainable: PyTree | None = None, remat: bool = False) -> jax.Array:
+  """The MAML objective of one task, L_query(φ_K(θ)).
+
+  φ_K is ``adapt(loss_fn, θ, support, inner_lr, num_steps)``. ``jax.grad`` of
+  this w.r.t. θ is the exact second-order meta-gradient
+  (∏ₖ (I − α ⊙ ∇²L_support(φₖ)))ᵀ ∇L_query(φ_K) (products over the trainable
+  leaves); with ``first_order=True`` the inner gradients are constants and the
+  gradient is ∇L_query(φ_K) (FOMAML). It is also differentiable w.r.t. a
+  pytree ``inner_lr`` (Meta-SGD learns α).
+
+  Args:
+    loss_fn, params, support, inner_lr, num_steps, trainable, first_order,
+    remat: as in ``adapt``.
+    query: the task part the adapted parameters are evaluated on.
+
+  Returns:
+    A scalar, the query loss after adaptation.
+
+  Raises:
+    ValueError: as ``adapt``.
+  """
+  adapted = adapt(loss_fn, params, support, inner_lr, num_steps,
+                  trainable=trainable, first_order=first_order, remat=remat)
+  return loss_fn(adapted, query)
+
+
+def reptile_direction(loss_fn: LossFn, params: PyTree, task: PyTree, inner_lr: Any,
+                      num_steps: int, *, trainable: PyTree | None = None) -> PyTree:
+  """The Reptile pseudo-gradient θ − φ_K, with φ_K = ``adapt(θ)`` on ``task``.
+
+  Feeding it to any optax optimizer as a gradient gives Reptile; with
+  ``optax.sgd(ε)`` the update is θ ← θ + ε (φ_K − θ). Frozen leaves get 0.
+
+  Args:
+    loss_fn, params, inner_lr, num_steps, trainable: as in ``adapt``.
+    task: the whole task the inner loop trains on.
+
+  Returns:
+    A pytree shaped like ``params``.
+
+  Raises:
+    ValueError: as ``adapt``.
+  """
+  adapted = adapt(loss_fn, params, task, inner_lr, num_steps, trainable=trainable)
+  return jax.tree.map(operator.sub, params, adapted)
+
+
+def task_mean(values: PyTree, weights: jax.Array | None = None) -> PyTree:
+  """Weighted mean over the leading (task) axis of every leaf.
+
+  Computes Σ_b w_b x_b / Σ_b w_b, with the denominator replaced by 1 when
+  Σ_b w_b = 0 (so max(Σ_b w_b, 1) for 0/1 validity weights). Tasks of weight
+  0 are excluded with ``jnp.where``, so even non-finite values of padded tasks
+  do not reach the result.
+
+  Args:
+    values: pytree of ``[B, ...]`` arrays.
+    weights: ``[B]`` non-negative task weights, or None for all ones.
+
+  Returns:
+    A pytree of ``[...]`` arrays.
+  """
+  def mean(x: jax.Array) -> jax.Array:
+    w = jnp.ones(x.shape[0], x.dtype) if weights is None else weights.astype(x.dtype)
+    total = jnp.sum(w)
+    keep = jnp.reshape(w > 0, (-1,) + (1,) * (x.ndim - 1))
+    weighted = jnp.tensordot(w, jnp.where(keep, x, 0), axes=1)
+    return weighted / jnp.where(total > 0, total, 1)
+  return jax.tree.map(mean, values)
+
+
+def model_average(loss_fn: LossFn, params: PyTree, tasks: PyTree, inner_lr: Any,
+                  num_steps: int, *, trainable: PyTree | None = None,
+                  weights: jax.Array | None = None) -> PyTree:
+  """Model averaging: θ ← mean over tasks of φ_K,b = ``adapt(θ)`` on task b.
+
+  This is Reptile with ε = 1: it returns θ − ``task_mean``(θ − φ_K,b), which
+  equals Σ_b w_b φ_K,b / Σ_b w_b (θ itself when every weight is 0). For an
+  optax outer update use ``reptile_direction`` (or ``make_reptile_step``)
+  with ``optax.sgd(1.0)``, which gives the same step.
+
+  Args:
+    loss_fn, params, inner_lr, num_steps, trainable: as in ``adapt``.
+    tasks: pytree whose leaves have a leading task axis ``B``.
+    weights: ``[B]`` task weights (0 for padded tasks), None for uniform.
+
+  Returns:
+    The averaged parameters, shaped like ``params``.
+
+  Raises:
+    ValueError: as ``adapt``.
+  """
+  directions = jax.vmap(lambda task: reptile_direction(
+      loss_fn, params, task, inner_lr, num_steps, trainable=trainable))(tasks)
+  return jax.tree.map(operator.sub, params, task_mean(directions, weights))
+
+
+def meta_sgd_init(params: PyTree, inner_lr: float) -> PyTree:
+  """Per-parameter inner learning rates α = ``inner_lr`` for Meta-SGD.
+
+  Args:
+    params: θ, a pytree of floating-point arrays.
+    inner_lr: the initial rate of every entry.
+
+  Returns:
+    A pytree shaped like ``params`` (same shapes and dtypes), filled with
+    ``inner_lr``.
+
+  Raises:
+    ValueError: when ``inner_lr`` is not a scalar.
+  """
+  if jnp.ndim(inner_lr) != 0:
+    raise ValueError(f"meta_sgd_init: inner_lr must be a scalar, got shape "
+                     f"{jnp.shape(inner_lr)}")
+  return jax.tree.map(lambda p: jnp.full_like(p, inner_lr), params)
+
+
+def trainable_mask(params: PyTree, select: Selector) -> PyTree:
+  """A pytree of Python bools marking which leaves the inner loop adapts.
+
+  Leaves are named by their ``/``-joined path, e.g. ``"head/kernel"`` for
+  ``params["head"]["kernel"]`` (list indices appear as numbers). A string
+  ``select`` is a regular expression that must match somewhere in the path
+  (``re.search``), e.g. ``"^head/"`` for ANIL; a callable is called as
+  ``select(path, leaf)`` and its truth value is used.
+
+  Args:
+    params: any pytree.
+    select: regex string or ``(path: str, leaf) -> bool``.
+
+  Returns:
+    A pytree with the structure of ``params`` and bool leaves.
+
+  Raises:
+    ValueError: when ``select`` is an invalid regex or neither a string nor
+      callable.
+  """
+  if isinstance(select, str):
+    try:
+      pattern = re.compile(select)
+    except re.error as e:
+      raise ValueError(f"trainable_mask: invalid regex {select!r}: {e}") from e
+    predicate = lambda path, leaf: pattern.search(path) is not None  # noqa: E731
+  elif callable(select):
+    predicate = select
+  else:
+    raise ValueError(f"trainable_mask: select must be a regex string or a "
+                     f"callable, got {type(select).__name__}")
+  return jax.tree_util.tree_map_with_path(
+      lambda path, leaf: bool(predicate(_path_str(path), leaf)), params)

@@ -1,0 +1,104 @@
+"""``RecModel``: pure functions over a plain parameter pytree, tables closed over."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from jaxrec.models.features import FieldSpec, device_table, gather
+from jaxrec.models.losses import check_part, get_loss
+
+Params = Any  # a nested dict of arrays
+Part = Mapping[str, jax.Array]
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class RecModel:
+  """A recommender as pure functions (hashable by identity, usable as a static arg).
+
+  Attributes:
+    name: registry name, e.g. ``"melu"``.
+    config: the settings the model was built with (field names included).
+    init: ``init(rng) -> params``, a nested dict of arrays.
+    predict: ``predict(params, user int32[], items int32[S]) -> float32[S]``, the
+      scores of ``S`` items for one user (logits when the loss is ``"bce"``);
+      ``jax.vmap`` it for many users.
+    loss: ``loss(params, part) -> float32[]``, the configured masked loss of
+      ``predict(params, part["user"], part["item"])`` against ``part["y"]`` over
+      rows with ``part["mask"] = 1`` (0 for an all-zero mask); raises ValueError
+      when ``part`` lacks ``user``, ``item``, ``y`` or ``mask``.
+    adapt_mask: a pytree of bools shaped like ``params``: the leaves the inner
+      loop of a meta-learner adapts by default.
+  """
+
+  name: str
+  config: dict[str, Any]
+  init: Callable[[jax.Array], Params]
+  predict: Callable[[Params, jax.Array, jax.Array], jax.Array]
+  loss: Callable[[Params, Part], jax.Array]
+  adapt_mask: Params
+
+
+def count_params(params: Params) -> int:
+  """Total number of scalars in a parameter pytree."""
+  return sum(int(np.prod(np.shape(x))) for x in jax.tree_util.tree_leaves(params))
+
+
+def build_model(*, name: str, config: dict[str, Any], module: nn.Module,
+                user_table: Mapping[str, np.ndarray], user_specs: tuple[FieldSpec, ...],
+                item_table: Mapping[str, np.ndarray], item_specs: tuple[FieldSpec, ...],
+                use_text: bool, loss: str,
+                adapts: Callable[[tuple[str, ...]], bool]) -> RecModel:
+  """Wraps a linen scorer ``module(user_feats, item_feats) -> float32[S]``.
+
+  The selected fields (and ``item_table["text"]`` when ``use_text``) are converted
+  to jnp arrays once and closed over; ``predict`` gathers the user's row and the
+  items' rows and applies ``module``; ``init`` is jitted (one compilation).
+
+  Args:
+    name: registry name of the model.
+    config: settings to record in ``RecModel.config``.
+    module: a linen module called as ``module(user_feats, item_feats)`` with
+      ``user_feats`` the user's row (leaves ``[]``/``[m]``) and ``item_feats`` the
+      items' rows (leaves ``[S]``/``[S, m]``/``[S, d]``).
+    user_table, item_table: the numpy feature tables.
+    user_specs, item_specs: the fields the module embeds.
+    use_text: whether the module reads ``item_feats["text"]``.
+    loss: a name in ``jaxrec.models.losses.LOSSES``.
+    adapts: maps a parameter path (tuple of dict keys) to whether the inner loop
+      adapts that leaf by default.
+
+  Returns:
+    The ``RecModel``.
+
+  Raises:
+    ValueError: ``loss`` is unknown.
+  """
+  loss_fn = get_loss(loss)
+  users = device_table(user_table, user_specs)
+  items = device_table(item_table, item_specs, use_text)
+
+  def init(rng: jax.Array) -> Params:
+    dummy_user = gather(users, jnp.zeros((), jnp.int32))
+    dummy_items = gather(items, jnp.zeros((1,), jnp.int32))
+    return module.init(rng, dummy_user, dummy_items)["params"]
+
+  def predict(params: Params, user: jax.Array, item: jax.Array) -> jax.Array:
+    return module.apply({"params": params}, gather(users, user), gather(items, item))
+
+  def loss_of(params: Params, part: Part) -> jax.Array:
+    check_part(part)
+    scores = predict(params, part["user"], part["item"])
+    return loss_fn(scores, part["y"], part["mask"])
+
+  shapes = jax.eval_shape(init, jax.random.key(0))
+  adapt_mask = jax.tree_util.tree_map_with_path(
+      lambda path, _: adapts(tuple(k.key for k in path)), shapes)
+  return RecModel(name=name, config={**config, "loss": loss}, init=jax.jit(init),
+                  predict=predict, loss=loss_of, adapt_mask=adapt_mask)

@@ -1,0 +1,354 @@
+"""Meta-training from a config: data preparation, the training loop, checkpoints.
+
+``experiments/meta_train.py`` is a thin command-line wrapper around :func:`train`;
+``jaxrec.evaluate`` and ``jaxrec.recommend`` reuse :func:`prepare`,
+:func:`build_model` and :func:`init_state` so that a checkpoint is always read back
+with exactly the data, tables and model it was trained with.
+
+A run directory (``workdir``) holds ``config.json``, ``metrics.jsonl`` (one JSON
+object per logged step), ``checkpoints/`` (latest, for resuming) and ``best/`` (the
+best validation checkpoint). Restarting the same command resumes from the latest
+checkpoint: the data-iterator position, the early-stopping record and the RNG-free
+data pipeline make the resumed run end with the same parameters as an uninterrupted
+one.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import json
+import pathlib
+import tempfile
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+import optax
+from tqdm.auto import tqdm
+
+from jaxrec import checkpoint
+from jaxrec import meta
+from jaxrec import models
+from jaxrec.data import episodes as episodes_lib
+from jaxrec.data import readers
+from jaxrec.data import splits
+from jaxrec.data import synthetic
+from jaxrec.data.interactions import Interactions
+
+# Metrics where larger is better; every other validation metric is minimised.
+_MAXIMISED = ("auc", "ndcg", "precision", "recall", "f1")
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class Prepared:
+  """Everything a run derives from its config's data section.
+
+  Attributes:
+    interactions: the dataset.
+    split: the cold-start split (seeded by ``config.seed``).
+    user_table, item_table, vocab_sizes: the model's feature tables
+      (:func:`jaxrec.data.splits.build_tables`, plus ``item_table["text"]`` when
+      ``config.data.text_features``).
+    popularity: ``float32[I]`` training interactions per item.
+  """
+
+  interactions: Interactions
+  split: splits.ColdStartSplit
+  user_table: dict[str, np.ndarray]
+  item_table: dict[str, np.ndarray]
+  vocab_sizes: dict[str, int]
+  popularity: np.ndarray
+
+
+def load_interactions(data: ml_collections.ConfigDict) -> Interactions:
+  """The dataset named by ``data.dataset``.
+
+  ``"synthetic"`` writes the planted-taste ML-100K-format files of
+  :mod:`jaxrec.data.synthetic` (seeded by ``data.synthetic_seed``) into a
+  temporary folder and reads them with the ML-100K reader; ``"csv:<path>"`` reads
+  any CSV/TSV; other names go to :func:`jaxrec.data.readers.load_dataset` with
+  ``data.data_dir`` (or ``$JAXREC_DATA_DIR``).
+  """
+  name = data.dataset
+  if name == "synthetic":
+    with tempfile.TemporaryDirectory() as tmp:
+      path = synthetic.write_synthetic_movielens(
+          tmp, **dict(data.get("synthetic", {})))
+      return readers.load_movielens_100k(path)
+  if name.startswith("csv:"):
+    return readers.load_csv(name[len("csv:"):])
+  return readers.load_dataset(name, data.data_dir or None, download=data.download)
+
+
+def prepare(config: ml_collections.ConfigDict) -> Prepared:
+  """Loads the data, splits it (seed ``config.seed``) and builds the tables."""
+  data = config.data
+  interactions = load_interactions(data)
+  split_args = dict(seed=config.seed, min_ratings=data.min_ratings,
+                    max_ratings=data.max_ratings, query_size=data.query_size)
+  if data.split == "random":
+    split = splits.random_split(interactions, user_fractions=tuple(data.user_fractions),
+                                item_fractions=tuple(data.item_fractions), **split_args)
+  elif data.split == "time":
+    split = splits.time_split(interactions, user_cutoff=data.user_cutoff,
+                              item_cutoff=data.item_cutoff, **split_args)
+  else:
+    raise ValueError(f"config.data.split must be 'random' or 'time', got {data.split!r}")
+  user_table, item_table, vocab_sizes = splits.build_tables(interactions, split)
+  if data.text_features:
+    from jaxrec import text  # pylint: disable=import-outside-toplevel
+    item_table["text"] = text.item_text_embeddings(
+        interactions.item_text, model_path=data.text_model or None,
+        cache_dir=data.cache_dir or None)
+  return Prepared(interactions=interactions, split=split, user_table=user_table,
+                  item_table=item_table, vocab_sizes=vocab_sizes,
+                  popularity=splits.item_popularity(interactions, split))
+
+
+def build_model(config: ml_collections.ConfigDict, prepared: Prepared) -> models.RecModel:
+  """The config's model over the prepared tables."""
+  return models.make_model(config.model.name, prepared.user_table, prepared.item_table,
+                           prepared.vocab_sizes, **config.model.kwargs.to_dict())
+
+
+def make_optimizer(config: ml_collections.ConfigDict) -> optax.GradientTransformation:
+  """Adam with global-norm clipping (``config.optimizer``)."""
+  opt = config.optimizer
+  return optax.chain(optax.clip_by_global_norm(opt.grad_clip),
+                     optax.adam(opt.learning_rate))
+
+
+def trainable(config: ml_collections.ConfigDict, model: models.RecModel) -> Any:
+  """The inner loop's adapted leaves: ``config.meta.adapt`` is ``"model"`` (the
+  model's ``adapt_mask``), ``"all"`` (None: every leaf) or ``"head"`` (ANIL: only
+  the output layer, the last Dense module of the network)."""
+  adapt = config.meta.adapt
+  if adapt == "model":
+    return model.adapt_mask
+  if adapt == "all":
+    return None
+  if adapt == "head":
+    paths = [tuple(k.key for k in path) for path, _ in
+             jax.tree_util.tree_flatten_with_path(model.adapt_mask)[0]]
+    head = max(p[:-1] for p in paths)
+    return jax.tree_util.tree_map_with_path(
+        lambda path, _: tuple(k.key for k in path)[:-1] == head, model.adapt_mask)
+  raise ValueError(f"config.meta.adapt must be 'model', 'all' or 'head', got {adapt!r}")
+
+
+def init_state(config: ml_collections.ConfigDict, model: models.RecModel) -> meta.MetaState:
+  """The initial meta-state (parameters from ``config.seed``)."""
+  params = model.init(jax.random.key(config.seed))
+  inner_lr = (meta.meta_sgd_init(params, config.meta.inner_lr)
+              if config.meta.algorithm == "meta_sgd" else None)
+  return meta.init_meta_state(params, make_optimizer(config), inner_lr)
+
+
+def make_train_step(config: ml_collections.ConfigDict, model: models.RecModel):
+  """The jitted ``step(state, batch) -> (state, metrics)`` of ``config.meta``.
+
+  ``"joint"`` is the no-meta-learning reference: the same network trained on every
+  rating of a task (support and query together) with no inner loop.
+  """
+  m = config.meta
+  if m.algorithm == "joint":
+    maml_step = meta.make_maml_step(model.loss, make_optimizer(config), inner_lr=0.0,
+                                    num_steps=0)
+    def joint_step(state, batch):
+      task = meta.concat_support_query(batch)
+      return maml_step(state, {"support": task, "query": task})
+    return joint_step
+  kwargs = dict(inner_lr=m.inner_lr, num_steps=m.num_steps,
+                trainable=trainable(config, model))
+  if m.algorithm in ("maml", "fomaml", "meta_sgd", "anil"):
+    kwargs["remat"] = m.remat
+  if m.algorithm == "meta_sgd":
+    del kwargs["inner_lr"]
+  optimizer = None if m.algorithm == "model_average" else make_optimizer(config)
+  return meta.make_meta_step(m.algorithm, model.loss, optimizer, **kwargs)
+
+
+def inner_rate(config: ml_collections.ConfigDict, state: meta.MetaState) -> Any:
+  """The inner learning rate used at test time (learned for Meta-SGD)."""
+  return config.meta.inner_lr if state.inner_lr is None else state.inner_lr
+
+
+def make_predict(model: models.RecModel, trainable_mask: Any):
+  """Jitted ``predict(params, inner_lr, num_steps, batch) -> float32[B, Q]``.
+
+  Each task is adapted on its support set (``num_steps`` steps of
+  :func:`jaxrec.meta.adapt`, static) and scores its query items.
+  """
+  def one(params, inner_lr, num_steps, support, query):
+    phi = meta.adapt(model.loss, params, support, inner_lr, num_steps,
+                     trainable=trainable_mask)
+    return model.predict(phi, query["user"], query["item"])
+
+  @functools.partial(jax.jit, static_argnums=2)
+  def predict(params, inner_lr, num_steps, batch):
+    return jax.vmap(one, in_axes=(None, None, None, 0, 0))(
+        params, inner_lr, num_steps, batch["support"], batch["query"])
+  return predict
+
+
+def predict_episodes(predict, params, inner_lr, num_steps: int,
+                     episodes: episodes_lib.Episodes, *, batch_size: int,
+                     buckets: Any = "pow2") -> dict[str, np.ndarray]:
+  """Scores every episode's query set after adapting on its support set.
+
+  Returns:
+    ``{"user": int32[E], "scores", "y", "mask": float[E, Q]}`` in a fixed episode
+    order (padded tasks removed), ready for :mod:`jaxrec.metrics`.
+  """
+  out = {k: [] for k in ("user", "scores", "y", "mask")}
+  query_len = max(int(episodes.query_sizes.max(initial=0)), 1)
+  for batch in episodes_lib.batch_iterator(episodes, batch_size, shuffle=False,
+                                           buckets=buckets):
+    real = batch["query"]["mask"].sum(axis=1) > 0
+    scores = np.asarray(predict(params, inner_lr, num_steps, batch))
+    out["user"].append(batch["query"]["user"][real])
+    out["scores"].append(scores[real, :query_len])
+    out["y"].append(batch["query"]["y"][real, :query_len])
+    out["mask"].append(batch["query"]["mask"][real, :query_len])
+  result = {k: np.concatenate(v) for k, v in out.items()}
+  order = np.argsort(result["user"], kind="stable")
+  return {k: v[order] for k, v in result.items()}
+
+
+def validation_metric(config: ml_collections.ConfigDict, predict, state: meta.MetaState,
+                      episodes: episodes_lib.Episodes, implicit: bool) -> dict[str, float]:
+  """``config.best_metric`` (and RMSE or AUC) on the validation episodes."""
+  from jaxrec import metrics  # pylint: disable=import-outside-toplevel
+  out = predict_episodes(predict, state.params, inner_rate(config, state),
+                         config.meta.num_steps, episodes,
+                         batch_size=config.eval_batch_size, buckets=config.buckets)
+  values = metrics.evaluate_predictions(out["scores"], out["y"], out["mask"],
+                                        implicit=implicit)
+  return {f"val_{k}": float(v) for k, v in values.items()}
+
+
+def is_better(metric: str, new: float, best: float | None) -> bool:
+  """Whether ``new`` improves on ``best`` for ``metric`` (min or max by its name)."""
+  if best is None:
+    return True
+  return new > best if metric.startswith(_MAXIMISED) else new < best
+
+
+def _append_jsonl(path: pathlib.Path, record: dict) -> None:
+  with path.open("a") as f:
+    f.write(json.dumps(record) + "\n")
+
+
+def _truncate_log(path: pathlib.Path, step: int) -> None:
+  """Drops log records after ``step`` (written by a run killed after its last
+  checkpoint, and about to be redone)."""
+  if not path.exists():
+    return
+  kept = [line for line in path.read_text().splitlines()
+          if line and json.loads(line)["step"] <= step]
+  path.write_text("".join(line + "\n" for line in kept))
+
+
+def train(config: ml_collections.ConfigDict, workdir: str | pathlib.Path, *,
+          progress: bool = True) -> dict[str, Any]:
+  """Meta-trains ``config`` in ``workdir``, resuming from its latest checkpoint.
+
+  Every ``config.eval_every`` outer steps (and at the end of training) the
+  current parameters are scored on the validation users' ``new_users``
+  episodes; the checkpoint is saved as the latest and, when
+  ``config.best_metric`` improves, as the best. Training stops after
+  ``config.num_epochs`` epochs or ``config.patience`` validations without
+  improvement.
+
+  Returns:
+    ``{"step", "best_step", "best": {metric: value}, "stopped_early"}``.
+  """
+  workdir = pathlib.Path(workdir)
+  workdir.mkdir(parents=True, exist_ok=True)
+  config_path = workdir / "config.json"
+  if config_path.exists():
+    saved = json.loads(config_path.read_text())
+    if saved != json.loads(config.to_json()):
+      raise ValueError(f"{config_path} holds a different config: resume with the same "
+                       "config, or use a fresh --workdir")
+  else:
+    config_path.write_text(config.to_json(indent=2))
+  log_path = workdir / "metrics.jsonl"
+
+  prepared = prepare(config)
+  model = build_model(config, prepared)
+  state = init_state(config, model)
+  step_fn = make_train_step(config, model)
+  predict = make_predict(model, trainable(config, model))
+  implicit = prepared.interactions.implicit
+  data = config.data
+  val_episodes = episodes_lib.make_episodes(
+      prepared.interactions, prepared.split, "new_users", group="val",
+      query_size=data.query_size, negatives=data.negatives, seed=config.seed)
+  best_key = f"val_{config.best_metric}"
+  latest, best_manager = checkpoint.managers(
+      workdir, best_metric=best_key,
+      best_mode="max" if config.best_metric.startswith(_MAXIMISED) else "min")
+
+  record = {"epoch": 0, "batch": 0, "best": None, "best_step": 0, "bad_evals": 0}
+  if latest.latest_step() is not None:
+    state, saved_meta = checkpoint.restore(latest, state)
+    record = saved_meta["record"]
+    _truncate_log(log_path, int(state.step))
+
+  def episodes_of(epoch):
+    return episodes_lib.training_episodes(
+        prepared.interactions, prepared.split, epoch=epoch, seed=config.seed,
+        query_size=data.query_size, negatives=data.negatives)
+
+  per_epoch = episodes_lib.num_batches(episodes_of(0), config.batch_size,
+                                       buckets=config.buckets, drop_remainder=True)
+  total = per_epoch * config.num_epochs
+  bar = tqdm(total=total, initial=int(state.step), desc=f"{config.meta.algorithm}",
+             disable=not progress)
+
+  def evaluate_and_save(train_metrics):
+    val = validation_metric(config, predict, state, val_episodes, implicit)
+    step = int(state.step)
+    improved = is_better(config.best_metric, val[best_key], record["best"])
+    if improved:
+      record.update(best=val[best_key], best_step=step, bad_evals=0)
+    else:
+      record["bad_evals"] += 1
+    _append_jsonl(log_path, {"step": step, "epoch": record["epoch"], **train_metrics,
+                             **val})
+    saved_meta = {"record": record, "config": json.loads(config.to_json())}
+    checkpoint.save(latest, step, state, saved_meta)
+    if improved:
+      checkpoint.save(best_manager, step, state, saved_meta, metrics=val)
+    bar.set_postfix({best_key: f"{val[best_key]:.4f}"})
+
+  stopped_early = False
+  train_metrics = {}
+  while record["epoch"] < config.num_epochs and not stopped_early:
+    batches = episodes_lib.batch_iterator(
+        episodes_of(record["epoch"]), config.batch_size,
+        seed=config.seed * 100_003 + record["epoch"], buckets=config.buckets,
+        drop_remainder=True, start=record["batch"])
+    for batch in batches:
+      state, metrics = step_fn(state, batch)
+      record["batch"] += 1
+      bar.update(1)
+      if int(state.step) % config.eval_every == 0:
+        train_metrics = {f"train_{k}": float(v) for k, v in metrics.items()}
+        evaluate_and_save(train_metrics)
+        if record["bad_evals"] >= config.patience:
+          stopped_early = True
+          break
+    else:
+      record.update(epoch=record["epoch"] + 1, batch=0)
+  if latest.latest_step() != int(state.step):
+    evaluate_and_save(train_metrics)
+  bar.close()
+  latest.close()
+  best_manager.close()
+  return {"step": int(state.step), "best_step": record["best_step"],
+          "best": {best_key: record["best"]}, "stopped_early": stopped_early}
