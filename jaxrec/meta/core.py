@@ -314,7 +314,10 @@ def trainable_mask(params: PyTree, select: Selector) -> PyTree:
       pattern = re.compile(select)
     except re.error as e:
       raise ValueError(f"trainable_mask: invalid regex {select!r}: {e}") from e
-    predicate = lambda path, leaf: pattern.search(path) is not None  # noqa: E731
+
+    def predicate(path: str, leaf: Any) -> bool:
+      del leaf
+      return pattern.search(path) is not None
   elif callable(select):
     predicate = select
   else:

@@ -5,28 +5,32 @@ a leading task axis ``B``; each step ``jax.vmap``s the per-task computation over
 it. A task whose query part has a ``"mask"`` entry that is all zero is padding
 and gets weight w_b = 0 (without a ``"mask"`` entry every task has w_b = 1);
 every per-task quantity q_b is averaged as Σ_b w_b q_b / max(Σ_b w_b, 1)
-(``task_mean``). ``loss_fn`` must be finite on an all-masked part (e.g. a
+(as ``task_mean``). ``loss_fn`` must be finite on an all-masked part (e.g. a
 masked mean dividing by max(Σ mask, 1)), since padded tasks still run.
 
 Metrics (averaged over valid tasks): ``query_loss_before`` = L_query(θ),
 ``query_loss_after`` = L_query(φ) with φ the adapted parameters the update
 used, ``support_loss`` = L_support(θ), ``grad_norm`` = global norm of the
 (pseudo-)gradient handed to the outer update, and ``num_tasks`` = Σ_b w_b.
+
+Every step is built from ``StepParts``: ``sums`` reduces a batch to the weighted
+sums Σ_b w_b g_b, Σ_b w_b and Σ_b w_b m_b, and ``update`` applies the outer
+update to ḡ = Σ_b w_b g_b / max(Σ_b w_b, 1). ``step_from_parts`` joins them,
+optionally reducing the sums across devices in between (``jaxrec.parallel``).
 """
 
 from __future__ import annotations
 
 import operator
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
 import optax
 from flax import struct
 
-from jaxrec.meta.core import (LossFn, PyTree, adapt, check_inner_lr, check_num_steps,
-                              task_mean)
+from jaxrec.meta.core import LossFn, PyTree, adapt, check_inner_lr, check_num_steps
 
 Metrics = dict[str, jax.Array]
 StepFn = Callable[["MetaState", PyTree], tuple["MetaState", Metrics]]
@@ -64,7 +68,8 @@ def init_meta_state(params: PyTree, optimizer: optax.GradientTransformation,
       (the default) for every algorithm with a fixed inner rate.
 
   Returns:
-    A ``MetaState`` with ``step = 0``.
+    A ``MetaState`` with ``step = 0``. It holds ``params`` and ``inner_lr``
+    themselves (no copy), so a donating step invalidates the caller's arrays.
 
   Raises:
     ValueError: when ``inner_lr`` is neither a scalar nor shaped like ``params``.
@@ -130,10 +135,83 @@ def _task_metrics(loss_fn: LossFn, params: PyTree, support: PyTree, query: PyTre
           "support_loss": loss_fn(params, support)}
 
 
-def _batch_metrics(per_task: Metrics, weights: jax.Array, grads: PyTree) -> Metrics:
-  """Valid-task means of ``per_task`` plus ``grad_norm`` and ``num_tasks``."""
-  return {**task_mean(per_task, weights), "grad_norm": optax.global_norm(grads),
-          "num_tasks": jnp.sum(weights)}
+def task_sum(values: PyTree, weights: jax.Array) -> PyTree:
+  """Weighted sum over the leading (task) axis of every leaf, Σ_b w_b x_b.
+
+  Tasks of weight 0 are excluded with ``jnp.where``, so even non-finite values
+  of padded tasks do not reach the result (nor, under ``jax.grad``, its
+  gradient's forward value).
+
+  Args:
+    values: pytree of ``[B, ...]`` arrays.
+    weights: ``[B]`` non-negative task weights.
+
+  Returns:
+    A pytree of ``[...]`` arrays.
+  """
+  def total(x: jax.Array) -> jax.Array:
+    keep = jnp.reshape(weights > 0, (-1,) + (1,) * (x.ndim - 1))
+    return jnp.tensordot(weights.astype(x.dtype), jnp.where(keep, x, 0), axes=1)
+  return jax.tree.map(total, values)
+
+
+class TaskSums(NamedTuple):
+  """The weighted per-task sums a batch contributes to one outer update.
+
+  Attributes:
+    grads: Σ_b w_b g_b, g_b the (pseudo-)gradient of task b w.r.t. the
+      optimised variables (θ, or (θ, α) for Meta-SGD).
+    weight: ``float32[]`` Σ_b w_b.
+    metrics: Σ_b w_b m_b for every per-task metric m (``float32[]`` each).
+  """
+
+  grads: PyTree
+  weight: jax.Array
+  metrics: Metrics
+
+
+class StepParts(NamedTuple):
+  """A meta-step split at its reduction over tasks (for data parallelism).
+
+  Attributes:
+    sums: ``sums(state, batch) -> TaskSums`` over the batch's tasks; raises
+      ValueError (at trace time) for a state the step does not accept.
+    update: ``update(state, grads) -> state``, the outer update with the mean
+      gradient ḡ = Σ_b w_b g_b / max(Σ_b w_b, 1) (``state.step`` unchanged).
+  """
+
+  sums: Callable[[MetaState, PyTree], TaskSums]
+  update: Callable[[MetaState, PyTree], MetaState]
+
+
+def step_from_parts(parts: StepParts,
+                    reduce: Callable[[TaskSums], TaskSums] | None = None) -> StepFn:
+  """The (unjitted) step ``(state, batch) -> (state, metrics)`` of ``parts``.
+
+  Computes the batch's ``TaskSums``, passes them through ``reduce`` (e.g. a
+  ``lax.psum`` over a device axis, so that the sums cover the tasks of every
+  device), divides by W = max(Σ_b w_b, 1) and applies ``parts.update`` to
+  ḡ = Σ_b w_b g_b / W, incrementing ``state.step``. The metrics are
+  Σ_b w_b m_b / W, ``grad_norm`` = ‖ḡ‖ and ``num_tasks`` = Σ_b w_b.
+
+  Args:
+    parts: the two halves of a meta-step (``make_meta_parts``).
+    reduce: applied to the sums before averaging; None for the identity.
+
+  Returns:
+    ``step(state, batch) -> (state, metrics)``, not jitted.
+  """
+  def step(state: MetaState, batch: PyTree) -> tuple[MetaState, Metrics]:
+    sums = parts.sums(state, batch)
+    if reduce is not None:
+      sums = reduce(sums)
+    denom = jnp.where(sums.weight > 0, sums.weight, 1)
+    grads, metrics = jax.tree.map(lambda x: x / denom.astype(x.dtype),
+                                  (sums.grads, sums.metrics))
+    state = parts.update(state, grads)
+    return (state.replace(step=state.step + 1),
+            {**metrics, "grad_norm": optax.tree.norm(grads), "num_tasks": sums.weight})
+  return step
 
 
 def _optax_update(optimizer: optax.GradientTransformation, grads: PyTree,
@@ -165,6 +243,60 @@ def _check_optimizer(optimizer: Any, name: str) -> None:
 def _jit(step: StepFn, donate: bool) -> StepFn:
   """``jax.jit`` of a step, donating the state's buffers when ``donate``."""
   return jax.jit(step, donate_argnums=(0,) if donate else ())
+
+
+def make_maml_parts(loss_fn: LossFn, optimizer: optax.GradientTransformation, *,
+                    inner_lr: Any = None, num_steps: int, first_order: bool = False,
+                    trainable: PyTree | None = None, learn_inner_lr: bool = False,
+                    remat: bool = False) -> StepParts:
+  """The ``StepParts`` of ``make_maml_step`` (same arguments, less ``donate``).
+
+  ``sums`` gives g_b = ∇ L_query,b(adapt_b(θ)) (w.r.t. (θ, α) with
+  ``learn_inner_lr``) through one ``jax.grad`` of Σ_b w_b L_query,b;
+  ``update`` applies ``optimizer``.
+
+  Raises:
+    ValueError: as ``make_maml_step``.
+  """
+  num_steps = check_num_steps(num_steps)
+  _check_optimizer(optimizer, "make_maml_step")
+  if learn_inner_lr and inner_lr is not None:
+    raise ValueError("make_maml_step: with learn_inner_lr=True the rates live in "
+                     "state.inner_lr (init_meta_state(params, optimizer, inner_lr)); "
+                     "pass inner_lr=None here")
+  if not learn_inner_lr and inner_lr is None:
+    raise ValueError("make_maml_step: inner_lr is required unless learn_inner_lr=True")
+
+  def variables_of(state: MetaState) -> PyTree:
+    return (state.params, state.inner_lr) if learn_inner_lr else state.params
+
+  def objective(variables: PyTree, batch: PyTree, weights: jax.Array
+                ) -> tuple[jax.Array, Metrics]:
+    params, rate = variables if learn_inner_lr else (variables, inner_lr)
+
+    def task_terms(support: PyTree, query: PyTree) -> tuple[jax.Array, Metrics]:
+      adapted = adapt(loss_fn, params, support, rate, num_steps, trainable=trainable,
+                      first_order=first_order, remat=remat)
+      after = loss_fn(adapted, query)
+      return after, _task_metrics(loss_fn, params, support, query, after)
+
+    after, per_task = jax.vmap(task_terms)(batch["support"], batch["query"])
+    return task_sum(after, weights), per_task
+
+  def sums(state: MetaState, batch: PyTree) -> TaskSums:
+    _check_state(state, learn_inner_lr)
+    weights = task_weights(batch)
+    grads, per_task = jax.grad(objective, has_aux=True)(variables_of(state), batch,
+                                                        weights)
+    return TaskSums(grads, jnp.sum(weights), task_sum(per_task, weights))
+
+  def update(state: MetaState, grads: PyTree) -> MetaState:
+    variables, opt_state = _optax_update(optimizer, grads, state.opt_state,
+                                         variables_of(state))
+    params, rate = variables if learn_inner_lr else (variables, None)
+    return state.replace(params=params, opt_state=opt_state, inner_lr=rate)
+
+  return StepParts(sums, update)
 
 
 def make_maml_step(loss_fn: LossFn, optimizer: optax.GradientTransformation, *,
@@ -199,56 +331,26 @@ def make_maml_step(loss_fn: LossFn, optimizer: optax.GradientTransformation, *,
       or a non-optax optimizer; at the first call, for a state that does not
       match ``learn_inner_lr`` or rates / masks that do not match the params.
   """
-  num_steps = check_num_steps(num_steps)
-  _check_optimizer(optimizer, "make_maml_step")
-  if learn_inner_lr and inner_lr is not None:
-    raise ValueError("make_maml_step: with learn_inner_lr=True the rates live in "
-                     "state.inner_lr (init_meta_state(params, optimizer, inner_lr)); "
-                     "pass inner_lr=None here")
-  if not learn_inner_lr and inner_lr is None:
-    raise ValueError("make_maml_step: inner_lr is required unless learn_inner_lr=True")
-
-  def objective(variables: PyTree, batch: PyTree, weights: jax.Array
-                ) -> tuple[jax.Array, Metrics]:
-    params, rate = variables if learn_inner_lr else (variables, inner_lr)
-
-    def task_terms(support: PyTree, query: PyTree) -> tuple[jax.Array, Metrics]:
-      adapted = adapt(loss_fn, params, support, rate, num_steps, trainable=trainable,
-                      first_order=first_order, remat=remat)
-      after = loss_fn(adapted, query)
-      return after, _task_metrics(loss_fn, params, support, query, after)
-
-    after, per_task = jax.vmap(task_terms)(batch["support"], batch["query"])
-    return task_mean(after, weights), per_task
-
-  def step(state: MetaState, batch: PyTree) -> tuple[MetaState, Metrics]:
-    _check_state(state, learn_inner_lr)
-    weights = task_weights(batch)
-    variables = (state.params, state.inner_lr) if learn_inner_lr else state.params
-    grads, per_task = jax.grad(objective, has_aux=True)(variables, batch, weights)
-    variables, opt_state = _optax_update(optimizer, grads, state.opt_state, variables)
-    params, rate = variables if learn_inner_lr else (variables, None)
-    state = state.replace(step=state.step + 1, params=params, opt_state=opt_state,
-                          inner_lr=rate)
-    return state, _batch_metrics(per_task, weights, grads)
-
-  return _jit(step, donate)
+  parts = make_maml_parts(loss_fn, optimizer, inner_lr=inner_lr, num_steps=num_steps,
+                          first_order=first_order, trainable=trainable,
+                          learn_inner_lr=learn_inner_lr, remat=remat)
+  return _jit(step_from_parts(parts), donate)
 
 
-def _make_reptile_family_step(
-    loss_fn: LossFn, outer_update: Callable[[MetaState, PyTree], MetaState], *,
-    inner_lr: Any, num_steps: int, trainable: PyTree | None, donate: bool) -> StepFn:
-  """Shared body of the Reptile and model-averaging steps.
+def _reptile_family_parts(
+    loss_fn: LossFn, update: Callable[[MetaState, PyTree], MetaState], *,
+    inner_lr: Any, num_steps: int, trainable: PyTree | None) -> StepParts:
+  """Shared ``StepParts`` of the Reptile and model-averaging steps.
 
   Each task b is adapted on ``concat_support_query`` of its parts, giving the
-  direction d_b = θ − φ_b; ``outer_update(state, d)`` with d = ``task_mean``(d_b)
-  returns the state with the new θ (and optimizer state).
+  pseudo-gradient d_b = θ − φ_b; ``update(state, d̄)`` returns the state with
+  the new θ (and optimizer state).
   """
   num_steps = check_num_steps(num_steps)
   if inner_lr is None:
     raise ValueError("Reptile / model averaging need a fixed inner_lr")
 
-  def step(state: MetaState, batch: PyTree) -> tuple[MetaState, Metrics]:
+  def sums(state: MetaState, batch: PyTree) -> TaskSums:
     _check_state(state, False)
     params = state.params
     weights = task_weights(batch)
@@ -262,12 +364,29 @@ def _make_reptile_family_step(
 
     directions, per_task = jax.vmap(task_terms)(
         batch["support"], batch["query"], concat_support_query(batch))
-    direction = task_mean(directions, weights)
-    state = outer_update(state, direction)
-    return (state.replace(step=state.step + 1),
-            _batch_metrics(per_task, weights, direction))
+    return TaskSums(task_sum(directions, weights), jnp.sum(weights),
+                    task_sum(per_task, weights))
 
-  return _jit(step, donate)
+  return StepParts(sums, update)
+
+
+def make_reptile_parts(loss_fn: LossFn, optimizer: optax.GradientTransformation, *,
+                       inner_lr: Any, num_steps: int,
+                       trainable: PyTree | None = None) -> StepParts:
+  """The ``StepParts`` of ``make_reptile_step`` (same arguments, less ``donate``).
+
+  Raises:
+    ValueError: as ``make_reptile_step``.
+  """
+  _check_optimizer(optimizer, "make_reptile_step")
+
+  def update(state: MetaState, direction: PyTree) -> MetaState:
+    params, opt_state = _optax_update(optimizer, direction, state.opt_state,
+                                      state.params)
+    return state.replace(params=params, opt_state=opt_state)
+
+  return _reptile_family_parts(loss_fn, update, inner_lr=inner_lr,
+                               num_steps=num_steps, trainable=trainable)
 
 
 def make_reptile_step(loss_fn: LossFn, optimizer: optax.GradientTransformation, *,
@@ -295,16 +414,24 @@ def make_reptile_step(loss_fn: LossFn, optimizer: optax.GradientTransformation, 
       optimizer; at the first call, for a state with ``inner_lr``, parts of
       different structure, or rates / masks that do not match the params.
   """
-  _check_optimizer(optimizer, "make_reptile_step")
+  parts = make_reptile_parts(loss_fn, optimizer, inner_lr=inner_lr,
+                             num_steps=num_steps, trainable=trainable)
+  return _jit(step_from_parts(parts), donate)
 
-  def outer_update(state: MetaState, direction: PyTree) -> MetaState:
-    params, opt_state = _optax_update(optimizer, direction, state.opt_state,
-                                      state.params)
-    return state.replace(params=params, opt_state=opt_state)
 
-  return _make_reptile_family_step(loss_fn, outer_update, inner_lr=inner_lr,
-                                   num_steps=num_steps, trainable=trainable,
-                                   donate=donate)
+def make_model_average_parts(loss_fn: LossFn, *, inner_lr: Any, num_steps: int,
+                             trainable: PyTree | None = None) -> StepParts:
+  """The ``StepParts`` of ``make_model_average_step`` (same arguments, less
+  ``donate``); ``update`` is θ ← θ − d̄.
+
+  Raises:
+    ValueError: as ``make_model_average_step``.
+  """
+  def update(state: MetaState, direction: PyTree) -> MetaState:
+    return state.replace(params=jax.tree.map(operator.sub, state.params, direction))
+
+  return _reptile_family_parts(loss_fn, update, inner_lr=inner_lr,
+                               num_steps=num_steps, trainable=trainable)
 
 
 def make_model_average_step(loss_fn: LossFn, *, inner_lr: Any, num_steps: int,
@@ -325,34 +452,58 @@ def make_model_average_step(loss_fn: LossFn, *, inner_lr: Any, num_steps: int,
   Raises:
     ValueError: as ``make_reptile_step``.
   """
-  def outer_update(state: MetaState, direction: PyTree) -> MetaState:
-    return state.replace(params=jax.tree.map(operator.sub, state.params, direction))
-
-  return _make_reptile_family_step(loss_fn, outer_update, inner_lr=inner_lr,
-                                   num_steps=num_steps, trainable=trainable,
-                                   donate=donate)
+  parts = make_model_average_parts(loss_fn, inner_lr=inner_lr, num_steps=num_steps,
+                                   trainable=trainable)
+  return _jit(step_from_parts(parts), donate)
 
 
 ALGORITHMS = ("maml", "fomaml", "meta_sgd", "anil", "reptile", "model_average")
 
 
+def make_meta_parts(algorithm: str, loss_fn: LossFn,
+                    optimizer: optax.GradientTransformation | None = None,
+                    **kwargs: Any) -> StepParts:
+  """The ``StepParts`` of ``make_meta_step(algorithm, ...)`` (no ``donate``).
+
+  Raises:
+    ValueError: as ``make_meta_step``.
+  """
+  if algorithm not in ALGORITHMS:
+    raise ValueError(f"unknown meta-learning algorithm {algorithm!r}; expected one "
+                     f"of {ALGORITHMS}")
+  if algorithm == "reptile":
+    return make_reptile_parts(loss_fn, optimizer, **kwargs)
+  if algorithm == "model_average":
+    return make_model_average_parts(loss_fn, **kwargs)
+  if algorithm == "anil" and kwargs.get("trainable") is None:
+    raise ValueError("anil needs a trainable mask (e.g. trainable_mask(params, "
+                     "'^head/')) so that only the head is adapted")
+  implied = {"fomaml": {"first_order": True},
+             "meta_sgd": {"learn_inner_lr": True}}.get(algorithm, {})
+  for key, value in implied.items():
+    if kwargs.get(key, value) != value:
+      raise ValueError(f"{algorithm} implies {key}={value}, got {key}={kwargs[key]}")
+  return make_maml_parts(loss_fn, optimizer, **{**kwargs, **implied})
+
+
 def make_meta_step(algorithm: str, loss_fn: LossFn,
-                   optimizer: optax.GradientTransformation | None = None,
-                   **kwargs: Any) -> StepFn:
+                   optimizer: optax.GradientTransformation | None = None, *,
+                   donate: bool = True, **kwargs: Any) -> StepFn:
   """The step factory for ``algorithm`` in ``ALGORITHMS``.
 
   ``"maml"``, ``"fomaml"`` (``first_order=True``), ``"meta_sgd"``
   (``learn_inner_lr=True``) and ``"anil"`` (MAML with the caller's
-  ``trainable`` mask, e.g. ``trainable_mask(params, "^head/")``) call
-  ``make_maml_step``; ``"reptile"`` calls ``make_reptile_step``;
-  ``"model_average"`` calls ``make_model_average_step`` and does not use
+  ``trainable`` mask, e.g. ``trainable_mask(params, "^head/")``) are built like
+  ``make_maml_step``; ``"reptile"`` like ``make_reptile_step``;
+  ``"model_average"`` like ``make_model_average_step``, which does not use
   ``optimizer``.
 
   Args:
     algorithm: one of ``ALGORITHMS``.
     loss_fn: ``loss_fn(params, part) -> scalar``.
     optimizer: the outer optax optimizer.
-    **kwargs: keyword arguments of the chosen factory.
+    donate: donate the input state's buffers to the output.
+    **kwargs: the other keyword arguments of the chosen factory.
 
   Returns:
     ``step(state, batch) -> (state, metrics)``, jitted.
@@ -362,19 +513,5 @@ def make_meta_step(algorithm: str, loss_fn: LossFn,
       a keyword that contradicts the algorithm (e.g. ``"fomaml"`` with
       ``first_order=False``), or whatever the factory raises.
   """
-  if algorithm not in ALGORITHMS:
-    raise ValueError(f"unknown meta-learning algorithm {algorithm!r}; expected one "
-                     f"of {ALGORITHMS}")
-  if algorithm == "reptile":
-    return make_reptile_step(loss_fn, optimizer, **kwargs)
-  if algorithm == "model_average":
-    return make_model_average_step(loss_fn, **kwargs)
-  if algorithm == "anil" and kwargs.get("trainable") is None:
-    raise ValueError("anil needs a trainable mask (e.g. trainable_mask(params, "
-                     "'^head/')) so that only the head is adapted")
-  implied = {"fomaml": {"first_order": True},
-             "meta_sgd": {"learn_inner_lr": True}}.get(algorithm, {})
-  for key, value in implied.items():
-    if kwargs.get(key, value) != value:
-      raise ValueError(f"{algorithm} implies {key}={value}, got {key}={kwargs[key]}")
-  return make_maml_step(loss_fn, optimizer, **{**kwargs, **implied})
+  return _jit(step_from_parts(make_meta_parts(algorithm, loss_fn, optimizer,
+                                              **kwargs)), donate)

@@ -1,0 +1,112 @@
+r"""Serving latency of :func:`jaxrec.recommend.recommend` for brand-new users.
+
+  python -m benchmarks.recommend_latency                      # trains a tiny run
+  python -m benchmarks.recommend_latency --workdir=workdirs/maml_ml100k
+
+Without ``--workdir`` it first meta-trains one epoch on a synthetic ML-100K-sized
+catalogue (943 users, 1682 items) in a temporary folder. Then, after warm-up, it
+times ``recommend`` for one new user (``--support`` ratings of a random held-out
+user, ``--num_steps`` inner steps, every catalogue item scored, explanations on)
+and ``recommend_batch`` for ``--batch`` such users, and prints one JSON object:
+p50/p99/mean milliseconds per request and users per second in batches.
+"""
+
+import json
+import os
+import pathlib
+import platform
+import tempfile
+import time
+
+import jax
+import numpy as np
+from absl import app
+from absl import flags
+from absl import logging
+
+from experiments.configs import maml_synthetic
+from jaxrec import recommend
+from jaxrec import train
+
+_WORKDIR = flags.DEFINE_string("workdir", None, "Run directory; default: train a tiny one.")
+_SUPPORT = flags.DEFINE_integer("support", 10, "Ratings per new user.")
+_NUM_STEPS = flags.DEFINE_integer("num_steps", 5, "Inner steps per request.")
+_K = flags.DEFINE_integer("k", 10, "Recommendations per user.")
+_REPEATS = flags.DEFINE_integer("repeats", 300, "Timed single requests.")
+_WARMUP = flags.DEFINE_integer("warmup", 20, "Untimed requests first.")
+_BATCH = flags.DEFINE_integer("batch", 64, "Users per recommend_batch call.")
+_SEED = flags.DEFINE_integer("seed", 0, "Seed for picking the users' ratings.")
+
+
+def train_tiny(workdir: pathlib.Path) -> None:
+  """One epoch of MAML on a synthetic catalogue of ML-100K's size."""
+  config = maml_synthetic.get_config()
+  config.data.synthetic = {"num_users": 943, "num_items": 1682, "seed": 0}
+  config.num_epochs = 1
+  config.eval_every = 1000
+  config.buckets = (128,)
+  train.train(config, workdir, progress=False)
+
+
+def new_users(recommender: recommend.Recommender, count: int, support: int,
+              seed: int) -> list[list[tuple[int, float]]]:
+  """``count`` rating lists: ``support`` random ratings of random test users
+  (users with fewer ratings are skipped)."""
+  inter = recommender.prepared.interactions
+  rng = np.random.default_rng(seed)
+  users = [u for u in recommender.prepared.split.test_users
+           if np.count_nonzero(inter.user == u) >= support]
+  out = []
+  for u in rng.choice(users, size=count):
+    rows = rng.choice(np.flatnonzero(inter.user == u), size=support, replace=False)
+    out.append([(inter.item_ids[inter.item[n]].item(), float(inter.rating[n]))
+                for n in rows])
+  return out
+
+
+def timed(fn, *args, **kwargs) -> float:
+  """Seconds one call of ``fn`` takes."""
+  start = time.perf_counter()
+  fn(*args, **kwargs)
+  return time.perf_counter() - start
+
+
+def measure(workdir: pathlib.Path) -> dict:
+  """The latency figures of the run in ``workdir`` (see the module docstring)."""
+  recommender = recommend.load_recommender(workdir, num_steps=_NUM_STEPS.value)
+  users = new_users(recommender, max(_REPEATS.value, _BATCH.value), _SUPPORT.value,
+                    _SEED.value)
+  k = _K.value
+  for ratings in users[:_WARMUP.value]:
+    recommend.recommend(recommender, ratings, k=k)
+  single = np.asarray([timed(recommend.recommend, recommender, r, k=k)
+                       for r in users[:_REPEATS.value]]) * 1e3
+  batch = users[:_BATCH.value]
+  recommend.recommend_batch(recommender, batch, k)
+  batched = np.asarray([timed(recommend.recommend_batch, recommender, batch, k)
+                        for _ in range(max(_REPEATS.value // 20, 5))])
+  return {
+      "device": str(jax.devices()[0].device_kind), "cpu_count": os.cpu_count(),
+      "machine": platform.processor() or platform.machine(),
+      "num_items": recommender.num_items, "support": _SUPPORT.value,
+      "num_steps": recommender.num_steps, "k": k, "explain": True,
+      "p50_ms": round(float(np.percentile(single, 50)), 3),
+      "p99_ms": round(float(np.percentile(single, 99)), 3),
+      "mean_ms": round(float(single.mean()), 3), "repeats": len(single),
+      "batch": len(batch), "batch_p50_ms": round(float(np.median(batched)) * 1e3, 3),
+      "users_per_s": round(len(batch) / float(np.median(batched)), 1)}
+
+
+def main(argv):
+  del argv
+  logging.set_verbosity(logging.WARNING)
+  if _WORKDIR.value:
+    print(json.dumps(measure(pathlib.Path(_WORKDIR.value)), indent=2))
+    return
+  with tempfile.TemporaryDirectory() as tmp:
+    train_tiny(pathlib.Path(tmp))
+    print(json.dumps(measure(pathlib.Path(tmp)), indent=2))
+
+
+if __name__ == "__main__":
+  app.run(main)

@@ -1,0 +1,34 @@
+r"""Top-k recommendations with explanations for a brand-new user, from a run.
+
+  python -m experiments.recommend --workdir=workdirs/maml_ml100k --ratings=me.csv --k=10
+
+``--ratings`` is a CSV or TSV file of ``item,rating`` lines (raw item ids of the
+dataset, e.g. ML-100K movie ids; a header line is optional). Reads only
+``<workdir>/config.json`` and the best checkpoint, prints a table, writes nothing;
+the user's adapted weights never leave the process (see :mod:`jaxrec.recommend`).
+"""
+
+from absl import app
+from absl import flags
+from absl import logging
+
+from jaxrec import recommend
+
+_WORKDIR = flags.DEFINE_string("workdir", None, "Run directory written by meta_train.")
+_RATINGS = flags.DEFINE_string("ratings", None, "CSV/TSV file of item,rating lines.")
+_K = flags.DEFINE_integer("k", 10, "Number of recommendations.")
+_EXPLAIN = flags.DEFINE_bool("explain", True, "Explain each recommendation.")
+flags.mark_flags_as_required(["workdir", "ratings"])
+
+
+def main(argv):
+  del argv
+  logging.set_verbosity(logging.WARNING)  # Orbax logs every restore at INFO
+  ratings = recommend.read_ratings(_RATINGS.value)
+  recommender = recommend.load_recommender(_WORKDIR.value)
+  print(recommend.format_table(recommend.recommend(recommender, ratings, k=_K.value,
+                                                   explain=_EXPLAIN.value)))
+
+
+if __name__ == "__main__":
+  app.run(main)

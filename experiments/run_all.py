@@ -1,0 +1,252 @@
+r"""Trains and evaluates configs over several seeds, then pools them into one report.
+
+  python -m experiments.run_all \
+      --configs=experiments/configs/maml_ml100k.py,experiments/configs/joint_ml100k.py \
+      --seeds=0,1,2,3,4 --root=workdirs/ml100k [--out=experiments/results/ml100k] \
+      [--set num_epochs=5 --set meta.num_steps=3 ...]
+
+Each (config, seed) runs in ``<root>/<config file stem>/seed_<seed>`` with
+``config.seed = seed`` (after the ``--set`` overrides). A run whose
+``results.json`` exists is skipped, an unfinished one resumes from its checkpoint,
+and a failing one is reported without stopping the others, so a table can be built
+over several sittings. Then every finished run under ``root`` is pooled
+(:mod:`jaxrec.results`) into ``<out>/results.json`` (aggregated rows, paired
+differences against the strongest baseline of each state, the runs, the command
+line), ``<out>/results.md``, and ``<out>/<config>_{k_shot,learning_curves,
+inner_steps}.png`` copied from each config's lowest seed (seed 0 normally).
+``--out`` defaults to ``root``. The exit status is 1 when a run failed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import importlib.util
+import json
+import pathlib
+import shlex
+import shutil
+import sys
+import traceback
+from collections.abc import Sequence
+from typing import Any
+
+import ml_collections
+import numpy as np
+
+from jaxrec import results as results_lib
+
+PLOTS = ("k_shot.png", "learning_curves.png", "inner_steps.png")
+
+
+def load_config(path: str | pathlib.Path) -> ml_collections.ConfigDict:
+  """``get_config()`` of the config file at ``path``.
+
+  Raises:
+    FileNotFoundError: if ``path`` does not exist.
+    ValueError: if the file defines no ``get_config``.
+  """
+  path = pathlib.Path(path)
+  if not path.is_file():
+    raise FileNotFoundError(f"config file {path} not found")
+  spec = importlib.util.spec_from_file_location(f"_run_all_config_{path.stem}", path)
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  if not hasattr(module, "get_config"):
+    raise ValueError(f"config file {path} defines no get_config()")
+  return module.get_config()
+
+
+def parse_override(text: str) -> tuple[str, Any]:
+  """``"key.sub=value"`` -> ``("key.sub", value)``; the value is a Python literal
+  (``1``, ``0.5``, ``True``, ``(16, 32)``, ``'x'``) or else the raw string.
+
+  Raises:
+    ValueError: if ``text`` has no ``=`` or an empty key.
+  """
+  key, sep, raw = text.partition("=")
+  if not sep or not key.strip():
+    raise ValueError(f"--set {text!r}: expected key=value, e.g. num_epochs=5")
+  try:
+    value = ast.literal_eval(raw)
+  except (ValueError, SyntaxError):
+    value = raw
+  return key.strip(), value
+
+
+def apply_overrides(config: ml_collections.ConfigDict,
+                    overrides: Sequence[tuple[str, Any]]) -> ml_collections.ConfigDict:
+  """Sets each dotted ``key`` of ``overrides`` in ``config`` (in place; returned).
+
+  Raises:
+    ValueError: if a key is not in the config, or its value has the wrong type.
+  """
+  for key, value in overrides:
+    *parents, leaf = key.split(".")
+    node = config
+    for i, part in enumerate(parents + [leaf]):
+      if part not in node:
+        raise ValueError(f"--set {key}: the config has no field "
+                         f"{'.'.join(parents[:i] + [part])!r}")
+      if i < len(parents):
+        node = node[part]
+    try:
+      node[leaf] = value
+    except TypeError as e:
+      raise ValueError(f"--set {key}={value!r}: {e}") from e
+  return config
+
+
+def run_dir(root: str | pathlib.Path, config_path: str | pathlib.Path, seed: int
+            ) -> pathlib.Path:
+  """``<root>/<config file stem>/seed_<seed>``."""
+  return pathlib.Path(root) / pathlib.Path(config_path).stem / f"seed_{seed}"
+
+
+def run_one(config: ml_collections.ConfigDict, workdir: pathlib.Path, *,
+            progress: bool) -> str:
+  """Trains (resuming) and evaluates ``config`` in ``workdir`` unless its
+  ``results.json`` exists; returns ``"skipped"`` or ``"done"``."""
+  if (workdir / "results.json").exists():
+    return "skipped"
+  from jaxrec import evaluate, train  # pylint: disable=import-outside-toplevel
+  train.train(config, workdir, progress=progress)
+  evaluate.evaluate_run(workdir, progress=progress)
+  return "done"
+
+
+def finished_runs(root: str | pathlib.Path) -> list[dict[str, Any]]:
+  """Every ``<root>/<config>/seed_<s>`` holding ``results.json`` and
+  ``per_user.npz``, as ``{"config", "seed", "workdir"}`` sorted by config, seed."""
+  found = []
+  for path in pathlib.Path(root).glob("*/seed_*/results.json"):
+    workdir = path.parent
+    seed = workdir.name[len("seed_"):]
+    if seed.isdigit() and (workdir / "per_user.npz").exists():
+      found.append({"config": workdir.parent.name, "seed": int(seed),
+                    "workdir": str(workdir)})
+  return sorted(found, key=lambda r: (r["config"], r["seed"]))
+
+
+def summarize(root: str | pathlib.Path, out: str | pathlib.Path, *, command: str,
+              runs: Sequence[dict[str, Any]] = ()) -> dict[str, Any]:
+  """Pools every finished run under ``root`` and writes the report into ``out``.
+
+  The paired comparisons use each run's curve metric (RMSE for explicit data, AUC
+  for implicit) and, per state, compare every method with the strongest baseline
+  (best aggregated mean on that state).
+
+  Returns:
+    The ``<out>/results.json`` dict: ``{"dataset", "command", "metric", "runs"
+    (this invocation's), "pooled_runs", "aggregated", "paired"}``.
+
+  Raises:
+    FileNotFoundError: if no finished run is under ``root``.
+    ValueError: as :func:`jaxrec.results.aggregate`,
+      :func:`jaxrec.results.strongest_baseline` and
+      :func:`jaxrec.results.paired_differences`.
+  """
+  pooled_runs = finished_runs(root)
+  if not pooled_runs:
+    raise FileNotFoundError(f"no finished run (results.json + per_user.npz) under {root}")
+  outputs = [json.loads((pathlib.Path(r["workdir"]) / "results.json").read_text())
+             for r in pooled_runs]
+  aggregated = results_lib.aggregate(outputs)
+  metric = outputs[0]["curves"]["metric"]
+  per_user = []
+  for run, output in zip(pooled_runs, outputs):
+    with np.load(pathlib.Path(run["workdir"]) / "per_user.npz") as arrays:
+      needed = [k for k in arrays.files if k.endswith((f"|{metric}", "|user"))]
+      per_user.append((output["protocol"]["seed"], {k: arrays[k] for k in needed}))
+  paired = []
+  for state in dict.fromkeys(r["state"] for r in aggregated):
+    reference = results_lib.strongest_baseline(aggregated, state, metric)
+    paired += [results_lib.paired_differences(per_user, r["method"], reference, state,
+                                              metric)
+               for r in aggregated if r["state"] == state and r["method"] != reference]
+  summary = {"dataset": outputs[0]["dataset"], "command": command, "metric": metric,
+             "runs": list(runs), "pooled_runs": pooled_runs, "aggregated": aggregated,
+             "paired": paired}
+  out = pathlib.Path(out)
+  out.mkdir(parents=True, exist_ok=True)
+  (out / "results.json").write_text(json.dumps(summary, indent=2))
+  (out / "results.md").write_text(f"# {summary['dataset']}\n\n`{command}`\n\n"
+                                  + results_lib.markdown_table(aggregated, paired))
+  first_seed = {}
+  for run in pooled_runs:
+    first_seed.setdefault(run["config"], run["workdir"])
+  for config_name, workdir in first_seed.items():
+    for plot in PLOTS:
+      if (pathlib.Path(workdir) / plot).exists():
+        shutil.copyfile(pathlib.Path(workdir) / plot, out / f"{config_name}_{plot}")
+  return summary
+
+
+def run_all(config_paths: Sequence[str], seeds: Sequence[int], root: str | pathlib.Path,
+            out: str | pathlib.Path | None = None,
+            overrides: Sequence[tuple[str, Any]] = (), *, command: str = "",
+            progress: bool = True) -> dict[str, Any]:
+  """Runs every (config, seed) not finished yet, then :func:`summarize` s ``root``.
+
+  A failing run (any exception) is printed and recorded with status ``"failed"``
+  and its traceback; the others go on.
+
+  Returns:
+    The summary dict of :func:`summarize`, whose ``"runs"`` lists
+    ``{"config", "seed", "workdir", "status"}`` (status ``done``, ``skipped`` or
+    ``failed``, plus ``"error"`` for a failure).
+
+  Raises:
+    FileNotFoundError, ValueError: for a missing config file or a bad override
+      (before anything runs), and as :func:`summarize`.
+  """
+  configs = {path: apply_overrides(load_config(path), overrides) for path in config_paths}
+  runs = []
+  for path, config in configs.items():
+    for seed in seeds:
+      config.seed = seed
+      workdir = run_dir(root, path, seed)
+      record = {"config": pathlib.Path(path).stem, "seed": seed, "workdir": str(workdir)}
+      try:
+        record["status"] = run_one(config, workdir, progress=progress)
+      except Exception:  # pylint: disable=broad-except
+        record.update(status="failed", error=traceback.format_exc())
+        print(f"run {workdir} failed:\n{record['error']}", file=sys.stderr)
+      runs.append(record)
+  return summarize(root, root if out is None else out, command=command, runs=runs)
+
+
+def _int_list(text: str) -> list[int]:
+  try:
+    return [int(s) for s in text.split(",") if s.strip()]
+  except ValueError as e:
+    raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}"
+                                     ) from e
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+  """Command-line entry point (see the module docstring); returns the exit status."""
+  argv = list(sys.argv[1:] if argv is None else argv)
+  parser = argparse.ArgumentParser(prog="python -m experiments.run_all",
+                                   description=__doc__.split("\n\n")[0])
+  parser.add_argument("--configs", required=True,
+                      help="comma-separated config files (experiments/configs/*.py)")
+  parser.add_argument("--seeds", type=_int_list, default=[0],
+                      help="comma-separated seeds, e.g. 0,1,2,3,4")
+  parser.add_argument("--root", required=True, help="folder of the run workdirs")
+  parser.add_argument("--out", default=None, help="report folder (default: --root)")
+  parser.add_argument("--set", dest="overrides", action="append", default=[],
+                      metavar="KEY=VALUE", help="config override, repeatable")
+  args = parser.parse_args(argv)
+  summary = run_all([p for p in args.configs.split(",") if p], args.seeds, args.root,
+                    args.out, [parse_override(s) for s in args.overrides],
+                    command=shlex.join(["python", "-m", "experiments.run_all", *argv]))
+  print(results_lib.markdown_table(summary["aggregated"], summary["paired"]))
+  failed = [r["workdir"] for r in summary["runs"] if r["status"] == "failed"]
+  if failed:
+    print(f"{len(failed)} run(s) failed: {', '.join(failed)}", file=sys.stderr)
+  return 1 if failed else 0
+
+
+if __name__ == "__main__":
+  sys.exit(main())

@@ -1,0 +1,332 @@
+"""Tests for jaxrec.results (pooling over seeds) and experiments/run_all.py."""
+
+import json
+import math
+import pathlib
+import sys
+
+import numpy as np
+import pytest
+
+from jaxrec import results
+
+REPO = pathlib.Path(__file__).resolve().parents[1]
+if str(REPO) not in sys.path:  # experiments/ is a folder of the repo, not installed
+  sys.path.insert(0, str(REPO))
+
+from experiments import run_all  # noqa: E402
+
+# Student's t 0.975 quantiles (printed tables): df = 1, 2, 3, 10, 30.
+T975 = {1: 12.706204736174707, 2: 4.302652729749464, 3: 3.182446305284263,
+        10: 2.228138851986274, 30: 2.0422724563012373}
+
+
+def _row(method, state, seed, **metrics):
+  return {"method": method, "state": state, "seed": seed, "metrics": metrics}
+
+
+def _run(seed, method, rmse, baseline_rmse, dataset="toy"):
+  """A results.json of one run: its method and the mf_foldin baseline."""
+  return {"dataset": dataset, "protocol": {"seed": seed}, "curves": {"metric": "rmse"},
+          "results": [_row(method, "new_users", seed, rmse=rmse, num_users=4),
+                      _row("mf_foldin", "new_users", seed, rmse=baseline_rmse,
+                           num_users=4)]}
+
+
+# ---------------------------------------------------------------- t quantiles, CIs
+
+@pytest.mark.parametrize("df", sorted(T975))
+def test_student_t_ppf_matches_tables(df):
+  assert results.student_t_ppf(0.975, df) == pytest.approx(T975[df], abs=1e-9)
+  assert results.student_t_ppf(0.025, df) == pytest.approx(-T975[df], abs=1e-9)
+
+
+def test_student_t_ppf_matches_scipy_over_many_df():
+  stats = pytest.importorskip("scipy.stats")
+  for df in (1, 2, 4, 5, 7, 31, 100, 999, 5000):
+    for p in (0.55, 0.9, 0.975, 0.9995):
+      assert results.student_t_ppf(p, df) == pytest.approx(stats.t.ppf(p, df), rel=1e-9)
+
+
+@pytest.mark.parametrize("p,df,match", [(1.0, 3, "p must be in"),
+                                        (0.0, 3, "p must be in"),
+                                        (0.9, 0, "df must be"), (0.9, 2.5, "df must be")])
+def test_student_t_ppf_rejects_bad_arguments(p, df, match):
+  with pytest.raises(ValueError, match=match):
+    results.student_t_ppf(p, df)
+
+
+def test_mean_ci95_hand_computed():
+  # 1, 2, 3: mean 2, s = 1, half-width t_{0.975,2} * 1 / sqrt(3).
+  mean, ci, n = results.mean_ci95([1.0, 2.0, np.nan, 3.0])
+  assert (mean, n) == (2.0, 3)
+  assert ci == pytest.approx(4.302652729749464 / math.sqrt(3))
+  mean, ci, n = results.mean_ci95([5.0])
+  assert (mean, n) == (5.0, 1) and math.isnan(ci)
+  mean, ci, n = results.mean_ci95([np.nan])
+  assert n == 0 and math.isnan(mean) and math.isnan(ci)
+
+
+# ---------------------------------------------------------------- aggregate
+
+def test_aggregate_means_cis_and_baseline_dedupe():
+  runs = []
+  for seed, (maml, joint, base) in enumerate([(1.0, 4.0, 2.0), (2.0, 4.0, 2.5),
+                                              (3.0, 4.0, 3.0)]):
+    runs += [_run(seed, "melu-maml", maml, base), _run(seed, "melu-joint", joint, base)]
+  rows = {r["method"]: r for r in results.aggregate(runs)}
+  assert list(rows) == ["melu-maml", "mf_foldin", "melu-joint"]
+  maml, base, joint = rows["melu-maml"], rows["mf_foldin"], rows["melu-joint"]
+  assert maml["seeds"] == [0, 1, 2] and maml["n_seeds"] == 3
+  assert maml["metrics"]["rmse"] == pytest.approx(2.0)
+  assert maml["metrics"]["rmse_ci95"] == pytest.approx(4.302652729749464 / math.sqrt(3))
+  # The baseline appears in 6 runs but counts once per seed: 2, 2.5, 3.
+  assert base["n_seeds"] == 3
+  assert base["metrics"]["rmse"] == pytest.approx(2.5)
+  assert base["metrics"]["rmse_ci95"] == pytest.approx(T975[2] * 0.5 / math.sqrt(3))
+  assert joint["metrics"]["rmse_ci95"] == 0.0
+  assert base["metrics"]["num_users"] == 4.0
+
+
+def test_aggregate_single_seed_and_missing_metric():
+  runs = [_run(0, "melu-maml", 1.0, 2.0), _run(1, "melu-maml", 3.0, 2.0)]
+  runs[1]["results"][0]["metrics"]["auc"] = 0.7
+  [maml, _] = results.aggregate(runs[:1])
+  assert maml["n_seeds"] == 1 and math.isnan(maml["metrics"]["rmse_ci95"])
+  [maml, _] = results.aggregate(runs)
+  assert maml["metrics"]["auc"] == 0.7 and math.isnan(maml["metrics"]["auc_ci95"])
+
+
+def test_aggregate_rejects_conflicting_duplicates_and_mixed_datasets():
+  with pytest.raises(ValueError, match=r"run #1 has method 'mf_foldin', state "
+                     r"'new_users', seed 0 with metrics different"):
+    results.aggregate([_run(0, "melu-maml", 1.0, 2.0), _run(0, "melu-joint", 1.0, 2.1)])
+  with pytest.raises(ValueError, match="different datasets"):
+    results.aggregate([_run(0, "a-b", 1.0, 2.0), _run(1, "a-b", 1.0, 2.0, dataset="x")])
+
+
+# ---------------------------------------------------------------- paired differences
+
+def _per_user_runs():
+  """Seed 0: method and reference in different runs, users in different orders;
+  seed 1: both in one run. Seed 2 has only the reference (left out)."""
+  nan = np.nan
+  maml0 = {"new_users|user": np.array([3, 1, 2]),
+           "melu-maml|new_users|rmse": np.array([0.5, 1.0, nan]),
+           "mf_foldin|new_users|rmse": np.array([0.25, 1.5, 2.0])}
+  joint0 = {"new_users|user": np.array([1, 2, 3]),
+            "mf_foldin|new_users|rmse": np.array([1.5, 2.0, 0.25])}
+  maml1 = {"new_users|user": np.array([7, 8]),
+           "melu-maml|new_users|rmse": np.array([1.0, 2.0]),
+           "mf_foldin|new_users|rmse": np.array([2.0, 2.0])}
+  only2 = {"new_users|user": np.array([9]), "mf_foldin|new_users|rmse": np.array([1.0])}
+  return [(0, joint0), (0, maml0), (1, maml1), (2, only2)]
+
+
+def test_paired_differences_hand_computed():
+  p = results.paired_differences(_per_user_runs(), "melu-maml", "mf_foldin",
+                                 "new_users", "rmse")
+  # Seed 0 (reference from the first run, matched by id): user 1: 1.0 - 1.5,
+  # user 3: 0.5 - 0.25, user 2 excluded (NaN) -> mean -0.125 over 2 users.
+  # Seed 1: 1 - 2, 2 - 2 -> mean -0.5.
+  assert p["per_seed"] == [{"seed": 0, "mean": -0.125, "num_users": 2},
+                           {"seed": 1, "mean": -0.5, "num_users": 2}]
+  assert p["n_seeds"] == 2 and p["lower_is_better"]
+  assert p["mean"] == pytest.approx(-0.3125)
+  # s = 0.375 / sqrt(2), ci = t_{0.975,1} s / sqrt(2) = 12.7062 * 0.375 / 2.
+  assert p["ci95"] == pytest.approx(12.706204736174707 * 0.375 / 2)
+  diffs = np.array([-0.5, 0.25, -1.0, 0.0])
+  assert p["num_pairs"] == 4 and p["pooled_mean"] == pytest.approx(-0.3125)
+  assert p["pooled_ci95"] == pytest.approx(3.182446305284263 * diffs.std(ddof=1) / 2)
+  assert (p["frac_better"], p["frac_worse"]) == (0.5, 0.25)
+
+
+def test_paired_differences_higher_is_better_metric():
+  runs = [(0, {"s|user": np.array([2, 1]), "m-x|s|auc": np.array([0.9, 0.4]),
+               "b|s|auc": np.array([0.8, 0.5])})]
+  p = results.paired_differences(runs, "m-x", "b", "s", "auc")
+  assert not p["lower_is_better"]
+  assert p["per_seed"][0]["mean"] == pytest.approx(0.0)
+  assert (p["frac_better"], p["frac_worse"]) == (0.5, 0.5)
+  assert math.isnan(p["ci95"])  # one seed
+  assert p["pooled_ci95"] == pytest.approx(T975[1] * math.sqrt(0.02) / math.sqrt(2))
+
+
+def test_paired_differences_errors():
+  with pytest.raises(ValueError, match="no seed has per-user 'rmse' of both 'melu-x'"):
+    results.paired_differences(_per_user_runs(), "melu-x", "mf_foldin", "new_users",
+                               "rmse")
+  other = [(0, {"s|user": np.array([1, 2]), "a-b|s|rmse": np.array([1.0, 2.0])}),
+           (0, {"s|user": np.array([1, 3]), "c|s|rmse": np.array([1.0, 2.0])})]
+  with pytest.raises(ValueError, match=r"seed 0, state 's': the runs evaluated different "
+                     r"users \(2 and 2 users, 1 in common\)"):
+    results.paired_differences(other, "a-b", "c", "s", "rmse")
+  repeated = [(0, {"s|user": np.array([1, 1]), "a-b|s|rmse": np.array([1.0, 2.0]),
+                   "c|s|rmse": np.array([1.0, 2.0])})]
+  with pytest.raises(ValueError, match="repeated user ids"):
+    results.paired_differences(repeated, "a-b", "c", "s", "rmse")
+
+
+# ---------------------------------------------------------------- baseline, markdown
+
+def _aggregated():
+  rows = []
+  for state, values in (("new_users", {"melu-maml": 0.9, "mf_foldin": 1.0,
+                                       "user_mean": 1.1}),
+                        ("warm", {"melu-maml": 0.8, "mf_foldin": 0.7, "user_mean": 0.6})):
+    for method, rmse in values.items():
+      rows.append({"method": method, "state": state, "seeds": [0, 1], "n_seeds": 2,
+                   "metrics": {"rmse": rmse, "rmse_ci95": 0.05, "auc": 2 - rmse,
+                               "auc_ci95": 0.01, "num_users": 64.0,
+                               "num_users_ci95": 0.0}})
+  return rows
+
+
+def test_strongest_baseline():
+  agg = _aggregated()
+  assert results.strongest_baseline(agg, "new_users", "rmse") == "mf_foldin"
+  assert results.strongest_baseline(agg, "warm", "rmse") == "user_mean"
+  assert results.strongest_baseline(agg, "warm", "auc") == "user_mean"
+  assert results.strongest_baseline(agg, "warm", "rmse", ["mf_foldin"]) == "mf_foldin"
+  # An explicit list can name a method that has a "-".
+  assert results.strongest_baseline(agg, "warm", "rmse", ["melu-maml"]) == "melu-maml"
+  with pytest.raises(ValueError,
+                     match="no baseline has a finite 'ndcg@3' on state 'warm'"):
+    results.strongest_baseline(agg, "warm", "ndcg@3")
+
+
+def test_markdown_table_and_verdicts():
+  paired = [results.paired_differences(_per_user_runs(), "melu-maml", "mf_foldin",
+                                       "new_users", "rmse"),
+            results.paired_differences(_per_user_runs(), "mf_foldin", "mf_foldin",
+                                       "new_users", "rmse")]
+  text = results.markdown_table(_aggregated(), paired)
+  lines = text.splitlines()
+  assert "## new_users (2 seeds, 64 test users per seed)" in lines
+  assert "| method | rmse | auc | Δ rmse vs mf_foldin |" in lines
+  assert ("| melu-maml | 0.9000 ± 0.0500 | 1.1000 ± 0.0100 | -0.3125 ± 2.3824 |"
+          in lines)
+  assert "| user_mean | 1.1000 ± 0.0500 | 0.9000 ± 0.0100 | — |" in lines
+  assert ("- new_users: melu-maml vs mf_foldin: RMSE difference -0.3125 ± 2.3824 "
+          "(95% CI over 2 seeds; better, CI includes 0); melu-maml better for 50% of "
+          "users.") in lines
+  # The warm table has no paired column and no verdict; baselines get no verdict.
+  assert "| method | rmse | auc |" in lines
+  assert sum(line.startswith("- ") for line in lines) == 1
+
+
+def test_verdict_single_seed_uses_user_ci():
+  runs = [(0, {"s|user": np.array([1, 2, 3]), "a-b|s|rmse": np.array([2.0, 2.1, 2.2]),
+               "c|s|rmse": np.array([1.0, 1.0, 1.0])})]
+  p = results.paired_differences(runs, "a-b", "c", "s", "rmse")
+  ci = 4.302652729749464 * 0.1 / math.sqrt(3)
+  assert results.verdict(p) == (
+      f"s: a-b vs c: RMSE difference +1.1000 ± {ci:.4f} (95% CI over 3 users of 1 seed; "
+      "worse, CI excludes 0); a-b better for 0% of users.")
+
+
+# ---------------------------------------------------------------- run_all helpers
+
+def test_parse_and_apply_overrides():
+  config = run_all.load_config(REPO / "experiments/configs/maml_synthetic.py")
+  overrides = [run_all.parse_override(s) for s in
+               ("num_epochs=2", "data.synthetic.num_users=50", "buckets=(16, 32)",
+                "model.name=two_tower", "optimizer.learning_rate=1")]
+  assert overrides[2] == ("buckets", (16, 32)) and overrides[3] == ("model.name",
+                                                                    "two_tower")
+  run_all.apply_overrides(config, overrides)
+  assert config.num_epochs == 2 and config.data.synthetic.num_users == 50
+  assert config.buckets == (16, 32) and config.model.name == "two_tower"
+  assert config.optimizer.learning_rate == 1.0
+  with pytest.raises(ValueError, match="expected key=value"):
+    run_all.parse_override("num_epochs")
+  with pytest.raises(ValueError, match="the config has no field 'data.nope'"):
+    run_all.apply_overrides(config, [("data.nope.x", 1)])
+  with pytest.raises(ValueError, match="--set num_epochs='many'"):
+    run_all.apply_overrides(config, [("num_epochs", "many")])
+
+
+def test_load_config_errors(tmp_path):
+  with pytest.raises(FileNotFoundError, match="nope.py not found"):
+    run_all.load_config(tmp_path / "nope.py")
+  (tmp_path / "empty.py").write_text("x = 1\n")
+  with pytest.raises(ValueError, match="empty.py defines no get_config"):
+    run_all.load_config(tmp_path / "empty.py")
+
+
+def _write_fake_run(root, config, seed, maml_rmse, base_rmse):
+  workdir = run_all.run_dir(root, f"{config}.py", seed)
+  workdir.mkdir(parents=True)
+  (workdir / "results.json").write_text(json.dumps(
+      _run(seed, f"melu-{config}", float(np.mean(maml_rmse)), float(np.mean(base_rmse)))))
+  np.savez(workdir / "per_user.npz", **{
+      "new_users|user": np.arange(len(maml_rmse)),
+      f"melu-{config}|new_users|rmse": np.asarray(maml_rmse),
+      "mf_foldin|new_users|rmse": np.asarray(base_rmse)})
+  (workdir / "k_shot.png").write_bytes(f"{config} {seed}".encode())
+  return workdir
+
+
+def test_summarize_and_failed_runs_are_reported(tmp_path, capsys):
+  root, out = tmp_path / "root", tmp_path / "out"
+  _write_fake_run(root, "maml", 0, [1.0, 2.0], [1.5, 2.5])
+  _write_fake_run(root, "maml", 1, [1.0, 1.0], [1.0, 2.0])
+  (root / "maml" / "seed_2").mkdir()  # unfinished: not pooled
+  bad = tmp_path / "bad.py"
+  bad.write_text("from experiments.configs import default\n\ndef get_config():\n"
+                 "  c = default.get_config()\n  c.data.dataset = 'csv:/nonexistent.csv'\n"
+                 "  return c\n")
+  summary = run_all.run_all([str(bad)], [3], root, out, command="cmd", progress=False)
+  assert "bad/seed_3 failed" in capsys.readouterr().err
+  [failed] = summary["runs"]
+  assert failed["status"] == "failed" and failed["config"] == "bad"
+  assert "nonexistent" in failed["error"]
+  assert [(r["config"], r["seed"]) for r in summary["pooled_runs"]] == [("maml", 0),
+                                                                        ("maml", 1)]
+  saved = json.loads((out / "results.json").read_text())
+  assert saved["command"] == "cmd" and saved["metric"] == "rmse"
+  [p] = saved["paired"]
+  assert (p["method"], p["reference"], p["state"]) == ("melu-maml", "mf_foldin",
+                                                       "new_users")
+  assert [s["mean"] for s in p["per_seed"]] == [-0.5, -0.5]
+  assert p["mean"] == -0.5 and p["ci95"] == 0.0
+  markdown = (out / "results.md").read_text()
+  assert markdown.startswith("# toy\n\n`cmd`\n")
+  assert "| melu-maml | 1.2500 ± 3.1766 | -0.5000 ± 0.0000 |" in markdown
+  assert (out / "maml_k_shot.png").read_bytes() == b"maml 0"
+
+
+def test_summarize_without_runs(tmp_path):
+  with pytest.raises(FileNotFoundError, match="no finished run"):
+    run_all.summarize(tmp_path, tmp_path / "out", command="")
+
+
+@pytest.mark.slow
+def test_run_all_synthetic_end_to_end_and_resume(tmp_path, capsys):
+  root, out = tmp_path / "runs", tmp_path / "report"
+  argv = [f"--configs={REPO / 'experiments/configs/maml_synthetic.py'}", "--seeds=0,1",
+          f"--root={root}", f"--out={out}", "--set", "num_epochs=1", "--set",
+          "eval_every=5", "--set", "data.synthetic.num_users=80", "--set",
+          "data.synthetic.num_items=100", "--set", "meta.num_steps=1"]
+  assert run_all.main(argv) == 0
+  first = json.loads((out / "results.json").read_text())
+  assert [r["status"] for r in first["runs"]] == ["done", "done"]
+  for seed in (0, 1):
+    assert (root / "maml_synthetic" / f"seed_{seed}" / "results.json").exists()
+  assert first["command"].startswith("python -m experiments.run_all --configs=")
+  rows = {(r["method"], r["state"]): r for r in first["aggregated"]}
+  assert rows["melu-maml", "new_users"]["n_seeds"] == 2
+  assert rows["mf_foldin", "warm"]["seeds"] == [0, 1]
+  assert math.isfinite(rows["melu-maml", "new_users"]["metrics"]["rmse_ci95"])
+  states = {p["state"] for p in first["paired"]}
+  assert states == {"warm", "new_users", "new_items", "new_users_new_items"}
+  for name in ("k_shot", "learning_curves", "inner_steps"):
+    assert (out / f"maml_synthetic_{name}.png").stat().st_size > 0
+  markdown = (out / "results.md").read_text()
+  assert "## new_users (2 seeds" in markdown and "- new_users: melu-maml vs" in markdown
+  assert "| melu-maml |" in capsys.readouterr().out
+
+  assert run_all.main(argv) == 0  # everything finished: nothing is retrained
+  second = json.loads((out / "results.json").read_text())
+  assert [r["status"] for r in second["runs"]] == ["skipped", "skipped"]
+  assert json.dumps(second["aggregated"]) == json.dumps(first["aggregated"])

@@ -1,0 +1,162 @@
+"""Meta-training runs: resuming, checkpoints, evaluation from a fresh process."""
+
+import json
+import os
+import pathlib
+import signal
+import subprocess
+import sys
+import time
+
+import jax
+import numpy as np
+import pytest
+
+from experiments.configs import maml_synthetic
+from jaxrec import checkpoint
+from jaxrec import evaluate
+from jaxrec import train
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+METRIC_KEYS = ("mae", "rmse", "ndcg@1", "ndcg@3", "ndcg@5", "ndcg@10", "ndcg_exp@10",
+               "precision@5", "recall@5", "f1@5", "auc", "coverage@10", "novelty@10",
+               "diversity@10")
+
+
+def tiny_config(algorithm="maml"):
+  config = maml_synthetic.get_config()
+  config.data.synthetic = {"num_users": 120, "num_items": 150, "seed": 0}
+  config.meta.algorithm = algorithm
+  config.meta.num_steps = 2
+  config.batch_size = 16
+  config.num_epochs = 3
+  config.eval_every = 4
+  config.patience = 100
+  config.eval_batch_size = 64
+  return config
+
+
+def final_params(workdir, config):
+  model = train.build_model(config, train.prepare(config))
+  latest = checkpoint.managers(workdir, read_only=True)[0]
+  state, meta = checkpoint.restore(latest, train.init_state(config, model))
+  return state, meta
+
+
+def assert_same_state(a, b):
+  for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b)):
+    np.testing.assert_array_equal(np.asarray(x), np.asarray(y))
+
+
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory):
+  workdir = tmp_path_factory.mktemp("run")
+  config = tiny_config()
+  summary = train.train(config, workdir, progress=False)
+  return workdir, config, summary
+
+
+def test_training_writes_logs_and_checkpoints(finished_run):
+  workdir, config, summary = finished_run
+  records = [json.loads(line) for line in (workdir / "metrics.jsonl").read_text().splitlines()]
+  assert [r["step"] for r in records] == sorted({r["step"] for r in records})
+  assert records[-1]["step"] == summary["step"] > 0
+  assert json.loads((workdir / "config.json").read_text()) == json.loads(config.to_json())
+  assert summary["best_step"] in [r["step"] for r in records]
+  best = min(r["val_rmse"] for r in records)
+  assert summary["best"]["val_rmse"] == pytest.approx(best)
+  # Meta-training improves the adapted query loss over the first logged value.
+  assert records[-1]["train_query_loss_after"] < records[0]["train_query_loss_before"]
+
+
+def test_crashed_run_resumes_to_identical_result(finished_run, tmp_path, monkeypatch):
+  workdir, config, summary = finished_run
+  make_step = train.make_train_step
+
+  def crashing(cfg, model):
+    step = make_step(cfg, model)
+    def wrapped(state, batch):
+      if int(state.step) == 6:  # after the checkpoint of step 4, before the one of step 8
+        raise RuntimeError("simulated crash")
+      return step(state, batch)
+    return wrapped
+
+  monkeypatch.setattr(train, "make_train_step", crashing)
+  with pytest.raises(RuntimeError, match="simulated crash"):
+    train.train(config, tmp_path, progress=False)
+  monkeypatch.setattr(train, "make_train_step", make_step)
+  resumed = train.train(config, tmp_path, progress=False)
+
+  assert resumed == summary
+  assert_same_state(final_params(tmp_path, config)[0], final_params(workdir, config)[0])
+  assert ((tmp_path / "metrics.jsonl").read_text()
+          == (workdir / "metrics.jsonl").read_text())
+
+
+def test_rerunning_a_finished_run_changes_nothing(finished_run):
+  workdir, config, summary = finished_run
+  before = final_params(workdir, config)[0]
+  assert train.train(config, workdir, progress=False)["step"] == summary["step"]
+  assert_same_state(final_params(workdir, config)[0], before)
+
+
+def test_resume_refuses_a_different_config(finished_run):
+  workdir, config, _ = finished_run
+  other = tiny_config()
+  other.meta.inner_lr = 0.123
+  with pytest.raises(ValueError, match="different config"):
+    train.train(other, workdir, progress=False)
+
+
+@pytest.mark.parametrize("algorithm", ["fomaml", "reptile", "meta_sgd", "joint"])
+def test_other_algorithms_train(algorithm, tmp_path):
+  config = tiny_config(algorithm)
+  config.num_epochs = 1
+  summary = train.train(config, tmp_path, progress=False)
+  assert summary["step"] > 0 and np.isfinite(summary["best"]["val_rmse"])
+
+
+@pytest.mark.slow
+def test_evaluate_in_fresh_process_on_one_device(finished_run):
+  """Checkpoints written with 8 (fake) devices are evaluated by a process with 1."""
+  workdir, _, _ = finished_run
+  env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=1"}
+  subprocess.run([sys.executable, "-m", "experiments.evaluate", f"--workdir={workdir}"],
+                 cwd=ROOT, env=env, check=True, capture_output=True, text=True)
+  output = json.loads((workdir / "results.json").read_text())
+  assert output["protocol"]["device"].endswith("x1")
+  states = {r["state"] for r in output["results"]}
+  assert states == set(evaluate.STATES)
+  methods = {r["method"] for r in output["results"]}
+  assert {"melu-maml", "global_mean", "user_mean", "item_mean", "item_mean_user_bias",
+          "mf_foldin"} <= methods
+  for r in output["results"]:
+    assert set(METRIC_KEYS) <= set(r["metrics"]), r["method"]
+  for name in ("results.md", "per_user.npz", "learning_curves.png", "k_shot.png",
+               "inner_steps.png"):
+    assert (workdir / name).exists(), name
+  per_user = np.load(workdir / "per_user.npz")
+  assert len(per_user["new_users|user"]) == len(per_user["melu-maml|new_users|rmse"])
+
+
+@pytest.mark.slow
+def test_killed_process_resumes(finished_run, tmp_path):
+  """A SIGKILLed training process, restarted with the same command, ends with the
+  same parameters as the uninterrupted run."""
+  workdir, config, _ = finished_run
+  config_file = tmp_path / "config.py"
+  config_file.write_text(
+      "import ml_collections, json\n"
+      f"def get_config():\n  return ml_collections.ConfigDict(json.loads({config.to_json()!r}))\n")
+  run_dir = tmp_path / "run"
+  command = [sys.executable, "-m", "experiments.meta_train", f"--config={config_file}",
+             f"--workdir={run_dir}"]
+  proc = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL,
+                          stderr=subprocess.DEVNULL)
+  deadline = time.time() + 300
+  while not any((run_dir / "checkpoints").glob("[0-9]*")) and time.time() < deadline:
+    time.sleep(0.2)
+  proc.send_signal(signal.SIGKILL)
+  proc.wait()
+  subprocess.run(command, cwd=ROOT, check=True, capture_output=True)
+  assert_same_state(final_params(run_dir, config)[0], final_params(workdir, config)[0])
