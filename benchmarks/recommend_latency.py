@@ -8,7 +8,8 @@ catalogue (943 users, 1682 items) in a temporary folder. Then, after warm-up, it
 times ``recommend`` for one new user (``--support`` ratings of a random held-out
 user, ``--num_steps`` inner steps, every catalogue item scored, explanations on)
 and ``recommend_batch`` for ``--batch`` such users, and prints one JSON object:
-p50/p99/mean milliseconds per request and users per second in batches.
+p50/p99/mean/min milliseconds per request, users per second in batches, and the
+machine's load average (other processes on a shared CPU inflate the figures).
 """
 
 import json
@@ -92,7 +93,8 @@ def measure(workdir: pathlib.Path) -> dict:
       "num_steps": recommender.num_steps, "k": k, "explain": True,
       "p50_ms": round(float(np.percentile(single, 50)), 3),
       "p99_ms": round(float(np.percentile(single, 99)), 3),
-      "mean_ms": round(float(single.mean()), 3), "repeats": len(single),
+      "mean_ms": round(float(single.mean()), 3), "min_ms": round(float(single.min()), 3),
+      "repeats": len(single), "load_average_1min": round(os.getloadavg()[0], 2),
       "batch": len(batch), "batch_p50_ms": round(float(np.median(batched)) * 1e3, 3),
       "users_per_s": round(len(batch) / float(np.median(batched)), 1)}
 

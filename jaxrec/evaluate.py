@@ -19,6 +19,7 @@ for the new-item states) minus the user's support items.
 
 from __future__ import annotations
 
+import functools
 import json
 import pathlib
 import platform
@@ -28,6 +29,7 @@ from importlib import metadata
 from typing import Any
 
 import jax
+import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
@@ -111,8 +113,15 @@ def protocol(config: ml_collections.ConfigDict, prepared: train_lib.Prepared) ->
   }
 
 
-def _batches(episodes: episodes_lib.Episodes, batch_size: int) -> list[dict]:
-  return list(episodes_lib.batch_iterator(episodes, batch_size, shuffle=False))
+def _batches(episodes: episodes_lib.Episodes, shape: tuple[int, int, int]) -> list[dict]:
+  """The episodes in order, padded to one ``(batch, support, query)`` shape, so
+  every state, k-shot set and method reuses one compiled scorer."""
+  batch_size, support_len, query_len = shape
+  support_len = max(support_len, int(episodes.support_sizes.max(initial=1)))
+  return [episodes_lib.pad_batch(episodes, np.arange(i, min(i + batch_size, len(episodes))),
+                                 support_len=support_len, query_len=query_len,
+                                 batch_size=batch_size)
+          for i in range(0, len(episodes), batch_size)]
 
 
 def _query_arrays(batches: Sequence[dict], scores: Sequence[np.ndarray]
@@ -157,22 +166,36 @@ def _catalogue(score_all: Callable[[dict, np.ndarray], np.ndarray],
           f"diversity@{CATALOGUE_K}": metrics.diversity_at_k(top, item_vectors[candidates])}
 
 
-def model_scorers(model, state, inner_lr, num_steps: int, trainable_mask: Any
-                  ) -> tuple[Scorer, Callable[[dict, np.ndarray], np.ndarray]]:
-  """``(score_query, score_all)`` of a (meta-)trained model: each task is adapted on
-  its support set, then scores its query items / every item of a candidate array."""
+def model_scoring(model, trainable_mask: Any):
+  """``scorers(params, inner_lr, num_steps) -> (score_query, score_all)`` for a
+  (meta-)trained model: each task is adapted on its support set, then scores its
+  query items / every item of a candidate array. The jitted functions are built
+  once, so every call of ``scorers`` with same-shaped batches reuses them."""
   predict = train_lib.make_predict(model, trainable_mask)
 
-  @jax.jit
-  def all_items(params, lr, batch, candidates):
+  @functools.partial(jax.jit, static_argnums=2)
+  def all_items(params, lr, num_steps, batch, candidates):
     def one(support, user):
       phi = meta.adapt(model.loss, params, support, lr, num_steps,
                        trainable=trainable_mask)
       return model.predict(phi, user, candidates)
     return jax.vmap(one)(batch["support"], batch["query"]["user"])
 
-  return (lambda batch: predict(state.params, inner_lr, num_steps, batch),
-          lambda batch, cand: all_items(state.params, inner_lr, batch, cand))
+  @functools.partial(jax.jit, static_argnums=2)
+  def trajectory(params, lr, max_steps, batch):
+    def one(support, query):
+      phi, scores = params, []
+      for _ in range(max_steps + 1):
+        scores.append(model.predict(phi, query["user"], query["item"]))
+        phi = meta.adapt(model.loss, phi, support, lr, 1, trainable=trainable_mask)
+      return jnp.stack(scores)
+    return jax.vmap(one, out_axes=1)(batch["support"], batch["query"])
+
+  def scorers(params, inner_lr, num_steps: int) -> tuple[Scorer, Callable]:
+    return (lambda batch: predict(params, inner_lr, num_steps, batch),
+            lambda batch, cand: all_items(params, inner_lr, num_steps, batch, cand))
+  scorers.trajectory = trajectory
+  return scorers
 
 
 def baseline_scorers(baseline: baselines.Baseline
@@ -207,7 +230,13 @@ def _item_vectors(prepared: train_lib.Prepared) -> np.ndarray:
 
 def _evaluate_scorer(score: Scorer, batches: Sequence[dict], implicit: bool
                      ) -> tuple[dict[str, float], dict[str, np.ndarray]]:
-  arrays = _query_arrays(batches, [score(b) for b in batches])
+  return _evaluate_scores(batches, [score(b) for b in batches], implicit)
+
+
+def _evaluate_scores(batches: Sequence[dict], scores: Sequence[np.ndarray], implicit: bool
+                     ) -> tuple[dict[str, float], dict[str, np.ndarray]]:
+  """``(summary, per-user metrics)`` of per-batch query scores."""
+  arrays = _query_arrays(batches, scores)
   per_user = metrics.per_user_metrics(arrays["scores"], arrays["y"], arrays["mask"],
                                       ks=KS, implicit=implicit)
   return metrics.summarize(per_user), {"user": arrays["user"], **per_user}
@@ -244,14 +273,14 @@ def _curve_metric(implicit: bool) -> str:
   return "auc" if implicit else "rmse"
 
 
-def tune_finetuning(model, state, trainable_mask: Any, val_batches: Sequence[dict],
-                    metric: str, implicit: bool) -> dict[str, Any]:
+def tune_finetuning(scorers, params, val_batches: Sequence[dict], metric: str,
+                    implicit: bool) -> dict[str, Any]:
   """Test-time fine-tuning rate and steps for a network trained without
   meta-learning, chosen on validation users over ``FINETUNE_GRID``."""
   best = None
   for lr in FINETUNE_GRID["inner_lr"]:
     for steps in FINETUNE_GRID["num_steps"]:
-      score = model_scorers(model, state, lr, steps, trainable_mask)[0]
+      score = scorers(params, lr, steps)[0]
       value = _evaluate_scorer(score, val_batches, implicit)[0][metric]
       if best is None or train_lib.is_better(metric, value, best[0]):
         best = (value, {"inner_lr": lr, "num_steps": steps})
@@ -264,22 +293,24 @@ def evaluate_run(workdir: str | pathlib.Path, *, progress: bool = True) -> dict[
   workdir = pathlib.Path(workdir)
   config, prepared, model, state = load_run(workdir)
   inter, data = prepared.interactions, config.data
-  implicit, bs = inter.implicit, config.eval_batch_size
+  implicit = inter.implicit
+  query_len = data.query_size * (1 + data.negatives)
+  shape = (config.eval_batch_size, data.max_ratings * (1 + data.negatives), query_len)
   episode_args = dict(query_size=data.query_size, negatives=data.negatives,
                       seed=config.seed)
   val_batches = _batches(episodes_lib.make_episodes(
-      inter, prepared.split, "new_users", group="val", **episode_args), bs)
-  mask = train_lib.trainable(config, model)
+      inter, prepared.split, "new_users", group="val", **episode_args), shape)
+  scoring = model_scoring(model, train_lib.trainable(config, model))
+  inner_lr = train_lib.inner_rate(config, state)
   name = method_name(config)
-  scorers = {name: model_scorers(model, state, train_lib.inner_rate(config, state),
-                                 config.meta.num_steps, mask)}
+  scorers = {name: scoring(state.params, inner_lr, config.meta.num_steps)}
   chosen = {}
   if config.meta.algorithm == "joint":
-    tuned = tune_finetuning(model, state, mask, val_batches, config.best_metric,
+    tuned = tune_finetuning(scoring, state.params, val_batches, config.best_metric,
                             implicit)
     chosen[f"{name}+finetune"] = tuned
-    scorers[f"{name}+finetune"] = model_scorers(model, state, tuned["inner_lr"],
-                                                tuned["num_steps"], mask)
+    scorers[f"{name}+finetune"] = scoring(state.params, tuned["inner_lr"],
+                                          tuned["num_steps"])
   for base_name, (fitted, params) in fit_baselines(prepared, val_batches,
                                                    config.best_metric).items():
     scorers[base_name] = baseline_scorers(fitted)
@@ -291,7 +322,7 @@ def evaluate_run(workdir: str | pathlib.Path, *, progress: bool = True) -> dict[
     episodes = episodes_lib.make_episodes(inter, prepared.split, state_name,
                                           group="test", **episode_args)
     test_episodes[state_name] = episodes
-    batches = _batches(episodes, bs)
+    batches = _batches(episodes, shape)
     candidates = _candidates(prepared, state_name)
     for method, (score, score_all) in scorers.items():
       summary, per_user = _evaluate_scorer(score, batches, implicit)
@@ -305,11 +336,11 @@ def evaluate_run(workdir: str | pathlib.Path, *, progress: bool = True) -> dict[
 
   curve_metric = _curve_metric(implicit)
   curves = {"metric": curve_metric,
-            "k_shot": k_shot_curve(scorers, test_episodes["new_users"], bs, implicit,
+            "k_shot": k_shot_curve(scorers, test_episodes["new_users"], shape, implicit,
                                    curve_metric, seed=config.seed),
             "inner_steps": inner_steps_curve(
-                model, state, train_lib.inner_rate(config, state), mask,
-                _batches(test_episodes["new_users"], bs), implicit, curve_metric)}
+                scoring, state.params, inner_lr, _batches(test_episodes["new_users"], shape),
+                implicit, curve_metric)}
   output = {"dataset": inter.name, "protocol": {**protocol(config, prepared),
                                                 "hyperparameters": chosen},
             "results": results, "curves": curves}
@@ -320,7 +351,7 @@ def evaluate_run(workdir: str | pathlib.Path, *, progress: bool = True) -> dict[
   return output
 
 
-def k_shot_curve(scorers: dict, episodes: episodes_lib.Episodes, batch_size: int,
+def k_shot_curve(scorers: dict, episodes: episodes_lib.Episodes, shape: tuple[int, int, int],
                  implicit: bool, metric: str, *, seed: int) -> dict[str, Any]:
   """``metric`` vs the number of support ratings ``k`` (``K_SHOTS``) on
   ``new_users``: each user's support set truncated to ``k`` random ratings;
@@ -331,7 +362,7 @@ def k_shot_curve(scorers: dict, episodes: episodes_lib.Episodes, batch_size: int
       truncated = episodes_lib.truncate_support(episodes, k, seed=seed)
     except ValueError:  # no user has k support ratings
       break
-    batches = _batches(truncated, batch_size)
+    batches = _batches(truncated, shape)
     curve["k"].append(k)
     curve["users"].append(len(truncated))
     for method, (score, _) in scorers.items():
@@ -339,11 +370,14 @@ def k_shot_curve(scorers: dict, episodes: episodes_lib.Episodes, batch_size: int
   return curve
 
 
-def inner_steps_curve(model, state, inner_lr, trainable_mask: Any, batches: Sequence[dict],
-                      implicit: bool, metric: str) -> dict[str, list]:
-  """``metric`` on ``new_users`` vs the number of test-time inner steps."""
-  values = [_evaluate_scorer(model_scorers(model, state, inner_lr, s, trainable_mask)[0],
-                             batches, implicit)[0][metric] for s in INNER_STEPS]
+def inner_steps_curve(scoring, params, inner_lr, batches: Sequence[dict], implicit: bool,
+                      metric: str) -> dict[str, list]:
+  """``metric`` on ``new_users`` vs the number of test-time inner steps
+  (``0 .. max(INNER_STEPS)``, one adaptation trajectory per task)."""
+  scores = [np.asarray(scoring.trajectory(params, inner_lr, max(INNER_STEPS), b))
+            for b in batches]
+  values = [_evaluate_scores(batches, [t[s] for t in scores], implicit)[0][metric]
+            for s in INNER_STEPS]
   return {"steps": list(INNER_STEPS), "values": values}
 
 

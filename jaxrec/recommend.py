@@ -12,7 +12,7 @@ every catalogue item is scored with φ_K, the rated items are removed and the
 ``k`` best are returned with explanations. :func:`recommend_batch` serves many
 users in one vmapped call.
 
-The new user. The model is unknown to the user: the recommender's model is
+The new user. The user is unknown to the model: the recommender's model is
 rebuilt over the run's user table plus one extra "new user" row (index ``U``)
 whose fields are all 0, the "unknown" id of every user field (so ``user_id`` is
 the shared unknown id, exactly as for held-out users during training).
@@ -20,8 +20,9 @@ the shared unknown id, exactly as for held-out users during training).
 vocabularies) fill that row instead; since the tables are compiled into the
 model, each distinct feature row builds and compiles its own serving function
 once (about a second), kept in a small per-recommender cache
-(:data:`FEATURE_CACHE_SIZE` rows, least recently used dropped). Requests without
-features never compile after the first call per support bucket.
+(:data:`FEATURE_CACHE_SIZE` rows, least recently used dropped). Otherwise a
+serving function compiles once per (batch size bucket, support length bucket,
+``k``), on its first request.
 
 Candidates. Every item of the catalogue except the user's rated ones, including
 the items the run held out as validation/test items (they are scored from their
@@ -31,8 +32,9 @@ system recommends from the whole catalogue.
 Privacy. The user's adapted weights φ_K exist only inside the jitted serving
 computation: only the top-k item ids, their scores and the similarities used by
 the explanations leave it. φ_K is never returned, stored on the recommender, or
-written anywhere, and nothing is written to disk (the checkpoint is opened read
-only). The ratings are not kept either; only ``user_features`` rows (category
+written anywhere, and serving writes nothing to disk (the checkpoint is opened
+read only; only loading a run that uses text vectors may fill the text-vector
+cache, when it is missing). The ratings are not kept either; only ``user_features`` rows (category
 ids, no ratings) key the compiled-function cache.
 
 Explanations. For each recommended item, the rated items that drove it: the rated
@@ -70,8 +72,9 @@ FEATURE_CACHE_SIZE = 8   # compiled serving functions kept for user_features row
 TITLE_SEPARATOR = " — "  # the readers' item text is "Title (Year) — Genre1, Genre2"
 
 # (params, inner_lr, items int32[B, S], y float32[B, S], mask float32[B, S], k)
-#   -> (top int32[B, k], scores float32[B, k], similarities float32[B, k, S])
-Server = Callable[..., tuple[jax.Array, jax.Array, jax.Array]]
+#   -> (top int32[B, k], scores float32[B, k], drivers int32[B, k, D],
+#       similarity float32[B, k, D], influence float32[B, k, D]), D = MAX_DRIVERS
+Server = Callable[..., tuple[jax.Array, ...]]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -130,6 +133,9 @@ class Recommendation:
 @dataclasses.dataclass(frozen=True, eq=False)
 class Recommender:
   """A trained run, ready to serve new users (build with :func:`load_recommender`).
+
+  It holds no per-user state: requests neither read nor write anything here
+  except the compiled-function cache of ``servers``.
 
   Attributes:
     config: the run's config.
@@ -220,13 +226,19 @@ def _new_user_table(user_table: Mapping[str, np.ndarray],
 
 
 def _make_server(model: models.RecModel, adapt_mask: Any, num_steps: int,
-                 user: int, num_items: int, item_vectors: np.ndarray) -> Server:
-  """The jitted batched request: adapt on each support set, score every item,
-  drop the rated ones, take the top ``k`` and their similarities to the support
-  items (see the ``Server`` alias for shapes; ``k`` is static)."""
+                 user: int, num_items: int, item_vectors: np.ndarray,
+                 rating_range: tuple[float, float]) -> Server:
+  """The jitted batched request (shapes in the ``Server`` alias; ``k`` static).
+
+  Per user: adapt on the support set, score every item, drop the rated ones and
+  take the top ``k``; for each of those, the ``D`` support positions of largest
+  influence ``sim(i, j) · w_j`` (module docstring), their similarities and
+  influences (padded positions get influence −1).
+  """
   candidates = jnp.arange(num_items, dtype=jnp.int32)
   user = jnp.int32(user)
   vectors = jnp.asarray(item_vectors)
+  low, high = rating_range
 
   def one(params, inner_lr, items, y, mask, k):
     support = {"user": user, "item": items, "y": y, "mask": mask}
@@ -235,7 +247,12 @@ def _make_server(model: models.RecModel, adapt_mask: Any, num_steps: int,
     scores = model.predict(phi, user, candidates)
     rated = jnp.zeros(num_items, bool).at[items].max(mask > 0)
     top_scores, top = lax.top_k(jnp.where(rated, -jnp.inf, scores), k)
-    return top, top_scores, vectors[top] @ vectors[items].T
+    similarity = vectors[top] @ vectors[items].T  # [k, S]
+    liked = (y - low) / (high - low) if high > low else jnp.ones_like(y)
+    influence = jnp.where(mask > 0, similarity * liked, -1.0)
+    top_influence, drivers = lax.top_k(influence, min(MAX_DRIVERS, items.shape[0]))
+    return (top, top_scores, drivers,
+            jnp.take_along_axis(similarity, drivers, axis=1), top_influence)
 
   @functools.partial(jax.jit, static_argnames="k")
   def serve(params, inner_lr, items, y, mask, *, k):
@@ -265,13 +282,14 @@ def load_recommender(workdir: str | pathlib.Path, *,
                                     else num_steps)
   inter = prepared.interactions
   item_vectors = _unit_rows(evaluate._item_vectors(prepared))  # pylint: disable=protected-access
+  rating_range = (0.0, 1.0) if inter.implicit else tuple(map(float, inter.rating_scale))
 
   def build(row: tuple) -> tuple[models.RecModel, Any, Server]:
     model = train_lib.build_model(config, dataclasses.replace(
         prepared, user_table=_new_user_table(prepared.user_table, row)))
     mask = train_lib.trainable(config, model)
     return model, mask, _make_server(model, mask, steps, inter.num_users,
-                                     inter.num_items, item_vectors)
+                                     inter.num_items, item_vectors, rating_range)
 
   model, adapt_mask, default = build(())
   cached = functools.lru_cache(maxsize=FEATURE_CACHE_SIZE)(lambda row: build(row)[2])
@@ -282,7 +300,7 @@ def load_recommender(workdir: str | pathlib.Path, *,
       adapt_mask=adapt_mask, item_ids=inter.item_ids, titles=_titles(inter.item_text),
       index={str(raw): i for i, raw in enumerate(inter.item_ids.tolist())},
       popularity=prepared.popularity, item_labels=_item_labels(prepared),
-      rating_range=(0.0, 1.0) if inter.implicit else tuple(map(float, inter.rating_scale)),
+      rating_range=rating_range,
       servers=lambda row: default if not row else cached(row))
 
 
@@ -371,34 +389,32 @@ def _check_k(recommender: Recommender, k: int, most_rated: int) -> None:
                      f"unrated items of the catalogue")
 
 
-def _explain(recommender: Recommender, item: int, support: np.ndarray,
-             y: np.ndarray, similarity: np.ndarray) -> Explanation:
-  """The :class:`Explanation` of ``item`` from the user's ``support`` items,
-  ratings ``y`` and the similarities ``float[n]`` of ``item`` to them."""
-  low, high = recommender.rating_range
-  liked = (y - low) / (high - low) if high > low else np.ones_like(y)
-  influence = similarity * liked
-  order = [j for j in np.argsort(-influence, kind="stable") if influence[j] > 0]
+def _explain(recommender: Recommender, item: int, support: np.ndarray, y: np.ndarray,
+             drivers: np.ndarray, similarity: np.ndarray,
+             influence: np.ndarray) -> Explanation:
+  """The :class:`Explanation` of ``item``: the support positions ``drivers``
+  (most influential first) with positive ``influence`` name the rated items
+  (``support``, ratings ``y``) that drove it."""
   labels = recommender.item_labels[item]
-  drivers = []
-  for j in order[:MAX_DRIVERS]:
+  found = []
+  for j, sim in zip(drivers[influence > 0].tolist(), similarity[influence > 0].tolist()):
     shared = set(recommender.item_labels[support[j]])
-    drivers.append(Driver(
+    found.append(Driver(
         item_id=recommender.item_ids[support[j]].item(),
         title=str(recommender.titles[support[j]]), rating=float(y[j]),
-        similarity=float(similarity[j]),
-        shared=tuple(name for name in labels if name in shared)))
+        similarity=sim, shared=tuple(name for name in labels if name in shared)))
   popularity = int(recommender.popularity[item])
-  if drivers:
-    reasons = " and ".join(f"'{d.title}' ({d.rating:g}/{high:g})" for d in drivers)
-    shared_names = list(dict.fromkeys(n for d in drivers for n in d.shared))
+  if found:
+    high = recommender.rating_range[1]
+    reasons = " and ".join(f"'{d.title}' ({d.rating:g}/{high:g})" for d in found)
+    shared_names = list(dict.fromkeys(n for d in found for n in d.shared))
     text = f"because you rated {reasons}"
     if shared_names:
       text += f"; shares {', '.join(shared_names)}"
   else:
     text = (f"none of your liked items resembles it; rated by {popularity} "
             "training users")
-  return Explanation(text=text, drivers=tuple(drivers), popularity=popularity)
+  return Explanation(text=text, drivers=tuple(found), popularity=popularity)
 
 
 def _serve(recommender: Recommender, supports: Sequence[tuple[np.ndarray, np.ndarray]],
@@ -413,16 +429,16 @@ def _serve(recommender: Recommender, supports: Sequence[tuple[np.ndarray, np.nda
   for b, (ids, values) in enumerate(supports):
     items[b, :len(ids)], y[b, :len(ids)], mask[b, :len(ids)] = ids, values, 1.0
   server = recommender.servers(row)
-  top, scores, sims = jax.device_get(server(recommender.params, recommender.inner_lr,
-                                            items, y, mask, k=k))
+  top, scores, drivers, similarity, influence = jax.device_get(
+      server(recommender.params, recommender.inner_lr, items, y, mask, k=k))
   results = []
   for b, (ids, values) in enumerate(supports):
     results.append([Recommendation(
         item_id=recommender.item_ids[i].item(), title=str(recommender.titles[i]),
-        score=float(s),
-        explanation=_explain(recommender, i, ids, values, sims[b, r, :len(ids)])
+        score=s, explanation=_explain(recommender, i, ids, values, drivers[b, r],
+                                      similarity[b, r], influence[b, r])
         if explain else None)
-        for r, (i, s) in enumerate(zip(top[b].tolist(), scores[b]))])
+        for r, (i, s) in enumerate(zip(top[b].tolist(), scores[b].tolist()))])
   return results
 
 

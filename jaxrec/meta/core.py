@@ -17,7 +17,7 @@ from __future__ import annotations
 import operator
 import re
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 import jax
 import jax.numpy as jnp
@@ -26,6 +26,26 @@ from jax import lax
 PyTree = Any
 LossFn = Callable[[PyTree, PyTree], jax.Array]
 Selector = str | Callable[[str, Any], bool]
+
+
+@runtime_checkable
+class StagedLossFn(Protocol):
+  """A loss ``loss_fn(params, part) = head(params, prepare(params, part))``.
+
+  ``prepare_reads`` is a pytree of Python bools shaped like the params, flagging
+  the leaves ``prepare`` depends on. When the inner loop adapts none of them,
+  ``adapt`` computes ``prepare(θ, support)`` once and runs its gradient steps on
+  ``head`` alone (exact: the flagged leaves stay at θ during adaptation).
+  ``jaxrec.models.StagedLoss`` implements it.
+  """
+
+  prepare_reads: PyTree
+
+  def prepare(self, params: PyTree, part: PyTree) -> PyTree: ...
+
+  def head(self, params: PyTree, features: PyTree) -> jax.Array: ...
+
+  def __call__(self, params: PyTree, part: PyTree) -> jax.Array: ...
 
 
 def _path_str(path: tuple[Any, ...]) -> str:
@@ -105,6 +125,22 @@ def check_inner_lr(params: PyTree, inner_lr: Any) -> None:
   _rate_leaves(params, inner_lr)
 
 
+def _hoist_prepare(loss_fn: LossFn, params: PyTree, support: PyTree,
+                   mask: list[bool]) -> tuple[LossFn, PyTree]:
+  """``(head, prepare(θ, support))`` for a ``StagedLossFn`` whose ``prepare``
+  reads no adapted leaf, else ``(loss_fn, support)`` unchanged.
+
+  Raises:
+    ValueError: when ``prepare_reads`` does not have the structure of ``params``.
+  """
+  if not isinstance(loss_fn, StagedLossFn):
+    return loss_fn, support
+  reads = _mask_leaves(params, loss_fn.prepare_reads)
+  if any(r and m for r, m in zip(reads, mask)):
+    return loss_fn, support
+  return loss_fn.head, loss_fn.prepare(params, support)
+
+
 def adapt(loss_fn: LossFn, params: PyTree, support: PyTree, inner_lr: Any,
           num_steps: int, *, trainable: PyTree | None = None,
           first_order: bool = False, remat: bool = False) -> PyTree:
@@ -116,6 +152,14 @@ def adapt(loss_fn: LossFn, params: PyTree, support: PyTree, inner_lr: Any,
   respect to the trainable leaves only (the frozen ones are constants of the
   inner loop, so they may even be integer arrays); they still receive their
   outer gradient when the result is differentiated w.r.t. θ.
+
+  For a ``StagedLossFn`` whose ``prepare`` reads only frozen leaves, the
+  loop-invariant features ``prepare(θ, support)`` are computed once and the
+  steps differentiate ``head`` alone (the same φ_K, and the same gradients
+  w.r.t. θ, which reach the frozen leaves through the features). The first
+  step runs outside the ``lax.scan``, at the un-batched θ, so that under
+  ``jax.vmap`` its forward products with θ are single matrix products over
+  all tasks.
 
   Args:
     loss_fn: ``loss_fn(params, part) -> scalar``.
@@ -156,8 +200,10 @@ def adapt(loss_fn: LossFn, params: PyTree, support: PyTree, inner_lr: Any,
       merged[i] = leaf
     return jax.tree.unflatten(treedef, merged)
 
+  step_loss, support = _hoist_prepare(loss_fn, params, support, mask)
+
   def inner_step(phi: list[jax.Array], _) -> tuple[list[jax.Array], None]:
-    grads = jax.grad(lambda p: loss_fn(merge(p), support))(phi)
+    grads = jax.grad(lambda p: step_loss(merge(p), support))(phi)
     if first_order:
       grads = lax.stop_gradient(grads)
     phi = [(p - rates[i] * g).astype(p.dtype) for i, p, g in zip(index, phi, grads)]
@@ -165,8 +211,11 @@ def adapt(loss_fn: LossFn, params: PyTree, support: PyTree, inner_lr: Any,
 
   if remat:
     inner_step = jax.checkpoint(inner_step, prevent_cse=False)
-  phi0 = [jnp.asarray(leaves[i]) for i in index]
-  adapted, _ = lax.scan(inner_step, phi0, length=num_steps)
+  adapted = [jnp.asarray(leaves[i]) for i in index]
+  if num_steps:
+    adapted, _ = inner_step(adapted, None)
+  if num_steps > 1:
+    adapted, _ = lax.scan(inner_step, adapted, length=num_steps - 1)
   return merge(adapted)
 
 

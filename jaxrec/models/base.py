@@ -19,6 +19,32 @@ Part = Mapping[str, jax.Array]
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
+class StagedLoss:
+  """A task loss split as ``loss(params, part) = head(params, prepare(params, part))``.
+
+  ``prepare`` reads only the leaves flagged in ``prepare_reads``, so when a
+  meta-learner's inner loop adapts none of them, its result is loop-invariant
+  and can be computed once per task (``jaxrec.meta.adapt`` does this).
+  Calling the object computes the full loss; it is hashable by identity.
+
+  Attributes:
+    prepare: ``prepare(params, part) -> features``, a pytree of per-task
+      features (e.g. the embedded rows) plus ``part``'s ``y`` and ``mask``.
+    head: ``head(params, features) -> float32[]``.
+    prepare_reads: a pytree of Python bools shaped like the params: the leaves
+      ``prepare`` depends on.
+  """
+
+  prepare: Callable[[Params, Part], Part]
+  head: Callable[[Params, Part], jax.Array]
+  prepare_reads: Params
+
+  def __call__(self, params: Params, part: Part) -> jax.Array:
+    """The task loss ``head(params, prepare(params, part))``; see ``RecModel.loss``."""
+    return self.head(params, self.prepare(params, part))
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
 class RecModel:
   """A recommender as pure functions (hashable by identity, usable as a static arg).
 
@@ -32,7 +58,10 @@ class RecModel:
     loss: ``loss(params, part) -> float32[]``, the configured masked loss of
       ``predict(params, part["user"], part["item"])`` against ``part["y"]`` over
       rows with ``part["mask"] = 1`` (0 for an all-zero mask); raises ValueError
-      when ``part`` lacks ``user``, ``item``, ``y`` or ``mask``.
+      when ``part`` lacks ``user``, ``item``, ``y`` or ``mask``. For a staged
+      module (one with ``features`` and ``head`` methods, e.g. ``FeatureMLP``)
+      it is a ``StagedLoss`` whose ``prepare`` embeds the part into
+      ``{"user_x": float32[p], "item_x": float32[S, q], "y", "mask"}``.
     adapt_mask: a pytree of bools shaped like ``params``: the leaves the inner
       loop of a meta-learner adapts by default.
   """
@@ -43,6 +72,32 @@ class RecModel:
   predict: Callable[[Params, jax.Array, jax.Array], jax.Array]
   loss: Callable[[Params, Part], jax.Array]
   adapt_mask: Params
+
+
+def _staged_loss(module: nn.Module, loss_fn: Callable[..., jax.Array],
+                 users: Mapping[str, jax.Array], items: Mapping[str, jax.Array],
+                 head_params: Callable[[tuple[str, ...]], bool],
+                 shapes: Params) -> StagedLoss:
+  """The ``StagedLoss`` of a module with ``features`` and ``head`` methods.
+
+  ``prepare`` gathers the rows and applies ``module.features``; ``head``
+  applies ``module.head`` and ``loss_fn``; ``prepare_reads`` flags every leaf
+  for which ``head_params(path)`` is false.
+  """
+  def prepare(params: Params, part: Part) -> Part:
+    check_part(part)
+    user_x, item_x = module.apply({"params": params}, gather(users, part["user"]),
+                                  gather(items, part["item"]), method="features")
+    return {"user_x": user_x, "item_x": item_x, "y": part["y"], "mask": part["mask"]}
+
+  def head(params: Params, feats: Part) -> jax.Array:
+    scores = module.apply({"params": params}, feats["user_x"], feats["item_x"],
+                          method="head")
+    return loss_fn(scores, feats["y"], feats["mask"])
+
+  reads = jax.tree_util.tree_map_with_path(
+      lambda path, _: not head_params(tuple(k.key for k in path)), shapes)
+  return StagedLoss(prepare=prepare, head=head, prepare_reads=reads)
 
 
 def count_params(params: Params) -> int:
@@ -72,7 +127,8 @@ def build_model(*, name: str, config: dict[str, Any], module: nn.Module,
     use_text: whether the module reads ``item_feats["text"]``.
     loss: a name in ``jaxrec.models.losses.LOSSES``.
     adapts: maps a parameter path (tuple of dict keys) to whether the inner loop
-      adapts that leaf by default.
+      adapts that leaf by default. For a staged module (``features`` and
+      ``head`` methods) these must be exactly the leaves ``head`` reads.
 
   Returns:
     The ``RecModel``.
@@ -92,7 +148,7 @@ def build_model(*, name: str, config: dict[str, Any], module: nn.Module,
   def predict(params: Params, user: jax.Array, item: jax.Array) -> jax.Array:
     return module.apply({"params": params}, gather(users, user), gather(items, item))
 
-  def loss_of(params: Params, part: Part) -> jax.Array:
+  def plain_loss(params: Params, part: Part) -> jax.Array:
     check_part(part)
     scores = predict(params, part["user"], part["item"])
     return loss_fn(scores, part["y"], part["mask"])
@@ -100,5 +156,8 @@ def build_model(*, name: str, config: dict[str, Any], module: nn.Module,
   shapes = jax.eval_shape(init, jax.random.key(0))
   adapt_mask = jax.tree_util.tree_map_with_path(
       lambda path, _: adapts(tuple(k.key for k in path)), shapes)
+  staged = hasattr(module, "features") and hasattr(module, "head")
+  loss_of = (_staged_loss(module, loss_fn, users, items, adapts, shapes) if staged
+             else plain_loss)
   return RecModel(name=name, config={**config, "loss": loss}, init=jax.jit(init),
                   predict=predict, loss=loss_of, adapt_mask=adapt_mask)

@@ -52,20 +52,51 @@ class FieldEmbedding(nn.Module):
     return out
 
 
+class SharedInputDense(nn.Module):
+  """``Dense`` over ``[broadcast(shared); x]`` without materialising the broadcast.
+
+  ``y_j = [shared; x_j] W + b = shared W[:p] + x_j W[p:] + b`` for ``p =
+  len(shared)``: the shared part costs one row instead of ``S``. The parameters
+  (``kernel float32[p + q, features]``, ``bias float32[features]``) and their
+  initialisation are those of ``nn.Dense`` on the concatenated input.
+  """
+
+  features: int
+
+  @nn.compact
+  def __call__(self, shared: jax.Array, x: jax.Array) -> jax.Array:
+    """``shared: float32[p]``, ``x: float32[S, q]`` -> ``float32[S, features]``."""
+    width = shared.shape[-1]
+    kernel = self.param("kernel", nn.initializers.lecun_normal(),
+                        (width + x.shape[-1], self.features))
+    bias = self.param("bias", nn.initializers.zeros_init(), (self.features,))
+    return shared @ kernel[:width] + x @ kernel[width:] + bias
+
+
 class MLP(nn.Module):
   """ReLU MLP ``x -> Dense(out)(relu(... relu(Dense(h_1)(x))))``.
 
-  Layers are named ``hidden_0, hidden_1, ...`` and ``out``.
+  Layers are named ``hidden_0, hidden_1, ...`` and ``out``. With ``shared``
+  (``float32[p]``, the same for every row of ``x: float32[S, q]``) the input is
+  ``[broadcast(shared); x]`` and the first layer is a ``SharedInputDense``
+  (same parameters as a ``Dense`` on the concatenation, fewer FLOPs).
   """
 
   hidden: tuple[int, ...]
   out: int
 
   @nn.compact
-  def __call__(self, x: jax.Array) -> jax.Array:
-    for k, width in enumerate(self.hidden):
-      x = nn.relu(nn.Dense(width, name=f"hidden_{k}")(x))
-    return nn.Dense(self.out, name="out")(x)
+  def __call__(self, x: jax.Array, shared: jax.Array | None = None) -> jax.Array:
+    widths = self.hidden + (self.out,)
+    names = [f"hidden_{k}" for k in range(len(self.hidden))] + ["out"]
+    for k, (width, name) in enumerate(zip(widths, names)):
+      if k == 0 and shared is not None:
+        x = SharedInputDense(width, name=name)(shared, x)
+      else:
+        x = nn.Dense(width, name=name)(x)
+      if k < len(self.hidden):
+        x = nn.relu(x)
+    return x
 
 
 class ItemEncoder(nn.Module):
@@ -91,9 +122,12 @@ class ItemEncoder(nn.Module):
 class FeatureMLP(nn.Module):
   """MeLU-style scorer: ``s_j = MLP([e(user); e(item_j)])``.
 
-  ``e(user)`` concatenates the user's field embeddings (broadcast over items),
+  ``e(user)`` concatenates the user's field embeddings (shared by all items),
   ``e(item_j)`` the item's field embeddings and optional text projection.
   Parameters: ``user_embed``, ``item/embed``, ``item/text_proj``, ``mlp``.
+  The scorer is staged as ``head(*features(...))``: ``features`` reads only the
+  embeddings and text projection, ``head`` only ``mlp`` (so a meta-learner that
+  adapts ``mlp`` can compute the features once per task).
   """
 
   user_specs: tuple[FieldSpec, ...]
@@ -102,15 +136,26 @@ class FeatureMLP(nn.Module):
   hidden: tuple[int, ...]
   text_proj: int = 0
 
-  @nn.compact
+  def setup(self) -> None:
+    self.item = ItemEncoder(self.item_specs, self.embed_dim, self.text_proj)
+    self.user_embed = FieldEmbedding(self.user_specs, self.embed_dim)
+    self.mlp = MLP(self.hidden, 1)
+
+  def features(self, user_feats: Mapping[str, jax.Array],
+               item_feats: Mapping[str, jax.Array]) -> tuple[jax.Array, jax.Array]:
+    """``(e(user) float32[p], e(items) float32[S, q])`` from one user's row and
+    ``[S]`` items' rows (``p = embed_dim * #user fields``)."""
+    items = jnp.concatenate(self.item(item_feats), axis=-1)
+    users = self.user_embed(user_feats)
+    user = jnp.concatenate(users, axis=-1) if users else jnp.zeros((0,), items.dtype)
+    return user, items
+
+  def head(self, user: jax.Array, items: jax.Array) -> jax.Array:
+    """Scores ``float32[S]`` of ``MLP([user; items_j])`` (``user: [p]``, ``items:
+    [S, q]``)."""
+    return self.mlp(items, shared=user)[..., 0]
+
   def __call__(self, user_feats: Mapping[str, jax.Array],
                item_feats: Mapping[str, jax.Array]) -> jax.Array:
     """Scores ``float32[S]`` from one user's features and ``[S]`` items' features."""
-    items = ItemEncoder(self.item_specs, self.embed_dim, self.text_proj,
-                        name="item")(item_feats)
-    num_items = items[0].shape[0]
-    users = FieldEmbedding(self.user_specs, self.embed_dim, name="user_embed")(user_feats)
-    users = [jnp.broadcast_to(u, (num_items,) + u.shape) for u in users]
-    x = jnp.concatenate(users + items, axis=-1)
-    return MLP(self.hidden, 1, name="mlp")(x)[..., 0]
-
+    return self.head(*self.features(user_feats, item_feats))
