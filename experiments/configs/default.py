@@ -9,6 +9,7 @@ import ml_collections
 def get_config() -> ml_collections.ConfigDict:
   c = ml_collections.ConfigDict()
   c.seed = 0
+  c.name = ""                       # method name in results; "" -> "<model>-<algorithm>"
 
   c.data = ml_collections.ConfigDict()
   c.data.dataset = "ml-100k"        # ml-100k | ml-1m | lastfm | synthetic | csv:<path>

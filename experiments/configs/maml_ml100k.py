@@ -17,10 +17,11 @@ def get_config():
   c = default.get_config()
   c.data.dataset = "ml-100k"
   c.model.name = "melu"
+  c.model.kwargs.use_ids = True     # item/user id embeddings (0 for every held-out id)
   c.meta.algorithm = "maml"
-  c.meta.inner_lr = 0.05
+  c.meta.inner_lr = 0.01
   c.meta.num_steps = 3
   c.optimizer.learning_rate = 1e-3
-  c.num_epochs = 40
+  c.num_epochs = 30
   c.eval_every = 25
   return c
