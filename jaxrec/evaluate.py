@@ -148,22 +148,42 @@ def _candidates(prepared: train_lib.Prepared, state: str) -> np.ndarray:
 
 def _catalogue(score_all: Callable[[dict, np.ndarray], np.ndarray],
                batches: Sequence[dict], candidates: np.ndarray,
-               prepared: train_lib.Prepared, item_vectors: np.ndarray) -> dict[str, float]:
-  """coverage / novelty / diversity of the top-``CATALOGUE_K`` lists over
-  ``candidates`` (the user's support items excluded)."""
-  tops = []
+               prepared: train_lib.Prepared, vectors: np.ndarray) -> dict[str, float]:
+  """Metrics of each user's ranking of every item in ``candidates``.
+
+  The user's support items with ``y > 0`` (rated, or listened) are excluded.
+  ``coverage@k`` / ``novelty@k`` / ``diversity@k`` come from the top-k lists; for
+  implicit data ``full_recall@k`` / ``full_ndcg@k`` / ``full_hit@k`` rank the held-out
+  positives (query ``y = 1``) against the whole candidate catalogue.
+  """
+  k = CATALOGUE_K
+  position = np.full(prepared.interactions.num_items, -1)
+  position[candidates] = np.arange(len(candidates))
+  tops, full = [], []
   for batch in batches:
     real = batch["query"]["mask"].sum(axis=1) > 0
     scores = np.asarray(score_all(batch, candidates), np.float64)[real]
-    support = np.where(batch["support"]["mask"][real] > 0,
-                       batch["support"]["item"][real], -1)
-    seen = (candidates[None, None, :] == support[:, :, None]).any(axis=1)
-    tops.append(metrics.top_k_items(scores, CATALOGUE_K, exclude=seen))
+    (s_pos, s_ok), (q_pos, q_ok) = [
+        (position[part["item"][real]],
+         (part["mask"][real] > 0) & (part["y"][real] > 0)) for part in
+        (batch["support"], batch["query"])]
+    s_ok &= s_pos >= 0
+    seen = np.zeros(scores.shape, bool)
+    rows, cols = np.nonzero(s_ok)
+    seen[rows, s_pos[rows, cols]] = True
+    tops.append(metrics.top_k_items(scores, k, exclude=seen))
+    if prepared.interactions.implicit:
+      full.append(metrics.per_user_full_catalogue(
+          scores, np.where(q_ok, q_pos, 0), np.where(s_ok, s_pos, 0),
+          positives_mask=q_ok, exclude_mask=s_ok, ks=k))
   top = np.concatenate(tops)  # positions in ``candidates``
-  return {f"coverage@{CATALOGUE_K}": metrics.coverage_at_k(top, len(candidates)),
-          f"novelty@{CATALOGUE_K}": metrics.novelty_at_k(
-              top, prepared.popularity[candidates], len(prepared.split.train_users)),
-          f"diversity@{CATALOGUE_K}": metrics.diversity_at_k(top, item_vectors[candidates])}
+  out = {f"coverage@{k}": metrics.coverage_at_k(top, len(candidates)),
+         f"novelty@{k}": metrics.novelty_at_k(
+             top, prepared.popularity[candidates], len(prepared.split.train_users)),
+         f"diversity@{k}": metrics.diversity_at_k(top, vectors[candidates])}
+  for key in (full[0] if full else ()):
+    out[f"full_{key}"] = float(np.nanmean(np.concatenate([f[key] for f in full])))
+  return out
 
 
 def model_scoring(model, trainable_mask: Any):
@@ -208,7 +228,7 @@ def baseline_scorers(baseline: baselines.Baseline
   return baseline.predict_batch, score_all
 
 
-def _item_vectors(prepared: train_lib.Prepared) -> np.ndarray:
+def item_vectors(prepared: train_lib.Prepared) -> np.ndarray:
   """Item vectors for intra-list diversity: the text vectors when present, else
   the one-hot encoding of every categorical item field (multi-hot fields as sets)."""
   table = prepared.item_table
@@ -242,17 +262,30 @@ def _evaluate_scores(batches: Sequence[dict], scores: Sequence[np.ndarray], impl
   return metrics.summarize(per_user), {"user": arrays["user"], **per_user}
 
 
-def fit_baselines(prepared: train_lib.Prepared, val_batches: Sequence[dict],
-                  metric: str) -> dict[str, tuple[baselines.Baseline, dict]]:
-  """Every baseline fit on the training ratings, grids chosen on validation users.
+def fit_baselines(config: ml_collections.ConfigDict, prepared: train_lib.Prepared,
+                  val_batches: Sequence[dict]) -> dict[str, tuple[baselines.Baseline, dict]]:
+  """Every baseline fit on the training ratings, grids chosen on validation users
+  (``config.best_metric``).
+
+  For implicit data the training rows are those the models see: the positives and
+  the sampled negatives (``y = 0``) of the training episodes of epoch 0.
 
   Returns ``{name: (fitted baseline, chosen hyperparameters)}``.
   """
   inter = prepared.interactions
-  train = splits.training_mask(inter, prepared.split)
-  fit_args = (inter.user[train], inter.item[train],
-              (inter.rating[train] > 0).astype(np.float32) if inter.implicit
-              else inter.rating[train], inter.num_users, inter.num_items)
+  if inter.implicit:
+    episodes = episodes_lib.training_episodes(
+        inter, prepared.split, epoch=0, seed=config.seed,
+        query_size=config.data.query_size, negatives=config.data.negatives)
+    parts = [(np.repeat(episodes.user, np.diff(offsets)), items, y) for offsets, items, y in
+             ((episodes.support_offsets, episodes.support_item, episodes.support_y),
+              (episodes.query_offsets, episodes.query_item, episodes.query_y))]
+    user, item, y = (np.concatenate(column) for column in zip(*parts))
+  else:
+    train = splits.training_mask(inter, prepared.split)
+    user, item, y = inter.user[train], inter.item[train], inter.rating[train]
+  fit_args = (user, item, y, inter.num_users, inter.num_items)
+  metric = config.best_metric
   fitted = {"global_mean": (baselines.GlobalMean().fit(*fit_args), {}),
             "user_mean": (baselines.UserMean().fit(*fit_args), {})}
   if inter.implicit:
@@ -311,12 +344,11 @@ def evaluate_run(workdir: str | pathlib.Path, *, progress: bool = True) -> dict[
     chosen[f"{name}+finetune"] = tuned
     scorers[f"{name}+finetune"] = scoring(state.params, tuned["inner_lr"],
                                           tuned["num_steps"])
-  for base_name, (fitted, params) in fit_baselines(prepared, val_batches,
-                                                   config.best_metric).items():
+  for base_name, (fitted, params) in fit_baselines(config, prepared, val_batches).items():
     scorers[base_name] = baseline_scorers(fitted)
     chosen[base_name] = params
 
-  item_vectors = _item_vectors(prepared)
+  vectors = item_vectors(prepared)
   results, per_user_all, test_episodes = [], {}, {}
   for state_name in STATES:
     episodes = episodes_lib.make_episodes(inter, prepared.split, state_name,
@@ -326,7 +358,7 @@ def evaluate_run(workdir: str | pathlib.Path, *, progress: bool = True) -> dict[
     candidates = _candidates(prepared, state_name)
     for method, (score, score_all) in scorers.items():
       summary, per_user = _evaluate_scorer(score, batches, implicit)
-      summary.update(_catalogue(score_all, batches, candidates, prepared, item_vectors))
+      summary.update(_catalogue(score_all, batches, candidates, prepared, vectors))
       results.append({"method": method, "state": state_name, "seed": config.seed,
                       "metrics": summary})
       per_user_all[f"{state_name}|user"] = per_user.pop("user")

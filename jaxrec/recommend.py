@@ -281,7 +281,7 @@ def load_recommender(workdir: str | pathlib.Path, *,
   steps = meta.core.check_num_steps(config.meta.num_steps if num_steps is None
                                     else num_steps)
   inter = prepared.interactions
-  item_vectors = _unit_rows(evaluate._item_vectors(prepared))  # pylint: disable=protected-access
+  item_vectors = _unit_rows(evaluate.item_vectors(prepared))
   rating_range = (0.0, 1.0) if inter.implicit else tuple(map(float, inter.rating_scale))
 
   def build(row: tuple) -> tuple[models.RecModel, Any, Server]:

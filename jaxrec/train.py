@@ -32,6 +32,7 @@ from tqdm.auto import tqdm
 from jaxrec import checkpoint
 from jaxrec import meta
 from jaxrec import models
+from jaxrec import parallel
 from jaxrec.data import episodes as episodes_lib
 from jaxrec.data import readers
 from jaxrec.data import splits
@@ -266,6 +267,8 @@ def train(config: ml_collections.ConfigDict, workdir: str | pathlib.Path, *,
   Returns:
     ``{"step", "best_step", "best": {metric: value}, "stopped_early"}``.
   """
+  parallel.initialize_distributed(config)
+  chief = jax.process_index() == 0
   workdir = pathlib.Path(workdir)
   workdir.mkdir(parents=True, exist_ok=True)
   config_path = workdir / "config.json"
@@ -274,14 +277,15 @@ def train(config: ml_collections.ConfigDict, workdir: str | pathlib.Path, *,
     if saved != json.loads(config.to_json()):
       raise ValueError(f"{config_path} holds a different config: resume with the same "
                        "config, or use a fresh --workdir")
-  else:
+  elif chief:
     config_path.write_text(config.to_json(indent=2))
   log_path = workdir / "metrics.jsonl"
 
   prepared = prepare(config)
   model = build_model(config, prepared)
-  state = init_state(config, model)
-  step_fn = make_train_step(config, model)
+  mesh = parallel.make_mesh(config.num_devices or None)
+  state = parallel.replicate(init_state(config, model), mesh)
+  step_fn = parallel.data_parallel_step(make_train_step(config, model), mesh)
   predict = make_predict(model, trainable(config, model))
   implicit = prepared.interactions.implicit
   data = config.data
@@ -295,9 +299,11 @@ def train(config: ml_collections.ConfigDict, workdir: str | pathlib.Path, *,
 
   record = {"epoch": 0, "batch": 0, "best": None, "best_step": 0, "bad_evals": 0}
   if latest.latest_step() is not None:
-    state, saved_meta = checkpoint.restore(latest, state)
+    state, saved_meta = checkpoint.restore(latest, state,
+                                           sharding=parallel.replicated(mesh))
     record = saved_meta["record"]
-    _truncate_log(log_path, int(state.step))
+    if chief:
+      _truncate_log(log_path, int(state.step))
 
   def episodes_of(epoch):
     return episodes_lib.training_episodes(
@@ -308,7 +314,7 @@ def train(config: ml_collections.ConfigDict, workdir: str | pathlib.Path, *,
                                        buckets=config.buckets, drop_remainder=True)
   total = per_epoch * config.num_epochs
   bar = tqdm(total=total, initial=int(state.step), desc=f"{config.meta.algorithm}",
-             disable=not progress)
+             disable=not (progress and chief))
 
   def evaluate_and_save(train_metrics):
     val = validation_metric(config, predict, state, val_episodes, implicit)
@@ -318,8 +324,9 @@ def train(config: ml_collections.ConfigDict, workdir: str | pathlib.Path, *,
       record.update(best=val[best_key], best_step=step, bad_evals=0)
     else:
       record["bad_evals"] += 1
-    _append_jsonl(log_path, {"step": step, "epoch": record["epoch"], **train_metrics,
-                             **val})
+    if chief:
+      _append_jsonl(log_path, {"step": step, "epoch": record["epoch"], **train_metrics,
+                               **val})
     saved_meta = {"record": record, "config": json.loads(config.to_json())}
     checkpoint.save(latest, step, state, saved_meta)
     if improved:
@@ -334,7 +341,8 @@ def train(config: ml_collections.ConfigDict, workdir: str | pathlib.Path, *,
         seed=config.seed * 100_003 + record["epoch"], buckets=config.buckets,
         drop_remainder=True, start=record["batch"])
     for batch in batches:
-      state, metrics = step_fn(state, batch)
+      state, metrics = step_fn(state, parallel.shard_batch(parallel.process_shard(batch),
+                                                           mesh))
       record["batch"] += 1
       bar.update(1)
       if int(state.step) % config.eval_every == 0:

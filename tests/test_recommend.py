@@ -106,7 +106,7 @@ def test_candidates_include_held_out_items(recommender):
 def test_explanations_name_liked_rated_items(recommender):
   recs = rec_lib.recommend(recommender, RATINGS, k=K)
   rated = dict(RATINGS)
-  vectors = evaluate._item_vectors(recommender.prepared)  # pylint: disable=protected-access
+  vectors = evaluate.item_vectors(recommender.prepared)
   explained = 0
   for r in recs:
     e = r.explanation

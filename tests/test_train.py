@@ -15,6 +15,7 @@ import pytest
 from experiments.configs import maml_synthetic
 from jaxrec import checkpoint
 from jaxrec import evaluate
+from jaxrec import parallel
 from jaxrec import train
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
@@ -71,20 +72,19 @@ def test_training_writes_logs_and_checkpoints(finished_run):
 
 def test_crashed_run_resumes_to_identical_result(finished_run, tmp_path, monkeypatch):
   workdir, config, summary = finished_run
-  make_step = train.make_train_step
+  shard_batch = parallel.shard_batch
+  calls = []
 
-  def crashing(cfg, model):
-    step = make_step(cfg, model)
-    def wrapped(state, batch):
-      if int(state.step) == 6:  # after the checkpoint of step 4, before the one of step 8
-        raise RuntimeError("simulated crash")
-      return step(state, batch)
-    return wrapped
+  def crashing(batch, mesh):
+    calls.append(1)
+    if len(calls) == 7:  # after the checkpoint of step 4, before the one of step 8
+      raise RuntimeError("simulated crash")
+    return shard_batch(batch, mesh)
 
-  monkeypatch.setattr(train, "make_train_step", crashing)
+  monkeypatch.setattr(parallel, "shard_batch", crashing)
   with pytest.raises(RuntimeError, match="simulated crash"):
     train.train(config, tmp_path, progress=False)
-  monkeypatch.setattr(train, "make_train_step", make_step)
+  monkeypatch.setattr(parallel, "shard_batch", shard_batch)
   resumed = train.train(config, tmp_path, progress=False)
 
   assert resumed == summary

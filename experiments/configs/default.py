@@ -48,5 +48,8 @@ def get_config() -> ml_collections.ConfigDict:
   c.best_metric = "rmse"            # validated on new_users of the validation users
   c.eval_batch_size = 256
   c.buckets = (16, 32, 64, 128)     # support-length buckets
-  c.num_devices = 0                 # 0: all local devices (data-parallel over tasks)
+  c.num_devices = 0                 # 0: every device (data-parallel over tasks; the
+                                    # batch size must be a multiple of the device count)
+  c.distributed = ml_collections.ConfigDict({  # multi-host: jax.distributed.initialize
+      "coordinator_address": "", "num_processes": 1, "process_id": 0})
   return c

@@ -80,15 +80,21 @@ def _staged_loss(module: nn.Module, loss_fn: Callable[..., jax.Array],
                  shapes: Params) -> StagedLoss:
   """The ``StagedLoss`` of a module with ``features`` and ``head`` methods.
 
-  ``prepare`` gathers the rows and applies ``module.features``; ``head``
-  applies ``module.head`` and ``loss_fn``; ``prepare_reads`` flags every leaf
-  for which ``head_params(path)`` is false.
+  ``prepare`` applies ``module.features`` to the user's row and to the whole
+  item table, then takes the part's rows of the resulting catalogue features
+  ``float32[I, q]``. The catalogue does not depend on the part, so under
+  ``jax.vmap`` over tasks it is computed once per batch (the field lookups and
+  pooling cost ``I`` rows instead of ``B S``), with the same values as
+  featurising the gathered rows. ``head`` applies ``module.head`` and
+  ``loss_fn``; ``prepare_reads`` flags every leaf for which ``head_params(path)``
+  is false.
   """
   def prepare(params: Params, part: Part) -> Part:
     check_part(part)
-    user_x, item_x = module.apply({"params": params}, gather(users, part["user"]),
-                                  gather(items, part["item"]), method="features")
-    return {"user_x": user_x, "item_x": item_x, "y": part["y"], "mask": part["mask"]}
+    user_x, catalogue = module.apply({"params": params}, gather(users, part["user"]),
+                                     items, method="features")
+    return {"user_x": user_x, "item_x": catalogue[part["item"]], "y": part["y"],
+            "mask": part["mask"]}
 
   def head(params: Params, feats: Part) -> jax.Array:
     scores = module.apply({"params": params}, feats["user_x"], feats["item_x"],

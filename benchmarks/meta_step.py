@@ -1,0 +1,356 @@
+r"""Throughput, compile time and memory of the jitted meta-step on MeLU.
+
+  python benchmarks/meta_step.py                       # the full grid (long)
+  python benchmarks/meta_step.py --quick               # smoke run, small tables
+  python benchmarks/meta_step.py --batch_sizes 256 --algorithms maml5,maml1
+
+The model is ``jaxrec.models.melu`` on random feature tables with MovieLens-1M
+vocabularies (items: rate 6, genre 25 ≤6-hot, director 2186 ≤3-hot, actor 8030
+≤10-hot; users: gender 2, age 7, occupation 21, zip 3402; 3706 items, 6040
+users), 32-wide embeddings (a 256-wide MLP input), hidden layers (64, 64).
+Episodes have support sizes uniform in [3, 90] and 10 query ratings. The step
+is ``jaxrec.meta.make_meta_step`` with Adam as the outer optimizer.
+
+For every configuration (algorithm, batch size B, bucketing) the step is
+compiled for each padded support length S of the buckets (``"pow2"``: 8, 16,
+32, 64, 90; ``none``: 90 only), run ``--warmup`` times, then timed ``--reps``
+times; the median seconds per batch t_S gives the epoch throughput
+
+  tasks/s = B / Σ_S f_S t_S,
+
+with f_S the fraction of episodes in bucket S (full batches; an epoch's last
+partial batch per bucket is ignored). ``tasks_per_s_cpu`` divides by the
+process CPU time over the cores instead (less sensitive to other processes on
+a shared machine). ``flops_per_task`` is XLA's count (``cost_analysis``), which
+counts a loop body once: it is exact for 1-step MAML, whose inner step runs
+outside ``lax.scan``, and ``achieved_gflops`` compares it with the measured
+peak (``machine.peak_fp32_gflops``, a large fp32 matmul) as a roofline. The output is one JSON object on stdout (and ``--out``); a
+markdown table goes to stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from jaxrec import meta, models
+from jaxrec.data.episodes import Episodes, bucket_lengths, pad_batch
+
+# field -> (vocabulary size, max ids per row); 1 = a single-id field.
+ITEM_FIELDS = {"rate": (6, 1), "genre": (25, 6), "director": (2186, 3), "actor": (8030, 10)}
+USER_FIELDS = {"gender": (2, 1), "age": (7, 1), "occupation": (21, 1), "zip": (3402, 1)}
+NUM_ITEMS, NUM_USERS = 3706, 6040
+QUICK_SCALE = 20  # --quick divides vocabularies and table sizes by this
+
+# name -> (make_meta_step algorithm, inner steps)
+ALGORITHMS = {"maml1": ("maml", 1), "maml5": ("maml", 5), "fomaml1": ("fomaml", 1),
+              "fomaml5": ("fomaml", 5), "reptile5": ("reptile", 5)}
+INNER_LR, OUTER_LR = 5e-6, 5e-5
+
+
+def random_table(rng: np.random.Generator, num_rows: int,
+                 fields: dict[str, tuple[int, int]]) -> dict[str, np.ndarray]:
+  """A feature table with random ids: ``int32[N]`` per single-id field, ``int32[N, m]``
+  plus ``float32[N, m]`` ``<field>_mask`` (1 to m ids, ids ≥ 1) per multi-hot field.
+
+  Raises:
+    ValueError: when a vocabulary is smaller than 2 (no id besides padding).
+  """
+  table = {}
+  for name, (vocab, arity) in fields.items():
+    if vocab < 2:
+      raise ValueError(f"field '{name}': vocabulary {vocab} has no id besides 0")
+    ids = rng.integers(1, vocab, (num_rows, arity)).astype(np.int32)
+    if arity == 1:
+      table[name] = ids[:, 0]
+      continue
+    count = rng.integers(1, arity + 1, num_rows)
+    mask = np.arange(arity)[None, :] < count[:, None]
+    table[name] = np.where(mask, ids, 0).astype(np.int32)
+    table[name + "_mask"] = mask.astype(np.float32)
+  return table
+
+
+def ml1m_tables(seed: int = 0, scale: int = 1
+                ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray], dict[str, int]]:
+  """Random ``(user_table, item_table, vocab_sizes)`` with ML-1M vocabularies.
+
+  ``scale > 1`` divides the row counts and vocabularies by ``scale`` (at least 2
+  ids per field), for smoke runs.
+  """
+  rng = np.random.default_rng(seed)
+  shrink = lambda fields: {k: (max(v // scale, 2), m) for k, (v, m) in fields.items()}  # noqa: E731
+  item_fields, user_fields = shrink(ITEM_FIELDS), shrink(USER_FIELDS)
+  item = random_table(rng, max(NUM_ITEMS // scale, 2), item_fields)
+  user = random_table(rng, max(NUM_USERS // scale, 2), user_fields)
+  vocab = {k: v for k, (v, _) in {**item_fields, **user_fields}.items()}
+  return user, item, vocab
+
+
+def synthetic_episodes(num_tasks: int, *, num_users: int, num_items: int, seed: int,
+                       min_support: int = 3, max_support: int = 90,
+                       query_size: int = 10) -> Episodes:
+  """Random episodes: support sizes uniform in ``[min_support, max_support]``,
+  ``query_size`` query ratings, items uniform over the catalogue, ratings 1..5.
+
+  Returns:
+    An ``Episodes`` (state ``"train"``) with ``num_tasks`` episodes.
+
+  Raises:
+    ValueError: for ``num_tasks < 1`` or ``min_support`` outside
+      ``[1, max_support]``.
+  """
+  if num_tasks < 1 or not 1 <= min_support <= max_support:
+    raise ValueError(f"need num_tasks >= 1 and 1 <= min_support <= max_support, got "
+                     f"{num_tasks}, {min_support}, {max_support}")
+  rng = np.random.default_rng(seed)
+  support_sizes = rng.integers(min_support, max_support + 1, num_tasks)
+  query_sizes = np.full(num_tasks, query_size)
+
+  def ratings(sizes: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    total = int(sizes.sum())
+    return (rng.integers(0, num_items, total).astype(np.int32),
+            rng.integers(1, 6, total).astype(np.float32), np.r_[0, np.cumsum(sizes)])
+
+  s_item, s_y, s_off = ratings(support_sizes)
+  q_item, q_y, q_off = ratings(query_sizes)
+  return Episodes(state="train", group="train",
+                  user=rng.integers(0, num_users, num_tasks).astype(np.int32),
+                  support_item=s_item, support_y=s_y, support_offsets=s_off,
+                  query_item=q_item, query_y=q_y, query_offsets=q_off)
+
+
+def bucket_batches(episodes: Episodes, batch_size: int, buckets: str | None
+                   ) -> list[tuple[int, float, dict[str, dict[str, np.ndarray]]]]:
+  """One full padded batch per bucket: ``[(S, fraction of episodes, batch)]``.
+
+  Raises:
+    ValueError: when a bucket has fewer than ``batch_size`` episodes.
+  """
+  sizes = episodes.support_sizes
+  lengths = bucket_lengths(sizes, buckets)
+  bucket = np.searchsorted(lengths, sizes)
+  query_len = int(episodes.query_sizes.max())
+  out = []
+  for b, length in enumerate(lengths):
+    members = np.flatnonzero(bucket == b)
+    if len(members) < batch_size:
+      raise ValueError(f"bucket S={length} has {len(members)} episodes, fewer than "
+                       f"batch_size={batch_size}; generate more episodes")
+    batch = pad_batch(episodes, members[:batch_size], support_len=int(length),
+                      query_len=query_len)
+    out.append((int(length), len(members) / len(episodes), batch))
+  return out
+
+
+def make_step(model: models.RecModel, name: str, *, remat: bool = False,
+              donate: bool = True) -> Callable:
+  """The jitted meta-step ``ALGORITHMS[name]`` for ``model`` (Adam outer updates)."""
+  algorithm, num_steps = ALGORITHMS[name]
+  kwargs = {} if algorithm == "reptile" else {"remat": remat}
+  return meta.make_meta_step(algorithm, model.loss, optax.adam(OUTER_LR),
+                             inner_lr=INNER_LR, num_steps=num_steps,
+                             trainable=model.adapt_mask, donate=donate, **kwargs)
+
+
+def init_state(model: models.RecModel, dtype: Any = jnp.float32) -> meta.MetaState:
+  """Initial ``MetaState`` of ``model`` with its parameters cast to ``dtype``."""
+  params = jax.tree.map(lambda p: p.astype(dtype), model.init(jax.random.key(0)))
+  return meta.init_meta_state(params, optax.adam(OUTER_LR))
+
+
+def time_step(step: Callable, state: meta.MetaState, batch: Any, *, warmup: int,
+              reps: int) -> dict[str, float]:
+  """Compiles ``step`` for ``batch`` and times it.
+
+  Returns:
+    ``{"compile_s", "wall_s" (median seconds per call), "cpu_s" (median process
+    CPU seconds per call), "flops" (XLA's count for the whole batch; a loop body
+    is counted once)}``.
+  """
+  batch = jax.device_put(batch)
+  start = time.perf_counter()
+  compiled = step.lower(state, batch).compile()
+  compile_s = time.perf_counter() - start
+  for _ in range(warmup):
+    state, _ = compiled(state, batch)
+  jax.block_until_ready(state)
+  wall, cpu = [], []
+  for _ in range(reps):
+    w0, c0 = time.perf_counter(), time.process_time()
+    state, _ = compiled(state, batch)
+    jax.block_until_ready(state)
+    wall.append(time.perf_counter() - w0)
+    cpu.append(time.process_time() - c0)
+  cost = compiled.cost_analysis()
+  cost = cost[0] if isinstance(cost, list) else cost
+  return {"compile_s": compile_s, "wall_s": float(np.median(wall)),
+          "cpu_s": float(np.median(cpu)), "flops": float(cost.get("flops", 0.0))}
+
+
+def bench_config(model: models.RecModel, episodes: Episodes, name: str, *,
+                 batch_size: int, buckets: str | None, dtype: Any, warmup: int,
+                 reps: int) -> dict[str, Any]:
+  """Epoch throughput of one configuration (see the module docstring)."""
+  step = make_step(model, name)
+  state = init_state(model, dtype)
+  cores = os.cpu_count() or 1
+  per_bucket, wall, cpu, compile_s = [], 0.0, 0.0, 0.0
+  for length, fraction, batch in bucket_batches(episodes, batch_size, buckets):
+    timing = time_step(step, state, batch, warmup=warmup, reps=reps)
+    state = init_state(model, dtype)  # the previous state's buffers were donated
+    wall += fraction * timing["wall_s"]
+    cpu += fraction * timing["cpu_s"] / cores
+    compile_s += timing["compile_s"]
+    per_bucket.append({"support_len": length, "fraction": fraction, **timing})
+  algorithm, num_steps = ALGORITHMS[name]
+  flops = sum(b["fraction"] * b["flops"] for b in per_bucket) / batch_size
+  return {"name": name, "algorithm": algorithm, "num_steps": num_steps,
+          "batch_size": batch_size, "buckets": buckets or "none",
+          "dtype": jnp.dtype(dtype).name, "tasks_per_s": batch_size / wall,
+          "tasks_per_s_cpu": batch_size / cpu, "compile_s": compile_s,
+          "flops_per_task": flops, "achieved_gflops": flops * batch_size / wall / 1e9,
+          "buckets_detail": per_bucket}
+
+
+def step_memory(model: models.RecModel, batch: Any, name: str, remat: bool
+                ) -> dict[str, Any]:
+  """``memory_analysis()`` of the compiled step: temp, argument and their sum (bytes)."""
+  step = make_step(model, name, remat=remat)
+  mem = step.lower(init_state(model), jax.device_put(batch)).compile().memory_analysis()
+  return {"step": name, "remat": remat, "temp_bytes": mem.temp_size_in_bytes,
+          "argument_bytes": mem.argument_size_in_bytes,
+          "total_bytes": mem.temp_size_in_bytes + mem.argument_size_in_bytes}
+
+
+def peak_matmul_gflops(n: int, reps: int = 5) -> float:
+  """Measured fp32 GFLOP/s of an ``[n, n] @ [n, n]`` product (2 n³ FLOPs), median."""
+  a = jnp.asarray(np.random.default_rng(0).normal(size=(n, n)), jnp.float32)
+  matmul = jax.jit(lambda x: x @ x)
+  matmul(a).block_until_ready()
+  times = []
+  for _ in range(reps):
+    start = time.perf_counter()
+    matmul(a).block_until_ready()
+    times.append(time.perf_counter() - start)
+  return 2 * n ** 3 / float(np.median(times)) / 1e9
+
+
+def machine_info(peak_n: int) -> dict[str, Any]:
+  """CPU, cores, load average, JAX version/backend and the measured peak GFLOP/s."""
+  return {"cpu": platform.processor() or platform.machine(), "cores": os.cpu_count(),
+          "load_avg": os.getloadavg()[0], "jax": jax.__version__,
+          "backend": jax.default_backend(),
+          "peak_fp32_gflops": peak_matmul_gflops(peak_n)}
+
+
+def markdown(results: Sequence[dict[str, Any]]) -> str:
+  """A markdown table of the throughput results."""
+  lines = ["| step | B | buckets | dtype | tasks/s | tasks/s (CPU time) | compile s |",
+           "|---|---|---|---|---|---|---|"]
+  lines += [f"| {r['name']} | {r['batch_size']} | {r['buckets']} | {r['dtype']} | "
+            f"{r['tasks_per_s']:.0f} | {r['tasks_per_s_cpu']:.0f} | {r['compile_s']:.1f} |"
+            for r in results]
+  return "\n".join(lines)
+
+
+def parse_args(argv: Sequence[str]) -> argparse.Namespace:
+  parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+  parser.add_argument("--quick", action="store_true",
+                      help="smoke run: tables, vocabularies and support sizes shrunk "
+                           "(S ≤ 16); defaults B=8, maml1 and reptile5, pow2, no bf16, "
+                           "one rep")
+  parser.add_argument("--batch_sizes", default=None,
+                      help="comma-separated batch sizes (default 32,256,1024)")
+  parser.add_argument("--algorithms", default=None,
+                      help=f"comma-separated subset of {list(ALGORITHMS)} (default all)")
+  parser.add_argument("--buckets", default=None,
+                      help="comma-separated subset of pow2,none (default both)")
+  parser.add_argument("--bf16", default=None,
+                      help="steps also run in bfloat16 at the largest batch size "
+                           "≤ 256, bucketed (default maml1,maml5; '' for none)")
+  parser.add_argument("--no_memory", action="store_true",
+                      help="skip the memory_analysis of second-order MAML with and "
+                           "without remat and of first-order MAML (5 steps; quick: 1)")
+  parser.add_argument("--warmup", type=int, default=None, help="default 2 (quick 1)")
+  parser.add_argument("--reps", type=int, default=None, help="default 5 (quick 1)")
+  parser.add_argument("--seed", type=int, default=0)
+  parser.add_argument("--out", default=None, help="also write the JSON here")
+  return parser.parse_args(argv)
+
+
+def main(argv: Sequence[str]) -> dict[str, Any]:
+  """Runs the benchmark and returns (and prints) the JSON report."""
+  args = parse_args(argv)
+  split = lambda s: [x for x in s.split(",") if x]  # noqa: E731
+  defaults = (dict(batch_sizes="8", algorithms="maml1,reptile5", buckets="pow2", bf16="",
+                   warmup=1, reps=1) if args.quick else
+              dict(batch_sizes="32,256,1024", algorithms=",".join(ALGORITHMS),
+                   buckets="pow2,none", bf16="maml1,maml5", warmup=2, reps=5))
+  opts = {k: v if getattr(args, k) is None else getattr(args, k)
+          for k, v in defaults.items()}
+  batch_sizes = [int(b) for b in split(opts["batch_sizes"])]
+  names, bf16 = split(opts["algorithms"]), split(opts["bf16"])
+  bucket_modes, warmup, reps = split(opts["buckets"]), opts["warmup"], opts["reps"]
+  scale, max_support, peak_n = ((QUICK_SCALE, 16, 256) if args.quick else (1, 90, 2048))
+  num_tasks = max(batch_sizes) * 20  # ≈ 1.4 B episodes in the smallest pow2 bucket
+  unknown = [n for n in names + bf16 if n not in ALGORITHMS]
+  if unknown or not set(bucket_modes) <= {"pow2", "none"}:
+    raise ValueError(f"unknown steps {unknown} or bucket modes {bucket_modes}; steps "
+                     f"are {list(ALGORITHMS)}, bucket modes pow2 and none")
+  user, item, vocab = ml1m_tables(args.seed, scale)
+  model = models.melu(user, item, vocab)
+  episodes = synthetic_episodes(num_tasks, num_users=len(user["zip"]),
+                                num_items=len(item["rate"]), seed=args.seed,
+                                max_support=max_support)
+  report = {"machine": machine_info(peak_n),
+            "setup": {"quick": args.quick, "num_items": len(item["rate"]),
+                      "num_users": len(user["zip"]), "vocab_sizes": vocab,
+                      "embed_dim": 32, "hidden": [64, 64],
+                      "support_sizes": [3, max_support], "query_size": 10,
+                      "warmup": warmup, "reps": reps,
+                      "mean_support": float(episodes.support_sizes.mean())},
+            "results": []}
+  run = lambda name, b, buckets, dtype: bench_config(  # noqa: E731
+      model, episodes, name, batch_size=b, buckets=None if buckets == "none" else buckets,
+      dtype=dtype, warmup=warmup, reps=reps)
+  for b in batch_sizes:
+    for name in names:
+      for buckets in bucket_modes:
+        report["results"].append(run(name, b, buckets, jnp.float32))
+        print(markdown(report["results"][-1:]).splitlines()[-1], file=sys.stderr)
+  bf16_batch = max([b for b in batch_sizes if b <= 256], default=min(batch_sizes))
+  for name in bf16:
+    report["results"].append(run(name, bf16_batch, "pow2", jnp.bfloat16))
+  if not args.no_memory:
+    full = bucket_batches(episodes, min(batch_sizes[-1], 256), None)[0][2]
+    k = 1 if args.quick else 5
+    report["memory"] = [step_memory(model, full, name, remat)
+                        for name, remat in ((f"maml{k}", False), (f"maml{k}", True),
+                                            (f"fomaml{k}", False))]
+  report["headline"] = {
+      f"{r['name']}_b{r['batch_size']}_{r['buckets']}": round(r["tasks_per_s"], 1)
+      for r in report["results"] if r["dtype"] == "float32" and r["name"] in
+      ("maml1", "maml5")}
+  text = json.dumps(report, indent=1)
+  print(markdown(report["results"]), file=sys.stderr)
+  print(text)
+  if args.out:
+    with open(args.out, "w") as f:
+      f.write(text + "\n")
+  return report
+
+
+if __name__ == "__main__":
+  main(sys.argv[1:])

@@ -1,0 +1,177 @@
+"""Tests for benchmarks/ and for the fast paths the meta-step benchmark relies on.
+
+The fast paths (``SharedInputDense``, the staged MeLU loss with catalogue
+features, ``adapt`` hoisting ``prepare`` out of the inner loop and running the
+first step outside the scan) must give the straightforward path's losses and
+meta-gradients to float tolerance.
+"""
+
+import json
+import pathlib
+import subprocess
+import sys
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+
+from benchmarks import meta_step
+from jaxrec import meta, models
+from jaxrec.data.episodes import pad_batch
+from jaxrec.models.layers import MLP
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+
+
+def small_model():
+  """MeLU on shrunk ML-1M-like random tables (186 items, 302 users)."""
+  user, item, vocab = meta_step.ml1m_tables(seed=1, scale=20)
+  return models.melu(user, item, vocab, embed_dim=4, hidden=(5, 3)), user, item
+
+
+def small_batch(num_users, num_items, batch_size=3, support_len=7, query_len=4):
+  episodes = meta_step.synthetic_episodes(batch_size, num_users=num_users,
+                                          num_items=num_items, seed=2, min_support=1,
+                                          max_support=support_len, query_size=query_len)
+  batch = pad_batch(episodes, np.arange(batch_size), support_len=support_len,
+                              query_len=query_len)
+  return jax.tree.map(jnp.asarray, batch)
+
+
+def reference_loss(model):
+  """The straightforward task loss: predict on the gathered rows, masked MSE."""
+  def loss(params, part):
+    return models.mse(model.predict(params, part["user"], part["item"]), part["y"],
+                      part["mask"])
+  return loss
+
+
+def assert_trees_close(a, b, rtol=1e-5, atol=1e-6):
+  jax.tree.map(lambda x, y: np.testing.assert_allclose(x, y, rtol=rtol, atol=atol), a, b)
+
+
+def test_shared_input_dense_matches_dense_on_concatenation():
+  shared, x = jnp.arange(3.0) - 1.0, jnp.linspace(-1.0, 1.0, 10).reshape(5, 2)
+  concat = jnp.concatenate([jnp.broadcast_to(shared, (5, 3)), x], axis=-1)
+
+  class Plain(nn.Module):
+    @nn.compact
+    def __call__(self, z):
+      return nn.Dense(1, name="out")(nn.relu(nn.Dense(4, name="hidden_0")(z)))
+
+  params = MLP((4,), 1).init(jax.random.key(3), x, shared=shared)
+  plain = Plain().init(jax.random.key(3), concat)
+  assert_trees_close(params, plain, rtol=0, atol=0)  # same names, shapes, init
+  np.testing.assert_allclose(MLP((4,), 1).apply(params, x, shared=shared),
+                             Plain().apply(plain, concat), rtol=1e-6)
+
+
+def test_melu_loss_is_staged_and_matches_the_straightforward_loss_and_grad():
+  model, user, item = small_model()
+  assert isinstance(model.loss, models.StagedLoss)
+  assert isinstance(model.loss, meta.StagedLossFn)
+  # prepare reads exactly the leaves the inner loop does not adapt
+  assert jax.tree.map(lambda a, b: a != b, model.loss.prepare_reads, model.adapt_mask) \
+      == jax.tree.map(lambda _: True, model.adapt_mask)
+  params = model.init(jax.random.key(0))
+  part = jax.tree.map(lambda x: x[0], small_batch(len(user["zip"]), len(item["rate"]))["support"])
+  value, grads = jax.value_and_grad(model.loss)(params, part)
+  ref_value, ref_grads = jax.value_and_grad(reference_loss(model))(params, part)
+  np.testing.assert_allclose(value, ref_value, rtol=1e-6)
+  assert_trees_close(grads, ref_grads)
+
+
+@pytest.mark.parametrize("first_order", [False, True])
+@pytest.mark.parametrize("num_steps", [1, 3])
+def test_hoisted_maml_meta_gradient_matches_the_plain_path(num_steps, first_order):
+  model, user, item = small_model()
+  params = model.init(jax.random.key(0))
+  batch = small_batch(len(user["zip"]), len(item["rate"]))
+  support, query = (jax.tree.map(lambda x: x[1], batch[k]) for k in ("support", "query"))
+
+  def objective(loss_fn):
+    return jax.jit(jax.value_and_grad(lambda p: meta.maml_loss(
+        loss_fn, p, support, query, 0.1, num_steps, first_order=first_order,
+        trainable=model.adapt_mask)))
+
+  value, grads = objective(model.loss)(params)
+  ref_value, ref_grads = objective(reference_loss(model))(params)
+  np.testing.assert_allclose(value, ref_value, rtol=1e-5)
+  assert_trees_close(grads, ref_grads, rtol=1e-4, atol=1e-6)
+  # the embeddings get an outer gradient through the hoisted features
+  assert float(optax.tree.norm(grads["item"])) > 0
+  assert float(optax.tree.norm(grads["user_embed"])) > 0
+
+
+def test_staged_loss_is_not_hoisted_when_prepare_reads_an_adapted_leaf():
+  model, user, item = small_model()
+  params = model.init(jax.random.key(0))
+  support = jax.tree.map(lambda x: x[0],
+                         small_batch(len(user["zip"]), len(item["rate"]))["support"])
+  # trainable=None adapts the embeddings too: hoisting would freeze them
+  adapted = meta.adapt(model.loss, params, support, 0.5, 2)
+  reference = meta.adapt(reference_loss(model), params, support, 0.5, 2)
+  assert_trees_close(adapted, reference)
+  assert not np.allclose(adapted["item"]["embed"]["actor"], params["item"]["embed"]["actor"])
+
+
+def test_meta_step_with_staged_loss_matches_plain_loss():
+  model, user, item = small_model()
+  batch = small_batch(len(user["zip"]), len(item["rate"]), batch_size=4)
+  states = []
+  for loss_fn in (model.loss, reference_loss(model)):
+    step = meta.make_meta_step("maml", loss_fn, optax.sgd(1.0), inner_lr=0.3, num_steps=2,
+                               trainable=model.adapt_mask, donate=False)
+    state, metrics = step(meta.init_meta_state(model.init(jax.random.key(0)),
+                                               optax.sgd(1.0)), batch)
+    states.append((state.params, metrics))
+  assert_trees_close(*states, rtol=1e-4, atol=1e-6)
+
+
+def test_synthetic_episodes_and_buckets():
+  episodes = meta_step.synthetic_episodes(400, num_users=10, num_items=20, seed=0)
+  sizes = episodes.support_sizes
+  assert sizes.min() >= 3 and sizes.max() <= 90 and (episodes.query_sizes == 10).all()
+  again = meta_step.synthetic_episodes(400, num_users=10, num_items=20, seed=0)
+  np.testing.assert_array_equal(episodes.support_item, again.support_item)
+  buckets = meta_step.bucket_batches(episodes, 8, "pow2")
+  assert [length for length, _, _ in buckets] == [8, 16, 32, 64, int(sizes.max())]
+  assert sum(f for _, f, _ in buckets) == pytest.approx(1.0)
+  for length, _, batch in buckets:
+    assert batch["support"]["item"].shape == (8, length)
+  with pytest.raises(ValueError, match="bucket S=8 has .* fewer than batch_size=400"):
+    meta_step.bucket_batches(episodes, 400, "pow2")
+  with pytest.raises(ValueError, match="min_support"):
+    meta_step.synthetic_episodes(5, num_users=3, num_items=3, seed=0, min_support=0)
+
+
+def test_ml1m_tables_have_the_movielens_vocabularies():
+  user, item, vocab = meta_step.ml1m_tables()
+  assert (len(item["rate"]), len(user["zip"])) == (3706, 6040)
+  assert vocab["actor"] == 8030 and item["actor"].shape == (3706, 10)
+  assert item["actor"].max() < 8030 and (item["actor_mask"].sum(1) >= 1).all()
+  # MeLU on them has a 256-wide MLP input
+  model = models.melu(user, item, vocab)
+  assert jax.eval_shape(model.init, jax.random.key(0))["mlp"]["hidden_0"]["kernel"].shape \
+      == (256, 64)
+
+
+@pytest.mark.slow
+def test_quick_benchmark_prints_the_expected_json():
+  proc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "meta_step.py"),
+                         "--quick"], capture_output=True, text=True, cwd=ROOT, check=True)
+  report = json.loads(proc.stdout)
+  assert set(report) == {"machine", "setup", "results", "memory", "headline"}
+  assert report["machine"]["peak_fp32_gflops"] > 0
+  names = {(r["name"], r["buckets"]) for r in report["results"]}
+  assert names == {("maml1", "pow2"), ("reptile5", "pow2")}
+  for r in report["results"]:
+    assert r["tasks_per_s"] > 0 and r["compile_s"] > 0 and r["flops_per_task"] > 0
+    assert [b["support_len"] for b in r["buckets_detail"]] == [8, 16]
+  assert [(m["step"], m["remat"]) for m in report["memory"]] == [
+      ("maml1", False), ("maml1", True), ("fomaml1", False)]
+  assert "maml1_b8_pow2" in report["headline"]
+  assert "| maml1 | 8 | pow2 |" in proc.stderr
