@@ -19,7 +19,7 @@ flags.mark_flags_as_required(["workdir"])
 
 def main(argv):
   del argv
-  logging.set_verbosity(logging.WARNING)  # Orbax logs every save at INFO
+  logging.set_verbosity(logging.ERROR)  # Orbax logs every save and read-only open
   print(evaluate.results_markdown(evaluate.evaluate_run(_WORKDIR.value)))
 
 

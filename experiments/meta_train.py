@@ -27,7 +27,7 @@ flags.mark_flags_as_required(["config", "workdir"])
 
 def main(argv):
   del argv
-  logging.set_verbosity(logging.WARNING)  # Orbax logs every save at INFO
+  logging.set_verbosity(logging.ERROR)  # Orbax logs every save and read-only open
   summary = train.train(_CONFIG.value, _WORKDIR.value)
   print(json.dumps(summary))
   if _EVALUATE.value:

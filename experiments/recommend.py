@@ -23,7 +23,7 @@ flags.mark_flags_as_required(["workdir", "ratings"])
 
 def main(argv):
   del argv
-  logging.set_verbosity(logging.WARNING)  # Orbax logs every restore at INFO
+  logging.set_verbosity(logging.ERROR)  # Orbax logs every restore and read-only open
   ratings = recommend.read_ratings(_RATINGS.value)
   recommender = recommend.load_recommender(_WORKDIR.value)
   print(recommend.format_table(recommend.recommend(recommender, ratings, k=_K.value,

@@ -33,6 +33,7 @@ from typing import Any
 
 import ml_collections
 import numpy as np
+from absl import logging
 
 from jaxrec import results as results_lib
 
@@ -227,6 +228,7 @@ def _int_list(text: str) -> list[int]:
 def main(argv: Sequence[str] | None = None) -> int:
   """Command-line entry point (see the module docstring); returns the exit status."""
   argv = list(sys.argv[1:] if argv is None else argv)
+  logging.set_verbosity(logging.ERROR)  # Orbax logs every save and read-only open
   parser = argparse.ArgumentParser(prog="python -m experiments.run_all",
                                    description=__doc__.split("\n\n")[0])
   parser.add_argument("--configs", required=True,

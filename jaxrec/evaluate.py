@@ -53,7 +53,7 @@ BASELINE_GRIDS = {
                             {"item_damping": (1.0, 5.0, 25.0),
                              "user_damping": (1.0, 5.0, 25.0)}),
     "mf_foldin": (baselines.MatrixFactorization,
-                  {"rank": (8, 32), "reg": (1.0, 10.0, 30.0)}),
+                  {"rank": (8, 32), "reg": (1.0, 10.0)}),
 }
 FINETUNE_GRID = {"inner_lr": (1e-3, 1e-2, 1e-1), "num_steps": (1, 5, 10)}
 
@@ -148,7 +148,7 @@ def _candidates(prepared: train_lib.Prepared, state: str) -> np.ndarray:
 
 def _catalogue(score_all: Callable[[dict, np.ndarray], np.ndarray],
                batches: Sequence[dict], candidates: np.ndarray,
-               prepared: train_lib.Prepared, vectors: np.ndarray) -> dict[str, float]:
+               prepared: train_lib.Prepared) -> dict[str, float]:
   """Metrics of each user's ranking of every item in ``candidates``.
 
   The user's support items with ``y > 0`` (rated, or listened) are excluded.
@@ -177,10 +177,12 @@ def _catalogue(score_all: Callable[[dict, np.ndarray], np.ndarray],
           scores, np.where(q_ok, q_pos, 0), np.where(s_ok, s_pos, 0),
           positives_mask=q_ok, exclude_mask=s_ok, ks=k))
   top = np.concatenate(tops)  # positions in ``candidates``
+  shown, top_shown = np.unique(top, return_inverse=True)
   out = {f"coverage@{k}": metrics.coverage_at_k(top, len(candidates)),
          f"novelty@{k}": metrics.novelty_at_k(
              top, prepared.popularity[candidates], len(prepared.split.train_users)),
-         f"diversity@{k}": metrics.diversity_at_k(top, vectors[candidates])}
+         f"diversity@{k}": metrics.diversity_at_k(
+             top_shown.reshape(top.shape), item_vectors(prepared, candidates[shown]))}
   for key in (full[0] if full else ()):
     out[f"full_{key}"] = float(np.nanmean(np.concatenate([f[key] for f in full])))
   return out
@@ -228,24 +230,35 @@ def baseline_scorers(baseline: baselines.Baseline
   return baseline.predict_batch, score_all
 
 
-def item_vectors(prepared: train_lib.Prepared) -> np.ndarray:
-  """Item vectors for intra-list diversity: the text vectors when present, else
-  the one-hot encoding of every categorical item field (multi-hot fields as sets)."""
+def item_vectors(prepared: train_lib.Prepared, items: np.ndarray | None = None
+                 ) -> np.ndarray:
+  """``float32[len(items), d]`` item vectors for diversity and explanations.
+
+  The text vectors when present; else the one-hot encoding of every categorical
+  item field (multi-hot fields as sets, id 0 = unknown left out) plus one column
+  that is 1 for an item with no feature at all (so every vector is non-zero:
+  two featureless items are identical, a featureless and a described one are
+  orthogonal). ``items`` (default: all) selects the rows, which keeps the one-hot
+  matrix small for large tag vocabularies.
+  """
   table = prepared.item_table
+  items = np.arange(prepared.interactions.num_items) if items is None else np.asarray(items)
   if "text" in table:
-    return table["text"]
+    return np.asarray(table["text"][items], np.float32)
   columns = []
   for name, values in table.items():
     if name.endswith("_mask") or name in ("item_id", "text"):
       continue
-    size = prepared.vocab_sizes[name]
-    ids = values.reshape(len(values), -1)
-    mask = table.get(f"{name}_mask", np.ones(ids.shape)).reshape(ids.shape)
-    onehot = np.zeros((len(values), size))
-    np.add.at(onehot, (np.repeat(np.arange(len(values)), ids.shape[1]), ids.ravel()),
-              mask.ravel())
-    columns.append(np.minimum(onehot[:, 1:], 1.0))
-  return np.concatenate(columns, axis=1) if columns else np.eye(len(next(iter(table.values()))))
+    ids = values[items].reshape(len(items), -1)
+    mask = table.get(f"{name}_mask", np.ones(values.shape))[items].reshape(ids.shape)
+    onehot = np.zeros((len(items), prepared.vocab_sizes[name]), np.float32)
+    np.maximum.at(onehot, (np.repeat(np.arange(len(items)), ids.shape[1]), ids.ravel()),
+                  (mask.ravel() > 0).astype(np.float32))
+    columns.append(onehot[:, 1:])
+  columns.append(np.zeros((len(items), 1), np.float32))
+  vectors = np.concatenate(columns, axis=1)
+  vectors[:, -1] = vectors.sum(axis=1) == 0
+  return vectors
 
 
 def _evaluate_scorer(score: Scorer, batches: Sequence[dict], implicit: bool
@@ -348,7 +361,6 @@ def evaluate_run(workdir: str | pathlib.Path, *, progress: bool = True) -> dict[
     scorers[base_name] = baseline_scorers(fitted)
     chosen[base_name] = params
 
-  vectors = item_vectors(prepared)
   results, per_user_all, test_episodes = [], {}, {}
   for state_name in STATES:
     episodes = episodes_lib.make_episodes(inter, prepared.split, state_name,
@@ -358,7 +370,7 @@ def evaluate_run(workdir: str | pathlib.Path, *, progress: bool = True) -> dict[
     candidates = _candidates(prepared, state_name)
     for method, (score, score_all) in scorers.items():
       summary, per_user = _evaluate_scorer(score, batches, implicit)
-      summary.update(_catalogue(score_all, batches, candidates, prepared, vectors))
+      summary.update(_catalogue(score_all, batches, candidates, prepared))
       results.append({"method": method, "state": state_name, "seed": config.seed,
                       "metrics": summary})
       per_user_all[f"{state_name}|user"] = per_user.pop("user")
@@ -445,30 +457,34 @@ def _cell(values: dict, key: str) -> str:
 
 
 def plot_all(workdir: pathlib.Path, output: dict[str, Any]) -> None:
-  """learning_curves.png, k_shot.png and inner_steps.png in ``workdir``."""
-  import matplotlib  # pylint: disable=import-outside-toplevel
-  matplotlib.use("Agg")
-  import matplotlib.pyplot as plt  # pylint: disable=import-outside-toplevel
+  """learning_curves.png, k_shot.png and inner_steps.png in ``workdir``.
+
+  Figures are drawn on ``matplotlib.figure.Figure`` objects, so the caller's
+  pyplot backend (e.g. inline plots in a notebook) is left alone.
+  """
+  from matplotlib.figure import Figure  # pylint: disable=import-outside-toplevel
 
   curves, metric = output["curves"], output["curves"]["metric"]
   log = workdir / "metrics.jsonl"
   if log.exists():
     records = [json.loads(line) for line in log.read_text().splitlines() if line]
-    fig, axes = plt.subplots(1, 2, figsize=(10, 3.5))
+    fig = Figure(figsize=(10, 3.5))
+    axes = fig.subplots(1, 2)
     steps = [r["step"] for r in records]
     for key in ("train_query_loss_before", "train_query_loss_after"):
       if key in records[0]:
-        axes[0].plot(steps, [r[key] for r in records], label=key[len("train_"):])
+        axes[0].plot(steps, [r.get(key) for r in records], label=key[len("train_"):])
     axes[0].set(xlabel="outer step", ylabel="training query loss")
-    axes[0].legend()
+    if axes[0].get_legend_handles_labels()[0]:
+      axes[0].legend()
     axes[1].plot(steps, [r[f"val_{metric}"] for r in records], marker="o")
     axes[1].set(xlabel="outer step", ylabel=f"validation {metric} (new users)")
     fig.tight_layout()
     fig.savefig(workdir / "learning_curves.png", dpi=100)
-    plt.close(fig)
 
   k_shot = curves["k_shot"]
-  fig, ax = plt.subplots(figsize=(6, 4))
+  fig = Figure(figsize=(6, 4))
+  ax = fig.subplots()
   for method, values in k_shot["values"].items():
     ax.plot(k_shot["k"], values, marker="o", label=method)
   for k, n in zip(k_shot["k"], k_shot["users"]):
@@ -478,12 +494,11 @@ def plot_all(workdir: pathlib.Path, output: dict[str, Any]) -> None:
   ax.legend(fontsize=7)
   fig.tight_layout()
   fig.savefig(workdir / "k_shot.png", dpi=100)
-  plt.close(fig)
 
   inner = curves["inner_steps"]
-  fig, ax = plt.subplots(figsize=(5, 3.5))
+  fig = Figure(figsize=(5, 3.5))
+  ax = fig.subplots()
   ax.plot(inner["steps"], inner["values"], marker="o")
   ax.set(xlabel="test-time inner steps", ylabel=f"query {metric} (new users)")
   fig.tight_layout()
   fig.savefig(workdir / "inner_steps.png", dpi=100)
-  plt.close(fig)

@@ -190,9 +190,11 @@ def test_donation_and_remat_give_the_same_step():
   for donate in (True, False):
     step = meta.make_maml_step(linear_loss, optimizer, inner_lr=INNER_LR,
                                num_steps=NUM_STEPS, remat=donate, donate=donate)
-    state = meta.init_meta_state(initial_params(), optimizer)
+    params = initial_params()
+    state = meta.init_meta_state(params, optimizer)
     new_state, metrics = step(state, batch)
     assert state.params["w"].is_deleted() == donate
+    assert not params["w"].is_deleted()  # the state holds a copy
     results.append((new_state.params, metrics))
   assert_trees_close(results[0], results[1], "donate/remat on vs off", rtol=1e-12)
 

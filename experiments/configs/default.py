@@ -24,7 +24,7 @@ def get_config() -> ml_collections.ConfigDict:
   c.data.negatives = 0              # sampled negatives per positive (implicit data)
   c.data.text_features = False      # add frozen LM vectors of item text as item_table["text"]
   c.data.text_model = ""            # '' -> the installed all-MiniLM-L6-v2 wheel
-  c.data.cache_dir = ""             # '' -> <workdir>/../text_cache
+  c.data.cache_dir = ""             # '' -> $JAXREC_CACHE_DIR/text, else ~/.cache/jaxrec/text
 
   c.model = ml_collections.ConfigDict()
   c.model.name = "melu"             # melu | hybrid | two_tower

@@ -68,17 +68,18 @@ def init_meta_state(params: PyTree, optimizer: optax.GradientTransformation,
       (the default) for every algorithm with a fixed inner rate.
 
   Returns:
-    A ``MetaState`` with ``step = 0``. It holds ``params`` and ``inner_lr``
-    themselves (no copy), so a donating step invalidates the caller's arrays.
+    A ``MetaState`` with ``step = 0``. It holds copies of ``params`` and
+    ``inner_lr``, so a donating step never invalidates the caller's arrays.
 
   Raises:
     ValueError: when ``inner_lr`` is neither a scalar nor shaped like ``params``.
   """
+  params = jax.tree.map(jnp.copy, params)
   if inner_lr is None:
     opt_state = optimizer.init(params)
   else:
     check_inner_lr(params, inner_lr)
-    inner_lr = jax.tree.map(jnp.asarray, inner_lr)
+    inner_lr = jax.tree.map(jnp.copy, inner_lr)
     opt_state = optimizer.init((params, inner_lr))
   return MetaState(step=jnp.zeros((), jnp.int32), params=params,
                    opt_state=opt_state, inner_lr=inner_lr)
