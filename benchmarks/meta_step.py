@@ -24,8 +24,9 @@ process CPU time over the cores instead (less sensitive to other processes on
 a shared machine). ``flops_per_task`` is XLA's count (``cost_analysis``), which
 counts a loop body once: it is exact for 1-step MAML, whose inner step runs
 outside ``lax.scan``, and ``achieved_gflops`` compares it with the measured
-peak (``machine.peak_fp32_gflops``, a large fp32 matmul) as a roofline. The output is one JSON object on stdout (and ``--out``); a
-markdown table goes to stderr.
+peak (``machine.peak_fp32_gflops``, a large fp32 matmul) as a roofline. The
+output is one JSON object on stdout (and ``--out``); a markdown table goes to
+stderr.
 """
 
 from __future__ import annotations

@@ -19,8 +19,8 @@ mean squared error.
   and ``grad`` of the mean query loss w.r.t. all parameters.
 
 Prints one JSON object: tasks/s (median over ``--reps`` timed batches after
-``--warmup``) and the peak resident-memory growth during the timed part
-(``VmHWM`` minus the resident size before it, from /proc/self/status; the
+``--warmup``) and the peak resident-memory growth over the meta-steps, warm-up
+included (``VmHWM`` minus the resident size before them, /proc/self/status; the
 high-water mark is process-wide, so run one configuration per process). Torch
 uses ``--threads`` intra-op threads, by default as many as there are cores (on a
 machine shared with other processes, fewer threads can be much faster).
@@ -196,9 +196,9 @@ def run(mode: str, num_steps: int, batch_size: int, *, seed: int = 0, warmup: in
     optimizer.step()
     return float(loss.detach())
 
+  before = rss_kib("VmRSS")
   for batch in batches[:warmup]:
     step(batch)
-  before = rss_kib("VmRSS")
   times = []
   for batch in batches[warmup:]:
     start = time.perf_counter()
