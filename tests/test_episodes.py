@@ -10,17 +10,7 @@ from jaxrec.data.episodes import (Episodes, batch_iterator, bucket_lengths, desc
                                   padding_fraction, summarize, training_episodes,
                                   truncate_support)
 from jaxrec.data.splits import holdout_mask, random_split, training_mask
-from test_splits import make_interactions
-
-
-@pytest.fixture(scope="module")
-def data():
-  return make_interactions()
-
-
-@pytest.fixture(scope="module")
-def split(data):
-  return random_split(data, seed=3)
+from test_splits import data, make_interactions, split  # noqa: F401 (shared fixtures)
 
 
 @pytest.fixture(scope="module")

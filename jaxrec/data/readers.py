@@ -358,6 +358,26 @@ def _movielens_user_side(path: pathlib.Path, ids: np.ndarray, lines: np.ndarray,
   return _Side(path, ids, lines, features, text), {"zip": zip_names}
 
 
+def _movielens_interactions(name: str, ratings: _Table, user_raw: np.ndarray,
+                            item_raw: np.ndarray, rating: np.ndarray,
+                            timestamp: np.ndarray, user_side: _Side, item_side: _Side,
+                            genre_names: Sequence[str], occupation_names: Sequence[str],
+                            zip_names: dict[str, list[str]]) -> Interactions:
+  """The MovieLens releases' common fields, vocabularies and names (ids from 1;
+  0 is unknown / padding)."""
+  return _interactions(
+      name, ratings, user_raw, item_raw, rating, timestamp,
+      users=user_side, items=item_side,
+      user_vocab_sizes={"gender": 3, "age": len(AGE_NAMES),
+                        "occupation": len(occupation_names) + 1,
+                        "zip": len(zip_names["zip"])},
+      item_vocab_sizes={"genre": len(genre_names) + 1, "year": len(YEAR_NAMES)},
+      implicit=False, rating_scale=(1.0, 5.0),
+      vocab_names={"genre": ["<pad>"] + list(genre_names), "year": list(YEAR_NAMES),
+                   "gender": list(GENDER_NAMES), "age": list(AGE_NAMES),
+                   "occupation": ["unknown"] + list(occupation_names), **zip_names})
+
+
 def load_movielens_100k(path: PathLike) -> Interactions:
   """Loads MovieLens 100K from its unpacked directory.
 
@@ -440,17 +460,9 @@ def load_movielens_100k(path: PathLike) -> Interactions:
       np.asarray([_age_group(a) for a in ages], np.int32), occupation,
       users.columns[4], text)
 
-  return _interactions(
-      "ml-100k", ratings, user_raw, item_raw, rating, timestamp,
-      users=user_side, items=item_side,
-      user_vocab_sizes={"gender": 3, "age": len(AGE_NAMES),
-                        "occupation": len(occupation_names) + 1,
-                        "zip": len(zip_names["zip"])},
-      item_vocab_sizes={"genre": len(genre_names) + 1, "year": len(YEAR_NAMES)},
-      implicit=False, rating_scale=(1.0, 5.0),
-      vocab_names={"genre": ["<pad>"] + list(genre_names), "year": list(YEAR_NAMES),
-                   "gender": list(GENDER_NAMES), "age": list(AGE_NAMES),
-                   "occupation": ["unknown"] + list(occupation_names), **zip_names})
+  return _movielens_interactions("ml-100k", ratings, user_raw, item_raw, rating,
+                                 timestamp, user_side, item_side, genre_names,
+                                 occupation_names, zip_names)
 
 
 def load_movielens_1m(path: PathLike) -> Interactions:
@@ -516,17 +528,9 @@ def load_movielens_1m(path: PathLike) -> Interactions:
       users.path, _ints(users, 0, "UserID"), users.lines, gender, age,
       occupation, users.columns[4], text)
 
-  return _interactions(
-      "ml-1m", ratings, user_raw, item_raw, rating, timestamp,
-      users=user_side, items=item_side,
-      user_vocab_sizes={"gender": 3, "age": len(AGE_NAMES),
-                        "occupation": len(ML1M_OCCUPATIONS) + 1,
-                        "zip": len(zip_names["zip"])},
-      item_vocab_sizes={"genre": len(ML_GENRES) + 1, "year": len(YEAR_NAMES)},
-      implicit=False, rating_scale=(1.0, 5.0),
-      vocab_names={"genre": ["<pad>"] + list(ML_GENRES), "year": list(YEAR_NAMES),
-                   "gender": list(GENDER_NAMES), "age": list(AGE_NAMES),
-                   "occupation": ["unknown"] + list(ML1M_OCCUPATIONS), **zip_names})
+  return _movielens_interactions("ml-1m", ratings, user_raw, item_raw, rating,
+                                 timestamp, user_side, item_side, ML_GENRES,
+                                 ML1M_OCCUPATIONS, zip_names)
 
 
 # ----------------------------------------------------------------------------
