@@ -426,6 +426,7 @@ def inner_steps_curve(scoring, params, inner_lr, batches: Sequence[dict], implic
 
 
 TABLE_METRICS = ("mae", "rmse", "ndcg@3", "ndcg@10", "precision@5", "recall@5", "auc",
+                 f"full_recall@{CATALOGUE_K}", f"full_ndcg@{CATALOGUE_K}",
                  f"coverage@{CATALOGUE_K}", f"novelty@{CATALOGUE_K}",
                  f"diversity@{CATALOGUE_K}")
 

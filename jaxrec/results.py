@@ -28,7 +28,7 @@ import numpy as np
 LOWER_IS_BETTER = ("mae", "rmse", "mse")
 # Columns of the markdown tables (those present in the results).
 TABLE_METRICS = ("rmse", "mae", "ndcg@3", "ndcg@10", "precision@5", "recall@5", "auc",
-                 "coverage@10")
+                 "full_recall@10", "full_ndcg@10", "coverage@10")
 
 
 def lower_is_better(metric: str) -> bool:
