@@ -53,7 +53,7 @@ BASELINE_GRIDS = {
                             {"item_damping": (1.0, 5.0, 25.0),
                              "user_damping": (1.0, 5.0, 25.0)}),
     "mf_foldin": (baselines.MatrixFactorization,
-                  {"rank": (8, 32), "reg": (1.0, 10.0)}),
+                  {"rank": (8, 32), "reg": (1.0, 10.0, 30.0)}),
 }
 FINETUNE_GRID = {"inner_lr": (1e-3, 1e-2, 1e-1), "num_steps": (1, 5, 10)}
 
@@ -234,17 +234,16 @@ def item_vectors(prepared: train_lib.Prepared, items: np.ndarray | None = None
                  ) -> np.ndarray:
   """``float32[len(items), d]`` item vectors for diversity and explanations.
 
-  The text vectors when present; else the one-hot encoding of every categorical
-  item field (multi-hot fields as sets, id 0 = unknown left out) plus one column
-  that is 1 for an item with no feature at all (so every vector is non-zero:
-  two featureless items are identical, a featureless and a described one are
-  orthogonal). ``items`` (default: all) selects the rows, which keeps the one-hot
+  The one-hot encoding of every categorical item field (multi-hot fields as sets,
+  id 0 = unknown left out) plus one column that is 1 for an item with no feature
+  at all (so every vector is non-zero: two featureless items are identical, a
+  featureless and a described one are orthogonal). Text vectors are deliberately
+  not used, so that diversity is measured the same way for every model on a
+  dataset. ``items`` (default: all) selects the rows, which keeps the one-hot
   matrix small for large tag vocabularies.
   """
   table = prepared.item_table
   items = np.arange(prepared.interactions.num_items) if items is None else np.asarray(items)
-  if "text" in table:
-    return np.asarray(table["text"][items], np.float32)
   columns = []
   for name, values in table.items():
     if name.endswith("_mask") or name in ("item_id", "text"):
