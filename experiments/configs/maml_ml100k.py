@@ -8,6 +8,12 @@ Data: ``$JAXREC_DATA_DIR/ml-100k`` (or ``--config.data.data_dir=DIR``; add
 Protocol: users with 13-100 ratings, seeded 8:1:1 user and item splits, 10 query
 ratings; the four cold-start states. Inner loop: 3 steps on the MLP (embeddings
 shared), as MeLU adapts only its decision layers.
+
+This is the tuned MeLU variant (``melu_paper_ml100k.py`` has the paper's settings):
+inner lr in {0.01, 0.05} and id embeddings on/off were chosen on the validation
+users' new_users RMSE at seed 0 (best 0.9495 with ids and lr 0.01; 0.9676
+without ids at lr 0.01; 0.9773 without ids at lr 0.05), a budget no larger than the
+baselines' grids in ``jaxrec.evaluate`` (3-9 points each).
 """
 
 from experiments.configs import default
