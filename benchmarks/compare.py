@@ -119,12 +119,7 @@ def main(argv: Sequence[str]) -> dict[str, Any]:
                    "jaxrec_step_bytes": jax_memory(k, b, args.quick)})
   report = {"torch_threads": args.torch_threads, "cores": os.cpu_count(),
             "load_avg": os.getloadavg()[0], "rows": rows}
-  text = json.dumps(report, indent=1)
-  print(markdown(rows), file=sys.stderr)
-  print(text)
-  if args.out:
-    with open(args.out, "w") as f:
-      f.write(text + "\n")
+  meta_step.emit(report, markdown(rows), args.out)
   return report
 
 

@@ -344,13 +344,19 @@ def main(argv: Sequence[str]) -> dict[str, Any]:
       f"{r['name']}_b{r['batch_size']}_{r['buckets']}": round(r["tasks_per_s"], 1)
       for r in report["results"] if r["dtype"] == "float32" and r["name"] in
       ("maml1", "maml5")}
-  text = json.dumps(report, indent=1)
-  print(markdown(report["results"]), file=sys.stderr)
-  print(text)
-  if args.out:
-    with open(args.out, "w") as f:
-      f.write(text + "\n")
+  emit(report, markdown(report["results"]), args.out)
   return report
+
+
+def emit(report: dict, table: str, out: str | None) -> None:
+  """Prints the markdown ``table`` to stderr and ``report`` as JSON to stdout (and to
+  the file ``out`` when given)."""
+  text = json.dumps(report, indent=1)
+  print(table, file=sys.stderr)
+  print(text)
+  if out:
+    with open(out, "w") as f:
+      f.write(text + "\n")
 
 
 if __name__ == "__main__":
