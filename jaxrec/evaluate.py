@@ -124,23 +124,6 @@ def _batches(episodes: episodes_lib.Episodes, shape: tuple[int, int, int]) -> li
           for i in range(0, len(episodes), batch_size)]
 
 
-def _query_arrays(batches: Sequence[dict], scores: Sequence[np.ndarray]
-                  ) -> dict[str, np.ndarray]:
-  """Concatenates per-batch query scores, dropping padded tasks, in user order."""
-  q = max(b["query"]["item"].shape[1] for b in batches)
-  pad = lambda x: np.pad(x, ((0, 0), (0, q - x.shape[1])))  # noqa: E731
-  out = {k: [] for k in ("user", "scores", "y", "mask")}
-  for batch, s in zip(batches, scores):
-    real = batch["query"]["mask"].sum(axis=1) > 0
-    out["user"].append(batch["query"]["user"][real])
-    out["scores"].append(pad(np.asarray(s, np.float64)[real]))
-    out["y"].append(pad(batch["query"]["y"][real]))
-    out["mask"].append(pad(batch["query"]["mask"][real]))
-  arrays = {k: np.concatenate(v) for k, v in out.items()}
-  order = np.argsort(arrays["user"], kind="stable")
-  return {k: v[order] for k, v in arrays.items()}
-
-
 def _candidates(prepared: train_lib.Prepared, state: str) -> np.ndarray:
   new_items = state in ("new_items", "new_users_new_items")
   return prepared.split.test_items if new_items else prepared.split.train_items
@@ -268,7 +251,7 @@ def _evaluate_scorer(score: Scorer, batches: Sequence[dict], implicit: bool
 def _evaluate_scores(batches: Sequence[dict], scores: Sequence[np.ndarray], implicit: bool
                      ) -> tuple[dict[str, float], dict[str, np.ndarray]]:
   """``(summary, per-user metrics)`` of per-batch query scores."""
-  arrays = _query_arrays(batches, scores)
+  arrays = train_lib.query_arrays(batches, scores)
   per_user = metrics.per_user_metrics(arrays["scores"], arrays["y"], arrays["mask"],
                                       ks=KS, implicit=implicit)
   return metrics.summarize(per_user), {"user": arrays["user"], **per_user}

@@ -20,6 +20,7 @@ import functools
 import json
 import pathlib
 import tempfile
+from collections.abc import Sequence
 from typing import Any
 
 import jax
@@ -195,28 +196,40 @@ def make_predict(model: models.RecModel, trainable_mask: Any):
   return predict
 
 
+def query_arrays(batches: Sequence[dict], scores: Sequence[np.ndarray]
+                  ) -> dict[str, np.ndarray]:
+  """Concatenates per-batch ``float[B, Q]`` query scores with the batches' query
+  users, labels and masks, dropping padded tasks, in user order.
+
+  Returns:
+    ``{"user": int32[E], "scores", "y", "mask": float[E, Q]}`` (``Q`` the widest
+    batch's; narrower batches are zero-padded), ready for :mod:`jaxrec.metrics`.
+  """
+  q = max(b["query"]["item"].shape[1] for b in batches)
+  pad = lambda x: np.pad(x, ((0, 0), (0, q - x.shape[1])))  # noqa: E731
+  out = {k: [] for k in ("user", "scores", "y", "mask")}
+  for batch, s in zip(batches, scores):
+    real = batch["query"]["mask"].sum(axis=1) > 0
+    out["user"].append(batch["query"]["user"][real])
+    out["scores"].append(pad(np.asarray(s, np.float64)[real]))
+    out["y"].append(pad(batch["query"]["y"][real]))
+    out["mask"].append(pad(batch["query"]["mask"][real]))
+  arrays = {k: np.concatenate(v) for k, v in out.items()}
+  order = np.argsort(arrays["user"], kind="stable")
+  return {k: v[order] for k, v in arrays.items()}
+
+
 def predict_episodes(predict, params, inner_lr, num_steps: int,
                      episodes: episodes_lib.Episodes, *, batch_size: int,
                      buckets: Any = "pow2") -> dict[str, np.ndarray]:
   """Scores every episode's query set after adapting on its support set.
 
   Returns:
-    ``{"user": int32[E], "scores", "y", "mask": float[E, Q]}`` in a fixed episode
-    order (padded tasks removed), ready for :mod:`jaxrec.metrics`.
+    :func:`query_arrays` of the episodes' batches, in user order.
   """
-  out = {k: [] for k in ("user", "scores", "y", "mask")}
-  query_len = max(int(episodes.query_sizes.max(initial=0)), 1)
-  for batch in episodes_lib.batch_iterator(episodes, batch_size, shuffle=False,
-                                           buckets=buckets):
-    real = batch["query"]["mask"].sum(axis=1) > 0
-    scores = np.asarray(predict(params, inner_lr, num_steps, batch))
-    out["user"].append(batch["query"]["user"][real])
-    out["scores"].append(scores[real, :query_len])
-    out["y"].append(batch["query"]["y"][real, :query_len])
-    out["mask"].append(batch["query"]["mask"][real, :query_len])
-  result = {k: np.concatenate(v) for k, v in out.items()}
-  order = np.argsort(result["user"], kind="stable")
-  return {k: v[order] for k, v in result.items()}
+  batches = list(episodes_lib.batch_iterator(episodes, batch_size, shuffle=False,
+                                             buckets=buckets))
+  return query_arrays(batches, [predict(params, inner_lr, num_steps, b) for b in batches])
 
 
 def validation_metric(config: ml_collections.ConfigDict, predict, state: meta.MetaState,
