@@ -275,7 +275,8 @@ def train(config: ml_collections.ConfigDict, workdir: str | pathlib.Path, *,
   episodes; the checkpoint is saved as the latest and, when
   ``config.best_metric`` improves, as the best. Training stops after
   ``config.num_epochs`` epochs or ``config.patience`` validations without
-  improvement.
+  improvement. Each line of ``metrics.jsonl`` holds the validation metrics
+  and the training-step metrics averaged over the steps since the previous line.
 
   Returns:
     ``{"step", "best_step", "best": {metric: value}, "stopped_early"}``.
@@ -329,7 +330,10 @@ def train(config: ml_collections.ConfigDict, workdir: str | pathlib.Path, *,
   bar = tqdm(total=total, initial=int(state.step), desc=f"{config.meta.algorithm}",
              disable=not (progress and chief))
 
-  def evaluate_and_save(train_metrics):
+  def evaluate_and_save(window):
+    train_metrics = {f"train_{k}": float(np.mean([m[k] for m in window])) for k in
+                     (window[0] if window else {})}
+    window.clear()
     val = validation_metric(config, predict, state, val_episodes, implicit)
     step = int(state.step)
     improved = is_better(config.best_metric, val[best_key], record["best"])
@@ -347,7 +351,7 @@ def train(config: ml_collections.ConfigDict, workdir: str | pathlib.Path, *,
     bar.set_postfix({best_key: f"{val[best_key]:.4f}"})
 
   stopped_early = False
-  train_metrics = {}
+  window = []  # step metrics since the last log line, averaged into it
   while record["epoch"] < config.num_epochs and not stopped_early:
     batches = episodes_lib.batch_iterator(
         episodes_of(record["epoch"]), config.batch_size,
@@ -358,16 +362,16 @@ def train(config: ml_collections.ConfigDict, workdir: str | pathlib.Path, *,
                                                            mesh))
       record["batch"] += 1
       bar.update(1)
+      window.append(metrics)
       if int(state.step) % config.eval_every == 0:
-        train_metrics = {f"train_{k}": float(v) for k, v in metrics.items()}
-        evaluate_and_save(train_metrics)
+        evaluate_and_save(window)
         if record["bad_evals"] >= config.patience:
           stopped_early = True
           break
     else:
       record.update(epoch=record["epoch"] + 1, batch=0)
   if latest.latest_step() != int(state.step):
-    evaluate_and_save(train_metrics)
+    evaluate_and_save(window)
   bar.close()
   latest.close()
   best_manager.close()

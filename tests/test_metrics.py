@@ -130,6 +130,23 @@ def test_full_catalogue_hit_rate_matches_brute_force():
     assert got[f"ndcg@{k}"][0] == pytest.approx(expected[0], abs=1e-12)
 
 
+def test_full_catalogue_pruning_matches_brute_force_on_tied_random_scores():
+  # 9 items, 2 excluded per user: 7 candidates ranked with many ties, k < 7, so
+  # only the columns that can reach the top k are kept before sorting.
+  rng = np.random.default_rng(3)
+  scores = rng.integers(0, 3, (12, 9)).astype(float)
+  items = np.stack([rng.permutation(9) for _ in range(12)])
+  positives, exclude = items[:, :2], items[:, 7:]
+  got = metrics.per_user_full_catalogue(scores, positives, exclude, ks=(1, 2, 4))
+  for b in range(12):
+    candidates = np.sort(items[b, :7])
+    labels = np.isin(candidates, positives[b]).astype(float)
+    for k in (1, 2, 4):
+      expected = _brute_force(scores[b, candidates], labels, k, 1.0)
+      np.testing.assert_allclose([got[f"{m}@{k}"][b] for m in ("ndcg", "recall", "hit")],
+                                 expected[[0, 3, 5]], atol=1e-12)
+
+
 # ---------------------------------------------------------------- precision / recall / F1
 
 def test_precision_recall_f1_hand_computed():
@@ -264,6 +281,18 @@ def test_coverage_novelty_diversity_hand_computed():
   # One list of 3: distances 1, 1 - 1/sqrt(2), 1 - 1/sqrt(2) averaged over 3 pairs.
   assert metrics.diversity_at_k([[0, 1, 2]], vectors) == pytest.approx(
       (3 - 2 / math.sqrt(2)) / 3)
+
+
+def test_diversity_of_wide_vectors_is_computed_in_chunks_exactly():
+  # 300,000-wide vectors, k = 3: users go through in chunks of 4; the result is
+  # the plain mean over every user's pairs.
+  rng = np.random.default_rng(0)
+  vectors = np.zeros((6, 300_000))
+  vectors[np.arange(6)[:, None], rng.integers(0, 40, (6, 3))] = 1.0
+  topk = np.stack([rng.permutation(6)[:3] for _ in range(10)])
+  unit = vectors[:, :40] / np.linalg.norm(vectors, axis=1, keepdims=True)
+  pairs = [1 - unit[row[j]] @ unit[row[l]] for row in topk for j, l in ((0, 1), (0, 2), (1, 2))]
+  assert metrics.diversity_at_k(topk, vectors) == pytest.approx(np.mean(pairs), abs=1e-12)
 
 
 def test_item_popularity_counts_distinct_users():

@@ -69,6 +69,10 @@ def test_training_writes_logs_and_checkpoints(finished_run):
   assert summary["best"]["val_rmse"] == pytest.approx(best)
   # Meta-training improves the adapted query loss over the first logged value.
   assert records[-1]["train_query_loss_after"] < records[0]["train_query_loss_before"]
+  # Each line's training metrics average its own steps (15 steps, logged at 4, 8,
+  # 12 and 15): no line repeats the previous one's.
+  losses = [r["train_query_loss_after"] for r in records]
+  assert len(set(losses)) == len(losses)
 
 
 def test_crashed_run_resumes_to_identical_result(finished_run, tmp_path, monkeypatch):

@@ -57,12 +57,11 @@ class MatrixFactorization(base.Baseline):
     self.item_factors[np.bincount(item, minlength=num_items) == 0] = 0.0
     self.user_bias = np.zeros(num_users)
     self.item_bias = np.zeros(num_items)
-    by_user, by_item = _group_rows(user, num_users), _group_rows(item, num_items)
     for _ in range(self.epochs):
       self.user_factors, self.user_bias = self._als_step(
-          by_user, item, y - self.mu - self.item_bias[item], self.item_factors)
+          user, num_users, self.item_factors[item], y - self.mu - self.item_bias[item])
       self.item_factors, self.item_bias = self._als_step(
-          by_item, user, y - self.mu - self.user_bias[user], self.user_factors)
+          item, num_items, self.user_factors[user], y - self.mu - self.user_bias[user])
     self.num_items = num_items
     return self
 
@@ -99,21 +98,16 @@ class MatrixFactorization(base.Baseline):
     """Appends a constant-1 column (the bias regressor) to ``factors[..., rank]``."""
     return np.concatenate([factors, np.ones(factors.shape[:-1] + (1,))], axis=-1)
 
-  def _als_step(self, groups: list[np.ndarray], other_ids: np.ndarray,
-                target: np.ndarray, other_factors: np.ndarray
-                ) -> tuple[np.ndarray, np.ndarray]:
-    """One half-sweep: ridge-solves ``(factor, bias)`` of each entity in ``groups``.
+  def _als_step(self, ids: np.ndarray, num: int, other_factors: np.ndarray,
+                target: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """One half-sweep: ridge-solves ``(factor, bias)`` of every entity at once.
 
-    ``groups[e]`` indexes entity ``e``'s training rows; ``target[n]`` is the
-    residual rating after the fixed terms. Returns ``([E, rank], [E])``; entities
-    without rows get zeros.
+    Row ``n`` of the training data belongs to entity ``ids[n]``, meets the fixed
+    factors ``other_factors[n]`` and has residual rating ``target[n]``. Returns
+    ``([num, rank], [num])``; entities without rows get zeros.
     """
-    solution = np.zeros((len(groups), self.rank + 1))
-    reg_diagonal = self._reg_diagonal()
-    for e, rows in enumerate(groups):
-      if len(rows):
-        design = self._design(other_factors[other_ids[rows]])
-        solution[e] = ridge_solve(design, target[rows], reg_diagonal)
+    gram, rhs = _normal_equations(ids, num, self._design(other_factors), target)
+    solution = np.linalg.solve(gram + np.diag(self._reg_diagonal()), rhs[..., None])[..., 0]
     return solution[:, :-1], solution[:, -1]
 
 
@@ -134,7 +128,29 @@ def ridge_solve(design: np.ndarray, target: np.ndarray, reg_diagonal: np.ndarray
   return np.linalg.solve(gram, design_t @ target[..., None])[..., 0]
 
 
-def _group_rows(ids: np.ndarray, size: int) -> list[np.ndarray]:
-  """``size`` arrays: the positions ``n`` with ``ids[n] == e`` for each id ``e``."""
+def _normal_equations(ids: np.ndarray, num: int, design: np.ndarray, target: np.ndarray,
+                      max_rows: int = 1 << 18) -> tuple[np.ndarray, np.ndarray]:
+  """``(X_e^T X_e float64[num, d, d], X_e^T t_e [num, d])`` for every entity ``e``.
+
+  ``X_e`` stacks the rows ``design[n]`` with ``ids[n] == e``. Entities are grouped
+  by their row count rounded up to a power of two, each group is gathered into a
+  zero-padded ``[E, width, d]`` block (at most ``max_rows`` rows at a time) and
+  multiplied in one batched matmul, so the cost is that of a few BLAS calls,
+  not of a Python loop over entities.
+  """
+  counts = np.bincount(ids, minlength=num)
   order = np.argsort(ids, kind="stable")
-  return np.split(order, np.cumsum(np.bincount(ids, minlength=size))[:-1])
+  starts = np.cumsum(counts) - counts
+  width = np.where(counts > 0, 1 << np.ceil(np.log2(np.maximum(counts, 1))).astype(int), 0)
+  d = design.shape[1]
+  gram, rhs = np.zeros((num, d, d)), np.zeros((num, d))
+  for w in np.unique(width[width > 0]):
+    group = np.nonzero(width == w)[0]
+    for chunk in np.array_split(group, -(-len(group) * w // max_rows)):
+      offset = np.arange(w)
+      valid = offset < counts[chunk, None]
+      rows = order[np.where(valid, starts[chunk, None] + offset, 0)]
+      x = np.where(valid[..., None], design[rows], 0.0)
+      gram[chunk] = np.swapaxes(x, -1, -2) @ x
+      rhs[chunk] = np.einsum("ewd,ew->ed", x, np.where(valid, target[rows], 0.0))
+  return gram, rhs

@@ -153,14 +153,18 @@ def diversity_at_k(topk, item_vectors) -> float:
   k = topk.shape[1]
   if k < 2:
     raise ValueError(f"diversity needs lists of at least 2 items, got k={k}")
-  norms = np.linalg.norm(vectors[topk], axis=-1)
-  if (norms == 0).any():
-    b, j = np.argwhere(norms == 0)[0]
+  norms = np.linalg.norm(vectors, axis=-1)
+  if (norms[topk] == 0).any():
+    b, j = np.argwhere(norms[topk] == 0)[0]
     raise ValueError(f"item {topk[b, j]} (topk[{b}, {j}]) has a zero vector")
-  unit = vectors[topk] / norms[..., None]
-  cosine = np.einsum("bjd,bld->bjl", unit, unit)
+  unit = vectors / np.where(norms > 0, norms, 1.0)[:, None]
   upper = np.triu_indices(k, 1)
-  return float(np.mean(1.0 - cosine[:, upper[0], upper[1]]))
+  # Users in chunks of ~2^22 gathered values: wide (e.g. tag one-hot) vectors
+  # never materialise a [B, k, d] copy.
+  chunk = max(1, (1 << 22) // (k * vectors.shape[1] + 1))
+  distances = [1.0 - np.einsum("bjd,bld->bjl", unit[rows], unit[rows])[:, upper[0], upper[1]]
+               for rows in np.split(topk, np.arange(chunk, len(topk), chunk))]
+  return float(np.mean(np.concatenate(distances)))
 
 
 def _check_ids(ids: np.ndarray, num_items: int, name: str) -> None:

@@ -302,6 +302,9 @@ def per_user_full_catalogue(score_matrix, positives, exclude=None, *,
   ks = (ks,) if np.isscalar(ks) else tuple(ks)
   if not ks:
     raise ValueError("'ks' must hold at least one cut-off")
+  scores, relevant, candidates = _top_columns(
+      scores, relevant, candidates, max(_checks.positive_int(k, "k") for k in ks))
+  labels = relevant.astype(np.float64)
   out = {}
   for k in ks:
     out[f"recall@{k}"] = per_user_recall_at_k(scores, labels, candidates, k, 1.0)
@@ -309,6 +312,29 @@ def per_user_full_catalogue(score_matrix, positives, exclude=None, *,
     out[f"hit@{k}"] = np.where(
         has_positive, _expected_hit(scores, relevant, candidates, k), np.nan)
   return out
+
+
+def _top_columns(scores: np.ndarray, relevant: np.ndarray, candidates: np.ndarray,
+                 k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+  """Drops the catalogue columns that cannot affect a metric at cut-offs ``<= k``.
+
+  Row ``b`` keeps its candidates scoring at least its ``k``-th best candidate
+  score (a tie group at that score is kept whole) and all its relevant
+  candidates. The kept items rank among themselves exactly as among all
+  candidates down to position ``k``, ``k_b`` is unchanged (at least ``k`` items
+  are kept, or every candidate when there are fewer), and every positive is
+  kept (so ``R_b`` and IDCG are unchanged): the tie-aware metrics are exactly
+  the same, at the cost of one partition instead of a full sort. Returns the
+  ``[B, W]`` arrays ``(scores, relevant, candidates)``, padded with
+  non-candidate columns.
+  """
+  if k >= scores.shape[1]:
+    return scores, relevant, candidates
+  masked = np.where(candidates, scores, -np.inf)
+  kth = -np.partition(-masked, k - 1, axis=1)[:, k - 1:k]
+  keep = candidates & ((masked >= kth) | relevant)
+  columns = np.argsort(~keep, axis=1, kind="stable")[:, :max(int(keep.sum(1).max()), 1)]
+  return tuple(np.take_along_axis(a, columns, axis=1) for a in (scores, relevant, keep))
 
 
 def full_catalogue_ranking(score_matrix, positives, exclude=None, *,
