@@ -6,6 +6,7 @@ first step outside the scan) must give the straightforward path's losses and
 meta-gradients to float tolerance.
 """
 
+import dataclasses
 import json
 import pathlib
 import subprocess
@@ -103,6 +104,56 @@ def test_hoisted_maml_meta_gradient_matches_the_plain_path(num_steps, first_orde
   # the embeddings get an outer gradient through the hoisted features
   assert float(optax.tree.norm(grads["item"])) > 0
   assert float(optax.tree.norm(grads["user_embed"])) > 0
+
+
+def feature_space_case():
+  model, user, item = small_model()
+  params = model.init(jax.random.key(0))
+  batch = small_batch(len(user["zip"]), len(item["rate"]))
+  support, query = (jax.tree.map(lambda x: x[1], batch[k]) for k in ("support", "query"))
+  return model, params, support, query
+
+
+@pytest.mark.parametrize("num_steps", [1, 3])
+@pytest.mark.parametrize("first_order, remat, adapt_bias", [
+    (False, False, True), (False, True, True), (True, False, True), (False, False, False)])
+def test_feature_space_maml_loss_matches_the_weight_space_path(num_steps, first_order,
+                                                               remat, adapt_bias):
+  # The inner loop on the first layer's output rows (LinearInputLoss) gives the
+  # loss and the gradients w.r.t. θ and the scalar α of adapting the weights.
+  model, params, support, query = feature_space_case()
+  assert isinstance(model.loss, meta.LinearInputLossFn)
+  trainable = jax.tree_util.tree_map_with_path(
+      lambda path, flag: flag and (adapt_bias or jax.tree_util.keystr(path) !=
+                                   "['mlp']['hidden_0']['bias']"), model.adapt_mask)
+
+  def objective(loss_fn):
+    return jax.jit(jax.value_and_grad(lambda p, lr: meta.maml_loss(
+        loss_fn, p, support, query, lr, num_steps, first_order=first_order,
+        trainable=trainable, remat=remat), argnums=(0, 1)))
+
+  value, grads = objective(model.loss)(params, 0.3)
+  ref_value, ref_grads = objective(reference_loss(model))(params, 0.3)
+  np.testing.assert_allclose(value, ref_value, rtol=1e-5)
+  assert_trees_close(grads, ref_grads, rtol=1e-4, atol=1e-6)
+  assert abs(float(grads[1])) > 0  # the inner rate gets its gradient
+
+
+def test_feature_space_path_is_skipped_where_it_does_not_apply():
+  # A pytree α (Meta-SGD) and a frozen first layer (ANIL) take the weight-space
+  # path: mutate head_from so that using it would change the result.
+  model, params, support, query = feature_space_case()
+  broken = dataclasses.replace(model.loss, head_from=lambda p, h, f: jnp.float32(0.0))
+  rates = meta.meta_sgd_init(params, 0.3)
+  anil = meta.trainable_mask(params, "^mlp/out/")
+  for kwargs in ({"inner_lr": rates, "trainable": model.adapt_mask},
+                 {"inner_lr": 0.3, "trainable": anil}):
+    got = meta.maml_loss(broken, params, support, query, num_steps=2, **kwargs)
+    expected = meta.maml_loss(reference_loss(model), params, support, query, num_steps=2,
+                              **kwargs)
+    np.testing.assert_allclose(got, expected, rtol=1e-5)
+  assert float(meta.maml_loss(broken, params, support, query, 0.3, 2,
+                              trainable=model.adapt_mask)) == 0.0
 
 
 def test_staged_loss_is_not_hoisted_when_prepare_reads_an_adapted_leaf():

@@ -30,7 +30,8 @@ import jax.numpy as jnp
 import optax
 from flax import struct
 
-from jaxrec.meta.core import LossFn, PyTree, adapt, check_inner_lr, check_num_steps
+from jaxrec.meta.core import (LossFn, PyTree, adapt, check_inner_lr, check_num_steps,
+                              maml_loss)
 
 Metrics = dict[str, jax.Array]
 StepFn = Callable[["MetaState", PyTree], tuple["MetaState", Metrics]]
@@ -276,9 +277,8 @@ def make_maml_parts(loss_fn: LossFn, optimizer: optax.GradientTransformation, *,
     params, rate = variables if learn_inner_lr else (variables, inner_lr)
 
     def task_terms(support: PyTree, query: PyTree) -> tuple[jax.Array, Metrics]:
-      adapted = adapt(loss_fn, params, support, rate, num_steps, trainable=trainable,
-                      first_order=first_order, remat=remat)
-      after = loss_fn(adapted, query)
+      after = maml_loss(loss_fn, params, support, query, rate, num_steps,
+                        trainable=trainable, first_order=first_order, remat=remat)
       return after, _task_metrics(loss_fn, params, support, query, after)
 
     after, per_task = jax.vmap(task_terms)(batch["support"], batch["query"])

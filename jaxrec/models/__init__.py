@@ -1,6 +1,7 @@
 """jaxrec.models: recommender models as pure functions over parameter pytrees."""
 
-from jaxrec.models.base import RecModel, StagedLoss, build_model, count_params
+from jaxrec.models.base import (LinearInputLoss, RecModel, StagedLoss, build_model,
+                                count_params)
 from jaxrec.models.features import FieldSpec, select_features, select_fields
 from jaxrec.models.hybrid import hybrid
 from jaxrec.models.losses import LOSSES, bce, bpr, check_part, get_loss, mse
@@ -9,7 +10,7 @@ from jaxrec.models.registry import MODELS, make_model
 from jaxrec.models.two_tower import two_tower
 
 __all__ = [
-    "LOSSES", "MODELS", "FieldSpec", "RecModel", "StagedLoss", "bce", "bpr",
-    "build_model", "check_part", "count_params", "get_loss", "hybrid", "make_model",
+    "LOSSES", "MODELS", "FieldSpec", "LinearInputLoss", "RecModel", "StagedLoss", "bce",
+    "bpr", "build_model", "check_part", "count_params", "get_loss", "hybrid", "make_model",
     "melu", "mse", "select_features", "select_fields", "two_tower",
 ]

@@ -45,6 +45,22 @@ class StagedLoss:
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
+class LinearInputLoss(StagedLoss):
+  """A ``StagedLoss`` whose head starts with a linear layer on the features.
+
+  ``head(params, features) = head_from(params, H, features)`` with ``H_j = [u;
+  X_j] W + b``, ``(u, X) = linear_inputs(features)`` and ``W`` / ``b`` the leaves
+  named in ``linear_leaves`` (``"/"``-joined paths); ``head_from`` reads neither.
+  ``jaxrec.meta.maml_loss`` then runs the inner loop on ``H`` (an exact
+  rewriting; see ``jaxrec.meta.LinearInputLossFn``).
+  """
+
+  linear_leaves: tuple[str, str]
+  linear_inputs: Callable[[Part], tuple[jax.Array, jax.Array]]
+  head_from: Callable[[Params, jax.Array, Part], jax.Array]
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
 class RecModel:
   """A recommender as pure functions (hashable by identity, usable as a static arg).
 
@@ -61,7 +77,9 @@ class RecModel:
       when ``part`` lacks ``user``, ``item``, ``y`` or ``mask``. For a staged
       module (one with ``features`` and ``head`` methods, e.g. ``FeatureMLP``)
       it is a ``StagedLoss`` whose ``prepare`` embeds the part into
-      ``{"user_x": float32[p], "item_x": float32[S, q], "y", "mask"}``.
+      ``{"user_x": float32[p], "item_x": float32[S, q], "y", "mask"}``; a
+      ``LinearInputLoss`` when the module also has ``head_from`` and
+      ``linear_leaves`` (``FeatureMLP``: MeLU and the hybrid model).
     adapt_mask: a pytree of bools shaped like ``params``: the leaves the inner
       loop of a meta-learner adapts by default.
   """
@@ -87,7 +105,8 @@ def _staged_loss(module: nn.Module, loss_fn: Callable[..., jax.Array],
   pooling cost ``I`` rows instead of ``B S``), with the same values as
   featurising the gathered rows. ``head`` applies ``module.head`` and
   ``loss_fn``; ``prepare_reads`` flags every leaf for which ``head_params(path)``
-  is false.
+  is false. A module with ``head_from`` and ``linear_leaves`` gives a
+  ``LinearInputLoss`` whose linear inputs are ``(user_x, item_x)``.
   """
   def prepare(params: Params, part: Part) -> Part:
     check_part(part)
@@ -103,7 +122,17 @@ def _staged_loss(module: nn.Module, loss_fn: Callable[..., jax.Array],
 
   reads = jax.tree_util.tree_map_with_path(
       lambda path, _: not head_params(tuple(k.key for k in path)), shapes)
-  return StagedLoss(prepare=prepare, head=head, prepare_reads=reads)
+  if not hasattr(module, "head_from"):
+    return StagedLoss(prepare=prepare, head=head, prepare_reads=reads)
+
+  def head_from(params: Params, hidden: jax.Array, feats: Part) -> jax.Array:
+    scores = module.apply({"params": params}, hidden, method="head_from")
+    return loss_fn(scores, feats["y"], feats["mask"])
+
+  return LinearInputLoss(prepare=prepare, head=head, prepare_reads=reads,
+                         linear_leaves=module.linear_leaves,
+                         linear_inputs=lambda feats: (feats["user_x"], feats["item_x"]),
+                         head_from=head_from)
 
 
 def count_params(params: Params) -> int:

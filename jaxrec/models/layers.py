@@ -79,18 +79,23 @@ class MLP(nn.Module):
   Layers are named ``hidden_0, hidden_1, ...`` and ``out``. With ``shared``
   (``float32[p]``, the same for every row of ``x: float32[S, q]``) the input is
   ``[broadcast(shared); x]`` and the first layer is a ``SharedInputDense``
-  (same parameters as a ``Dense`` on the concatenation, fewer FLOPs).
+  (same parameters as a ``Dense`` on the concatenation, fewer FLOPs). With
+  ``from_first=True``, ``x`` is already the first layer's output (before its
+  ReLU) and the network continues from there.
   """
 
   hidden: tuple[int, ...]
   out: int
 
   @nn.compact
-  def __call__(self, x: jax.Array, shared: jax.Array | None = None) -> jax.Array:
+  def __call__(self, x: jax.Array, shared: jax.Array | None = None, *,
+               from_first: bool = False) -> jax.Array:
     widths = self.hidden + (self.out,)
     names = [f"hidden_{k}" for k in range(len(self.hidden))] + ["out"]
     for k, (width, name) in enumerate(zip(widths, names)):
-      if k == 0 and shared is not None:
+      if k == 0 and from_first:
+        pass
+      elif k == 0 and shared is not None:
         x = SharedInputDense(width, name=name)(shared, x)
       else:
         x = nn.Dense(width, name=name)(x)
@@ -154,6 +159,17 @@ class FeatureMLP(nn.Module):
     """Scores ``float32[S]`` of ``MLP([user; items_j])`` (``user: [p]``, ``items:
     [S, q]``)."""
     return self.mlp(items, shared=user)[..., 0]
+
+  @property
+  def linear_leaves(self) -> tuple[str, str]:
+    """Paths of the MLP's first layer kernel and bias (``W``, ``b`` of ``head``)."""
+    first = "hidden_0" if self.hidden else "out"
+    return f"mlp/{first}/kernel", f"mlp/{first}/bias"
+
+  def head_from(self, hidden: jax.Array) -> jax.Array:
+    """Scores ``float32[S]`` from the MLP's first-layer output ``hidden: [S, h]``
+    (``head`` is ``head_from`` of ``[user; items_j] W + b``)."""
+    return self.mlp(hidden, from_first=True)[..., 0]
 
   def __call__(self, user_feats: Mapping[str, jax.Array],
                item_feats: Mapping[str, jax.Array]) -> jax.Array:
