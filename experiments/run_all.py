@@ -3,7 +3,7 @@ r"""Trains and evaluates configs over several seeds, then pools them into one re
   python -m experiments.run_all \
       --configs=experiments/configs/maml_ml100k.py,experiments/configs/joint_ml100k.py \
       --seeds=0,1,2,3,4 --root=workdirs/ml100k [--out=experiments/results/ml100k] \
-      [--set num_epochs=5 --set meta.num_steps=3 ...]
+      [--set num_epochs=5 --set meta.num_steps=3 ...] [--pair METHOD:REFERENCE ...]
 
 Each (config, seed) runs in ``<root>/<config file stem>/seed_<seed>`` with
 ``config.seed = seed`` (after the ``--set`` overrides). A run whose
@@ -11,8 +11,8 @@ Each (config, seed) runs in ``<root>/<config file stem>/seed_<seed>`` with
 and a failing one is reported without stopping the others, so a table can be built
 over several sittings. Then every finished run under ``root`` is pooled
 (:mod:`jaxrec.results`) into ``<out>/results.json`` (aggregated rows, paired
-differences against the strongest baseline of each state, the runs, the command
-line), ``<out>/results.md``, and ``<out>/<config>_{k_shot,learning_curves,
+differences against the strongest baseline of each state and for every
+``--pair``, the runs, the command line), ``<out>/results.md``, and ``<out>/<config>_{k_shot,learning_curves,
 inner_steps}.png`` copied from each config's lowest seed (seed 0 normally).
 ``--out`` defaults to ``root``. The exit status is 1 when a run failed.
 """
@@ -130,12 +130,14 @@ def finished_runs(root: str | pathlib.Path) -> list[dict[str, Any]]:
 
 
 def summarize(root: str | pathlib.Path, out: str | pathlib.Path, *, command: str,
-              runs: Sequence[dict[str, Any]] = ()) -> dict[str, Any]:
+              runs: Sequence[dict[str, Any]] = (),
+              pairs: Sequence[tuple[str, str]] = ()) -> dict[str, Any]:
   """Pools every finished run under ``root`` and writes the report into ``out``.
 
   The paired comparisons use each run's curve metric (RMSE for explicit data, AUC
   for implicit) and, per state, compare every method with the strongest baseline
-  (best aggregated mean on that state).
+  (best aggregated mean on that state), and each ``(method, reference)`` of
+  ``pairs`` (e.g. a model with and without text) on every state holding both.
 
   Returns:
     The ``<out>/results.json`` dict: ``{"dataset", "command", "metric", "runs"
@@ -165,6 +167,9 @@ def summarize(root: str | pathlib.Path, out: str | pathlib.Path, *, command: str
     paired += [results_lib.paired_differences(per_user, r["method"], reference, state,
                                               metric)
                for r in aggregated if r["state"] == state and r["method"] != reference]
+    methods = {r["method"] for r in aggregated if r["state"] == state}
+    paired += [results_lib.paired_differences(per_user, method, ref, state, metric)
+               for method, ref in pairs if {method, ref} <= methods]
   summary = {"dataset": outputs[0]["dataset"], "command": command, "metric": metric,
              "runs": list(runs), "pooled_runs": pooled_runs, "aggregated": aggregated,
              "paired": paired}
@@ -186,7 +191,8 @@ def summarize(root: str | pathlib.Path, out: str | pathlib.Path, *, command: str
 def run_all(config_paths: Sequence[str], seeds: Sequence[int], root: str | pathlib.Path,
             out: str | pathlib.Path | None = None,
             overrides: Sequence[tuple[str, Any]] = (), *, command: str = "",
-            progress: bool = True) -> dict[str, Any]:
+            pairs: Sequence[tuple[str, str]] = (), progress: bool = True
+            ) -> dict[str, Any]:
   """Runs every (config, seed) not finished yet, then :func:`summarize` s ``root``.
 
   A failing run (any exception) is printed and recorded with status ``"failed"``
@@ -214,7 +220,15 @@ def run_all(config_paths: Sequence[str], seeds: Sequence[int], root: str | pathl
         record.update(status="failed", error=traceback.format_exc())
         print(f"run {workdir} failed:\n{record['error']}", file=sys.stderr)
       runs.append(record)
-  return summarize(root, root if out is None else out, command=command, runs=runs)
+  return summarize(root, root if out is None else out, command=command, runs=runs,
+                   pairs=pairs)
+
+
+def _pair(text: str) -> tuple[str, str]:
+  method, sep, reference = text.partition(":")
+  if not (sep and method and reference):
+    raise argparse.ArgumentTypeError(f"expected METHOD:REFERENCE, got {text!r}")
+  return method, reference
 
 
 def _int_list(text: str) -> list[int]:
@@ -239,10 +253,15 @@ def main(argv: Sequence[str] | None = None) -> int:
   parser.add_argument("--out", default=None, help="report folder (default: --root)")
   parser.add_argument("--set", dest="overrides", action="append", default=[],
                       metavar="KEY=VALUE", help="config override, repeatable")
+  parser.add_argument("--pair", dest="pairs", action="append", type=_pair, default=[],
+                      metavar="METHOD:REFERENCE",
+                      help="also report METHOD - REFERENCE paired per user, repeatable "
+                           "(e.g. hybrid-text-maml:hybrid-notext-maml)")
   args = parser.parse_args(argv)
   summary = run_all([p for p in args.configs.split(",") if p], args.seeds, args.root,
                     args.out, [parse_override(s) for s in args.overrides],
-                    command=shlex.join(["python", "-m", "experiments.run_all", *argv]))
+                    command=shlex.join(["python", "-m", "experiments.run_all", *argv]),
+                    pairs=args.pairs)
   print(results_lib.markdown_table(summary["aggregated"], summary["paired"]))
   failed = [r["workdir"] for r in summary["runs"] if r["status"] == "failed"]
   if failed:

@@ -296,6 +296,22 @@ def test_summarize_and_failed_runs_are_reported(tmp_path, capsys):
   assert (out / "maml_k_shot.png").read_bytes() == b"maml 0"
 
 
+def test_summarize_reports_requested_pairs(tmp_path):
+  root = tmp_path / "root"
+  for seed, (maml, other) in enumerate((([1.0, 2.0], [1.5, 1.5]), ([1.0, 1.0], [2.0, 1.0]))):
+    _write_fake_run(root, "maml", seed, maml, [3.0, 3.0])
+    _write_fake_run(root, "fomaml", seed, other, [3.0, 3.0])
+  summary = run_all.summarize(root, root, command="cmd",
+                              pairs=[("melu-maml", "melu-fomaml"), ("melu-maml", "absent")])
+  [pair] = [p for p in summary["paired"] if p["reference"] == "melu-fomaml"]
+  # seed 0: (1 - 1.5, 2 - 1.5) -> 0; seed 1: (1 - 2, 1 - 1) -> -0.5
+  assert [s["mean"] for s in pair["per_seed"]] == [0.0, -0.5]
+  assert pair["mean"] == -0.25 and pair["frac_better"] == 0.5
+  assert "Δ rmse vs melu-fomaml" in (root / "results.md").read_text()
+  with pytest.raises(SystemExit):
+    run_all.main(["--configs=x.py", f"--root={root}", "--pair", "no-colon"])
+
+
 def test_summarize_without_runs(tmp_path):
   with pytest.raises(FileNotFoundError, match="no finished run"):
     run_all.summarize(tmp_path, tmp_path / "out", command="")
