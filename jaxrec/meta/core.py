@@ -149,6 +149,18 @@ def check_inner_lr(params: PyTree, inner_lr: Any) -> None:
   _rate_leaves(params, inner_lr)
 
 
+def _merger(leaves: list[Any], treedef: Any, index: list[int]
+            ) -> Callable[[list[jax.Array]], PyTree]:
+  """``merge(adapted)``: the pytree ``leaves`` with ``leaves[index[j]]`` replaced by
+  ``adapted[j]``."""
+  def merge(adapted: list[jax.Array]) -> PyTree:
+    merged = list(leaves)
+    for i, leaf in zip(index, adapted):
+      merged[i] = leaf
+    return jax.tree.unflatten(treedef, merged)
+  return merge
+
+
 def _hoist_prepare(loss_fn: LossFn, params: PyTree, support: PyTree,
                    mask: list[bool]) -> tuple[LossFn, PyTree]:
   """``(head, prepare(θ, support))`` for a ``StagedLossFn`` whose ``prepare``
@@ -218,12 +230,7 @@ def adapt(loss_fn: LossFn, params: PyTree, support: PyTree, inner_lr: Any,
                        f"{jnp.result_type(leaf)}; only floating-point leaves can "
                        f"be adapted (mark it False in trainable)")
 
-  def merge(adapted: list[jax.Array]) -> PyTree:
-    merged = list(leaves)
-    for i, leaf in zip(index, adapted):
-      merged[i] = leaf
-    return jax.tree.unflatten(treedef, merged)
-
+  merge = _merger(leaves, treedef, index)
   step_loss, support = _hoist_prepare(loss_fn, params, support, mask)
 
   def inner_step(phi: list[jax.Array], _) -> tuple[list[jax.Array], None]:
@@ -327,11 +334,7 @@ def _feature_space_maml_loss(loss_fn: LinearInputLossFn, params: PyTree, support
   kernel_index, bias_index = (paths.index(name) for name in loss_fn.linear_leaves)
   index = [i for i, flag in enumerate(mask) if flag and i not in (kernel_index, bias_index)]
 
-  def merge(adapted: list[jax.Array]) -> PyTree:
-    merged = list(leaves)
-    for i, leaf in zip(index, adapted):
-      merged[i] = leaf
-    return jax.tree.unflatten(treedef, merged)
+  merge = _merger(leaves, treedef, index)
 
   def first_layer(features: PyTree) -> tuple[jax.Array, jax.Array, jax.Array]:
     shared, rows = loss_fn.linear_inputs(features)
