@@ -53,3 +53,18 @@ def get_config() -> ml_collections.ConfigDict:
   c.distributed = ml_collections.ConfigDict({  # multi-host: jax.distributed.initialize
       "coordinator_address": "", "num_processes": 1, "process_id": 0})
   return c
+
+
+def hybrid(c: ml_collections.ConfigDict, *, text: bool) -> ml_collections.ConfigDict:
+  """``c`` with the hybrid model, with or without the frozen MiniLM item-text vector.
+
+  The text and no-text variants of a config differ only in ``data.text_features``
+  and ``model.kwargs.use_text`` (and their method names), so their paired
+  difference measures the text vector alone.
+  """
+  c.data.text_features = text
+  c.model.name = "hybrid"
+  c.model.kwargs.use_text = text
+  c.name = "hybrid-text-maml" if text else "hybrid-notext-maml"
+  return c
+

@@ -5,12 +5,8 @@ side features only), MAML, Last.fm (implicit): the reference for the text-featur
       --workdir=workdirs/hybrid_notext_lastfm --evaluate
 """
 
-from experiments.configs import maml_lastfm
+from experiments.configs import default, maml_lastfm
 
 
 def get_config():
-  c = maml_lastfm.get_config()
-  c.model.name = "hybrid"
-  c.model.kwargs.use_text = False
-  c.name = "hybrid-notext-maml"
-  return c
+  return default.hybrid(maml_lastfm.get_config(), text=False)

