@@ -161,18 +161,24 @@ def _merger(leaves: list[Any], treedef: Any, index: list[int]
   return merge
 
 
-def _hoist_prepare(loss_fn: LossFn, params: PyTree, support: PyTree,
-                   mask: list[bool]) -> tuple[LossFn, PyTree]:
-  """``(head, prepare(θ, support))`` for a ``StagedLossFn`` whose ``prepare``
-  reads no adapted leaf, else ``(loss_fn, support)`` unchanged.
+def _prepare_is_frozen(loss_fn: LossFn, params: PyTree, mask: list[bool]) -> bool:
+  """Whether ``loss_fn`` is a ``StagedLossFn`` whose ``prepare`` reads no leaf
+  that ``mask`` adapts (so its features are constants of the inner loop).
 
   Raises:
     ValueError: when ``prepare_reads`` does not have the structure of ``params``.
   """
   if not isinstance(loss_fn, StagedLossFn):
-    return loss_fn, support
+    return False
   reads = _mask_leaves(params, loss_fn.prepare_reads)
-  if any(r and m for r, m in zip(reads, mask)):
+  return not any(r and m for r, m in zip(reads, mask))
+
+
+def _hoist_prepare(loss_fn: LossFn, params: PyTree, support: PyTree,
+                   mask: list[bool]) -> tuple[LossFn, PyTree]:
+  """``(head, prepare(θ, support))`` when ``_prepare_is_frozen``, else
+  ``(loss_fn, support)`` unchanged."""
+  if not _prepare_is_frozen(loss_fn, params, mask):
     return loss_fn, support
   return loss_fn.head, loss_fn.prepare(params, support)
 
@@ -301,10 +307,8 @@ def _feature_space_applies(loss_fn: LossFn, params: PyTree, inner_lr: Any,
   if not (jax.tree_util.treedef_is_leaf(jax.tree.structure(inner_lr))
           and jnp.ndim(inner_lr) == 0):
     return False
-  paths = _leaf_paths(params)
-  reads = _mask_leaves(params, loss_fn.prepare_reads)
-  kernel = paths.index(loss_fn.linear_leaves[0])
-  return mask[kernel] and not any(r and m for r, m in zip(reads, mask))
+  kernel = _leaf_paths(params).index(loss_fn.linear_leaves[0])
+  return mask[kernel] and _prepare_is_frozen(loss_fn, params, mask)
 
 
 def _feature_space_maml_loss(loss_fn: LinearInputLossFn, params: PyTree, support: PyTree,
@@ -347,7 +351,7 @@ def _feature_space_maml_loss(loss_fn: LinearInputLossFn, params: PyTree, support
   hidden, shared, rows = first_layer(support_feats)
   query_hidden, query_shared, query_rows = first_layer(query_feats)
   bias_term = 1.0 if mask[bias_index] else 0.0
-  gram = rows @ rows.T + (jnp.dot(shared, shared) + bias_term)  # dropped by XLA if K = 1
+  gram = rows @ rows.T + (jnp.dot(shared, shared) + bias_term)  # unused (dropped) if K = 1
   if first_order:  # the steps X̃ᵀ Dₖ are constants: so is their support factor X̃
     shared, rows = lax.stop_gradient((shared, rows))
   query_gram = query_rows @ rows.T + (jnp.dot(query_shared, shared) + bias_term)
@@ -364,18 +368,13 @@ def _feature_space_maml_loss(loss_fn: LinearInputLossFn, params: PyTree, support
     rest = [(p - inner_lr * g).astype(p.dtype) for p, g in zip(rest, d_rest)]
     return (hidden - inner_lr * (gram @ d_hidden), total + d_hidden, rest), None
 
-  def last_step(carry):  # the last step moves only the query rows
-    hidden, total, rest = carry
-    d_hidden, d_rest = gradients(hidden, rest)
-    return total + d_hidden, [(p - inner_lr * g).astype(p.dtype) for p, g in zip(rest, d_rest)]
-
   if remat:
     inner_step = jax.checkpoint(inner_step, prevent_cse=False)
-    last_step = jax.checkpoint(last_step, prevent_cse=False)
   carry = (hidden, jnp.zeros_like(hidden), [jnp.asarray(leaves[i]) for i in index])
   if num_steps > 1:
     carry, _ = lax.scan(inner_step, carry, length=num_steps - 1)
-  total, rest = last_step(carry)
+  # The last step outside the scan: its support-row update is unused and dropped.
+  (_, total, rest), _ = inner_step(carry, None)
   return loss_fn.head_from(merge(rest), query_hidden - inner_lr * (query_gram @ total),
                            query_feats)
 
