@@ -107,8 +107,8 @@ def main(argv: Sequence[str]) -> dict[str, Any]:
   batch_sizes = [8] if args.quick else [int(b) for b in args.batch_sizes.split(",")]
   rows = []
   for k in [int(s) for s in args.num_steps.split(",")]:
-    jax_results = {(r["batch_size"], r["buckets"], r["name"].endswith("w")): r for r in
-                   jax_rows(k, batch_sizes, args.quick)}
+    jax_results = {(r["batch_size"], r["buckets"], r["name"] in meta_step.WEIGHT_SPACE): r
+                   for r in jax_rows(k, batch_sizes, args.quick)}
     for b in batch_sizes:
       loop = torch_row("loop", k, b, args.torch_threads, args.quick)
       func = torch_row("func", k, b, args.torch_threads, args.quick)

@@ -107,7 +107,7 @@ class MatrixFactorization(base.Baseline):
     ``([num, rank], [num])``; entities without rows get zeros.
     """
     gram, rhs = _normal_equations(ids, num, self._design(other_factors), target)
-    solution = np.linalg.solve(gram + np.diag(self._reg_diagonal()), rhs[..., None])[..., 0]
+    solution = _solve_ridge(gram, rhs, self._reg_diagonal())
     return solution[:, :-1], solution[:, -1]
 
 
@@ -124,8 +124,13 @@ def ridge_solve(design: np.ndarray, target: np.ndarray, reg_diagonal: np.ndarray
     ``float64[..., d]``.
   """
   design_t = np.swapaxes(design, -1, -2)
-  gram = design_t @ design + np.diag(reg_diagonal)
-  return np.linalg.solve(gram, design_t @ target[..., None])[..., 0]
+  return _solve_ridge(design_t @ design, (design_t @ target[..., None])[..., 0], reg_diagonal)
+
+
+def _solve_ridge(gram: np.ndarray, rhs: np.ndarray, reg_diagonal: np.ndarray
+                 ) -> np.ndarray:
+  """``w = (G + diag(reg))^{-1} r`` for batched ``G [..., d, d]`` and ``r [..., d]``."""
+  return np.linalg.solve(gram + np.diag(reg_diagonal), rhs[..., None])[..., 0]
 
 
 def _normal_equations(ids: np.ndarray, num: int, design: np.ndarray, target: np.ndarray,

@@ -154,8 +154,9 @@ def diversity_at_k(topk, item_vectors) -> float:
   if k < 2:
     raise ValueError(f"diversity needs lists of at least 2 items, got k={k}")
   norms = np.linalg.norm(vectors, axis=-1)
-  if (norms[topk] == 0).any():
-    b, j = np.argwhere(norms[topk] == 0)[0]
+  zero = norms[topk] == 0
+  if zero.any():
+    b, j = np.argwhere(zero)[0]
     raise ValueError(f"item {topk[b, j]} (topk[{b}, {j}]) has a zero vector")
   unit = vectors / np.where(norms > 0, norms, 1.0)[:, None]
   upper = np.triu_indices(k, 1)
