@@ -6,9 +6,9 @@ r"""jaxrec vs PyTorch MAML meta-steps on MeLU: one JSON object and a markdown ta
 Runs, one process each and sequentially (so that every peak-memory figure is
 its own): ``torch_reference.py`` in ``loop`` and ``func`` mode, and
 ``meta_step.py`` for exact second-order MAML with and without length
-bucketing (and, bucketed, with the inner loop on the first layer's weights
-instead of its output rows: ``maml<K>w``), on the same tables and episodes
-(shared seed). The table gives
+bucketing (``meta_step.BUCKETED``: 12 quantile buckets; and, bucketed, with the
+inner loop on the first layer's weights instead of its output rows:
+``maml<K>w``), on the same tables and episodes (shared seed). The table gives
 tasks/s and the ratios jaxrec/loop and jaxrec/torch.func (jaxrec bucketed and
 padded to 90). Memory: torch's peak resident-set growth; jaxrec's compiled
 step ``memory_analysis`` (temp + arguments) of the padded batch. PyTorch runs
@@ -53,7 +53,8 @@ def jax_rows(num_steps: int, batch_sizes: Sequence[int], quick: bool
   """``meta_step.py`` results of ``maml<num_steps>`` (bucketed and padded) and of
   its weight-space variant ``maml<num_steps>w`` (bucketed)."""
   args = ["--algorithms", f"maml{num_steps},maml{num_steps}w", "--batch_sizes",
-          ",".join(map(str, batch_sizes)), "--buckets", "pow2,none", "--bf16", "",
+          ",".join(map(str, batch_sizes)), "--buckets",
+          f"{'pow2' if quick else meta_step.BUCKETED},none", "--bf16", "",
           "--no_memory"] + (["--quick"] if quick else [])
   return run_json("meta_step.py", args)["results"]
 
@@ -80,8 +81,8 @@ def jax_memory(num_steps: int, batch_size: int, quick: bool) -> int:
 
 def markdown(rows: Sequence[dict[str, Any]]) -> str:
   """The comparison table (tasks/s, ratios, memory in MB)."""
-  lines = ["| K | B | torch loop | torch.func | jaxrec (pad 90) | jaxrec (pow2) | "
-           "jaxrec weight-space (pow2) | jaxrec/loop | jaxrec/torch.func | "
+  lines = ["| K | B | torch loop | torch.func | jaxrec (pad 90) | jaxrec (bucketed) | "
+           "jaxrec weight-space (bucketed) | jaxrec/loop | jaxrec/torch.func | "
            "mem MB loop / func / jaxrec |",
            "|---|---|---|---|---|---|---|---|---|---|"]
   for r in rows:
@@ -89,9 +90,10 @@ def markdown(rows: Sequence[dict[str, Any]]) -> str:
                      ("loop_peak_rss_growth", "func_peak_rss_growth", "jaxrec_step_bytes"))
     lines.append(
         f"| {r['num_steps']} | {r['batch_size']} | {r['loop']:.0f} | {r['func']:.0f} | "
-        f"{r['jaxrec_none']:.0f} | {r['jaxrec_pow2']:.0f} | {r['jaxrec_pow2_weights']:.0f} | "
-        f"{r['jaxrec_pow2'] / r['loop']:.1f}× ({r['jaxrec_none'] / r['loop']:.1f}×) | "
-        f"{r['jaxrec_pow2'] / r['func']:.1f}× ({r['jaxrec_none'] / r['func']:.1f}×) | "
+        f"{r['jaxrec_none']:.0f} | {r['jaxrec_bucketed']:.0f} | "
+        f"{r['jaxrec_bucketed_weights']:.0f} | "
+        f"{r['jaxrec_bucketed'] / r['loop']:.1f}× ({r['jaxrec_none'] / r['loop']:.1f}×) | "
+        f"{r['jaxrec_bucketed'] / r['func']:.1f}× ({r['jaxrec_none'] / r['func']:.1f}×) | "
         f"{mem} |")
   return "\n".join(lines)
 
@@ -107,18 +109,19 @@ def main(argv: Sequence[str]) -> dict[str, Any]:
   batch_sizes = [8] if args.quick else [int(b) for b in args.batch_sizes.split(",")]
   rows = []
   for k in [int(s) for s in args.num_steps.split(",")]:
-    jax_results = {(r["batch_size"], r["buckets"], r["name"] in meta_step.WEIGHT_SPACE): r
+    jax_results = {(r["batch_size"], r["buckets"] != "none",
+                    r["name"] in meta_step.WEIGHT_SPACE): r
                    for r in jax_rows(k, batch_sizes, args.quick)}
     for b in batch_sizes:
       loop = torch_row("loop", k, b, args.torch_threads, args.quick)
       func = torch_row("func", k, b, args.torch_threads, args.quick)
       rows.append({"num_steps": k, "batch_size": b, "loop": loop["tasks_per_s"],
                    "func": func["tasks_per_s"],
-                   "jaxrec_none": jax_results[(b, "none", False)]["tasks_per_s"],
-                   "jaxrec_pow2": jax_results[(b, "pow2", False)]["tasks_per_s"],
-                   "jaxrec_pow2_weights": jax_results[(b, "pow2", True)]["tasks_per_s"],
-                   "jaxrec_none_cpu": jax_results[(b, "none", False)]["tasks_per_s_cpu"],
-                   "jaxrec_pow2_cpu": jax_results[(b, "pow2", False)]["tasks_per_s_cpu"],
+                   "jaxrec_none": jax_results[(b, False, False)]["tasks_per_s"],
+                   "jaxrec_bucketed": jax_results[(b, True, False)]["tasks_per_s"],
+                   "jaxrec_bucketed_weights": jax_results[(b, True, True)]["tasks_per_s"],
+                   "jaxrec_none_cpu": jax_results[(b, False, False)]["tasks_per_s_cpu"],
+                   "jaxrec_bucketed_cpu": jax_results[(b, True, False)]["tasks_per_s_cpu"],
                    "loop_peak_rss_growth": loop["peak_rss_growth_bytes"],
                    "func_peak_rss_growth": func["peak_rss_growth_bytes"],
                    "jaxrec_step_bytes": jax_memory(k, b, args.quick)})

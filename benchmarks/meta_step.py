@@ -13,7 +13,8 @@ is ``jaxrec.meta.make_meta_step`` with Adam as the outer optimizer.
 
 For every configuration (algorithm, batch size B, bucketing) the step is
 compiled for each padded support length S of the buckets (``"pow2"``: 8, 16,
-32, 64, 90; ``none``: 90 only), run ``--warmup`` times, then timed ``--reps``
+32, 64, 90; an integer n: the n quantiles of the support sizes; ``none``: 90
+only), run ``--warmup`` times, then timed ``--reps``
 times; the median seconds per batch t_S gives the epoch throughput
 
   tasks/s = B / Σ_S f_S t_S,
@@ -60,6 +61,10 @@ ALGORITHMS = {"maml1": ("maml", 1), "maml5": ("maml", 5), "fomaml1": ("fomaml", 
               "fomaml5": ("fomaml", 5), "reptile5": ("reptile", 5),
               "maml1w": ("maml", 1), "maml5w": ("maml", 5)}
 WEIGHT_SPACE = ("maml1w", "maml5w")
+# The bucketed mode compare.py and the README report: 12 quantile buckets (for
+# support sizes uniform in [3, 90] about 4 padded rows per task, against about
+# 11 with "pow2").
+BUCKETED = "12"
 INNER_LR, OUTER_LR = 5e-6, 5e-5
 
 
@@ -135,7 +140,7 @@ def synthetic_episodes(num_tasks: int, *, num_users: int, num_items: int, seed: 
                   query_item=q_item, query_y=q_y, query_offsets=q_off)
 
 
-def bucket_batches(episodes: Episodes, batch_size: int, buckets: str | None
+def bucket_batches(episodes: Episodes, batch_size: int, buckets: str | int | None
                    ) -> list[tuple[int, float, dict[str, dict[str, np.ndarray]]]]:
   """One full padded batch per bucket: ``[(S, fraction of episodes, batch)]``.
 
@@ -159,8 +164,9 @@ def bucket_batches(episodes: Episodes, batch_size: int, buckets: str | None
 
 
 def make_step(model: models.RecModel, name: str, *, remat: bool = False,
-              donate: bool = True) -> Callable:
-  """The jitted meta-step ``ALGORITHMS[name]`` for ``model`` (Adam outer updates).
+              microbatches: int = 1, donate: bool = True) -> Callable:
+  """The jitted meta-step ``ALGORITHMS[name]`` for ``model`` (Adam outer updates),
+  over the batch in ``microbatches`` slices.
 
   The ``WEIGHT_SPACE`` steps hand ``make_meta_step`` the model's loss as a plain
   ``StagedLoss`` (not a ``LinearInputLoss``), so ``maml_loss`` adapts the
@@ -174,7 +180,8 @@ def make_step(model: models.RecModel, name: str, *, remat: bool = False,
                              prepare_reads=loss.prepare_reads)
   return meta.make_meta_step(algorithm, loss, optax.adam(OUTER_LR),
                              inner_lr=INNER_LR, num_steps=num_steps,
-                             trainable=model.adapt_mask, donate=donate, **kwargs)
+                             trainable=model.adapt_mask, microbatches=microbatches,
+                             donate=donate, **kwargs)
 
 
 def init_state(model: models.RecModel, dtype: Any = jnp.float32) -> meta.MetaState:
@@ -213,7 +220,7 @@ def time_step(step: Callable, state: meta.MetaState, batch: Any, *, warmup: int,
 
 
 def bench_config(model: models.RecModel, episodes: Episodes, name: str, *,
-                 batch_size: int, buckets: str | None, dtype: Any, warmup: int,
+                 batch_size: int, buckets: str | int | None, dtype: Any, warmup: int,
                  reps: int) -> dict[str, Any]:
   """Epoch throughput of one configuration (see the module docstring)."""
   step = make_step(model, name)
@@ -230,19 +237,20 @@ def bench_config(model: models.RecModel, episodes: Episodes, name: str, *,
   algorithm, num_steps = ALGORITHMS[name]
   flops = sum(b["fraction"] * b["flops"] for b in per_bucket) / batch_size
   return {"name": name, "algorithm": algorithm, "num_steps": num_steps,
-          "batch_size": batch_size, "buckets": buckets or "none",
+          "batch_size": batch_size, "buckets": str(buckets or "none"),
           "dtype": jnp.dtype(dtype).name, "tasks_per_s": batch_size / wall,
           "tasks_per_s_cpu": batch_size / cpu, "compile_s": compile_s,
           "flops_per_task": flops, "achieved_gflops": flops * batch_size / wall / 1e9,
           "buckets_detail": per_bucket}
 
 
-def step_memory(model: models.RecModel, batch: Any, name: str, remat: bool
-                ) -> dict[str, Any]:
+def step_memory(model: models.RecModel, batch: Any, name: str, remat: bool,
+                microbatches: int = 1) -> dict[str, Any]:
   """``memory_analysis()`` of the compiled step: temp, argument and their sum (bytes)."""
-  step = make_step(model, name, remat=remat)
+  step = make_step(model, name, remat=remat, microbatches=microbatches)
   mem = step.lower(init_state(model), jax.device_put(batch)).compile().memory_analysis()
-  return {"step": name, "remat": remat, "temp_bytes": mem.temp_size_in_bytes,
+  return {"step": name, "remat": remat, "microbatches": microbatches,
+          "temp_bytes": mem.temp_size_in_bytes,
           "argument_bytes": mem.argument_size_in_bytes,
           "total_bytes": mem.temp_size_in_bytes + mem.argument_size_in_bytes}
 
@@ -289,13 +297,16 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
   parser.add_argument("--algorithms", default=None,
                       help=f"comma-separated subset of {list(ALGORITHMS)} (default all)")
   parser.add_argument("--buckets", default=None,
-                      help="comma-separated subset of pow2,none (default both)")
+                      help="comma-separated bucket modes: pow2, none, or an integer n "
+                           f"(n quantile buckets) (default {BUCKETED},none; quick pow2)")
   parser.add_argument("--bf16", default=None,
                       help="steps also run in bfloat16 at the largest batch size "
-                           "≤ 256, bucketed (default maml1,maml5; '' for none)")
+                           "≤ 256, in the first bucket mode (default maml1,maml5; '' "
+                           "for none)")
   parser.add_argument("--no_memory", action="store_true",
                       help="skip the memory_analysis of second-order MAML with and "
-                           "without remat and of first-order MAML (5 steps; quick: 1)")
+                           "without remat and of first-order MAML (5 steps; quick: 1), "
+                           "also in 8 microbatches")
   parser.add_argument("--warmup", type=int, default=None, help="default 2 (quick 1)")
   parser.add_argument("--reps", type=int, default=None, help="default 5 (quick 1)")
   parser.add_argument("--seed", type=int, default=0)
@@ -310,7 +321,7 @@ def main(argv: Sequence[str]) -> dict[str, Any]:
   defaults = (dict(batch_sizes="8", algorithms="maml1,reptile5", buckets="pow2", bf16="",
                    warmup=1, reps=1) if args.quick else
               dict(batch_sizes="32,256,1024", algorithms=",".join(ALGORITHMS),
-                   buckets="pow2,none", bf16="maml1,maml5", warmup=2, reps=5))
+                   buckets=f"{BUCKETED},none", bf16="maml1,maml5", warmup=2, reps=5))
   opts = {k: v if getattr(args, k) is None else getattr(args, k)
           for k, v in defaults.items()}
   batch_sizes = [int(b) for b in split(opts["batch_sizes"])]
@@ -319,9 +330,11 @@ def main(argv: Sequence[str]) -> dict[str, Any]:
   scale, max_support, peak_n = ((QUICK_SCALE, 16, 256) if args.quick else (1, 90, 2048))
   num_tasks = max(batch_sizes) * 20  # ≈ 1.4 B episodes in the smallest pow2 bucket
   unknown = [n for n in names + bf16 if n not in ALGORITHMS]
-  if unknown or not set(bucket_modes) <= {"pow2", "none"}:
+  if unknown or not all(m in ("pow2", "none") or m.isdigit() and int(m) > 0
+                        for m in bucket_modes):
     raise ValueError(f"unknown steps {unknown} or bucket modes {bucket_modes}; steps "
-                     f"are {list(ALGORITHMS)}, bucket modes pow2 and none")
+                     f"are {list(ALGORITHMS)}, bucket modes pow2, none or a positive "
+                     f"integer")
   user, item, vocab = ml1m_tables(args.seed, scale)
   model = models.melu(user, item, vocab)
   episodes = synthetic_episodes(num_tasks, num_users=len(user["zip"]),
@@ -336,7 +349,8 @@ def main(argv: Sequence[str]) -> dict[str, Any]:
                       "mean_support": float(episodes.support_sizes.mean())},
             "results": []}
   run = lambda name, b, buckets, dtype: bench_config(  # noqa: E731
-      model, episodes, name, batch_size=b, buckets=None if buckets == "none" else buckets,
+      model, episodes, name, batch_size=b,
+      buckets=None if buckets == "none" else buckets if buckets == "pow2" else int(buckets),
       dtype=dtype, warmup=warmup, reps=reps)
   for b in batch_sizes:
     for name in names:
@@ -345,13 +359,15 @@ def main(argv: Sequence[str]) -> dict[str, Any]:
         print(markdown(report["results"][-1:]).splitlines()[-1], file=sys.stderr)
   bf16_batch = max([b for b in batch_sizes if b <= 256], default=min(batch_sizes))
   for name in bf16:
-    report["results"].append(run(name, bf16_batch, "pow2", jnp.bfloat16))
+    report["results"].append(run(name, bf16_batch, bucket_modes[0], jnp.bfloat16))
   if not args.no_memory:
     full = bucket_batches(episodes, min(batch_sizes[-1], 256), None)[0][2]
     k = 1 if args.quick else 5
-    report["memory"] = [step_memory(model, full, name, remat)
-                        for name, remat in ((f"maml{k}", False), (f"maml{k}", True),
-                                            (f"maml{k}w", True), (f"fomaml{k}", False))]
+    report["memory"] = [step_memory(model, full, name, remat, microbatches)
+                        for name, remat, microbatches in (
+                            (f"maml{k}", False, 1), (f"maml{k}", True, 1),
+                            (f"maml{k}w", True, 1), (f"fomaml{k}", False, 1),
+                            (f"maml{k}", True, 8), (f"fomaml{k}", False, 8))]
   report["headline"] = {
       f"{r['name']}_b{r['batch_size']}_{r['buckets']}": round(r["tasks_per_s"], 1)
       for r in report["results"] if r["dtype"] == "float32" and r["name"] in

@@ -221,7 +221,8 @@ def test_quick_benchmark_prints_the_expected_json():
   for r in report["results"]:
     assert r["tasks_per_s"] > 0 and r["compile_s"] > 0 and r["flops_per_task"] > 0
     assert [b["support_len"] for b in r["buckets_detail"]] == [8, 16]
-  assert [(m["step"], m["remat"]) for m in report["memory"]] == [
-      ("maml1", False), ("maml1", True), ("maml1w", True), ("fomaml1", False)]
+  assert [(m["step"], m["remat"], m["microbatches"]) for m in report["memory"]] == [
+      ("maml1", False, 1), ("maml1", True, 1), ("maml1w", True, 1), ("fomaml1", False, 1),
+      ("maml1", True, 8), ("fomaml1", False, 8)]
   assert "maml1_b8_pow2" in report["headline"]
   assert "| maml1 | 8 | pow2 |" in proc.stderr

@@ -199,6 +199,30 @@ def test_donation_and_remat_give_the_same_step():
   assert_trees_close(results[0], results[1], "donate/remat on vs off", rtol=1e-12)
 
 
+@pytest.mark.parametrize("algorithm,kwargs", [
+    ("maml", {"inner_lr": INNER_LR, "remat": True}), ("fomaml", {"inner_lr": INNER_LR}),
+    ("meta_sgd", {}), ("reptile", {"inner_lr": INNER_LR})])
+def test_microbatches_give_the_same_step(algorithm, kwargs):
+  batch, _ = padded_batch(seed=5, real=5, padded=1)
+  optimizer = optax.adam(1e-2)
+  rates = meta.meta_sgd_init(initial_params(), INNER_LR) if algorithm == "meta_sgd" else None
+  results = []
+  for microbatches in (1, 2, 3):
+    step = meta.make_meta_step(algorithm, linear_loss, optimizer, num_steps=NUM_STEPS,
+                               microbatches=microbatches, **kwargs)
+    results.append(step(meta.init_meta_state(initial_params(), optimizer, rates), batch))
+  assert float(results[0][1]["num_tasks"]) == 5
+  for result in results[1:]:
+    assert_trees_close(result, results[0], f"{algorithm} microbatches", rtol=1e-12)
+  step = meta.make_meta_step(algorithm, linear_loss, optimizer, num_steps=NUM_STEPS,
+                             microbatches=4, **kwargs)
+  with pytest.raises(ValueError, match="6 tasks does not split into microbatches=4"):
+    step(meta.init_meta_state(initial_params(), optimizer, rates), batch)
+  with pytest.raises(ValueError, match="microbatches must be a positive integer"):
+    meta.make_meta_step(algorithm, linear_loss, optimizer, num_steps=NUM_STEPS,
+                        microbatches=0, **kwargs)
+
+
 def test_task_weights_and_concat():
   batch, _ = padded_batch(real=2, padded=1)
   np.testing.assert_array_equal(meta.task_weights(batch), [1.0, 1.0, 0.0])

@@ -35,7 +35,8 @@ def get_config() -> ml_collections.ConfigDict:
   c.meta.inner_lr = 0.01
   c.meta.num_steps = 1
   c.meta.adapt = "model"            # model (the model's adapt_mask) | all | head (ANIL)
-  c.meta.remat = False
+  c.meta.remat = False              # jax.checkpoint each inner step (second-order memory)
+  c.meta.microbatches = 1           # task slices per step, run one after the other (memory)
 
   c.optimizer = ml_collections.ConfigDict()
   c.optimizer.learning_rate = 1e-3

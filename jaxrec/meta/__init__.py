@@ -11,6 +11,7 @@ from jaxrec.meta.core import task_mean as task_mean
 from jaxrec.meta.core import trainable_mask as trainable_mask
 from jaxrec.meta.steps import ALGORITHMS as ALGORITHMS
 from jaxrec.meta.steps import MetaState as MetaState
+from jaxrec.meta.steps import accumulate_sums as accumulate_sums
 from jaxrec.meta.steps import concat_support_query as concat_support_query
 from jaxrec.meta.steps import init_meta_state as init_meta_state
 from jaxrec.meta.steps import make_maml_step as make_maml_step

@@ -29,6 +29,7 @@ import jax
 import jax.numpy as jnp
 import optax
 from flax import struct
+from jax import lax
 
 from jaxrec.meta.core import (LossFn, PyTree, adapt, check_inner_lr, check_num_steps,
                               maml_loss)
@@ -214,6 +215,45 @@ def step_from_parts(parts: StepParts,
     return (state.replace(step=state.step + 1),
             {**metrics, "grad_norm": optax.tree.norm(grads), "num_tasks": sums.weight})
   return step
+
+
+def accumulate_sums(sums: Callable[[MetaState, PyTree], TaskSums],
+                    microbatches: int) -> Callable[[MetaState, PyTree], TaskSums]:
+  """``sums`` over ``microbatches`` slices of the batch, added in a ``lax.scan``.
+
+  The batch's B tasks are split into n = ``microbatches`` slices of B / n
+  (slice j holds tasks j, j + n, j + 2n, ...: under a task-sharded batch each
+  slice keeps the sharding), and the ``TaskSums`` of the slices are summed.
+  The sums are those of the whole batch (up to float summation order), while
+  the per-task working memory of one call of ``sums`` is that of B / n tasks;
+  task-independent work inside ``sums`` (e.g. featurising a catalogue) runs
+  once per slice.
+
+  Raises:
+    ValueError: for ``microbatches`` < 1 or not an integer; at trace time,
+      when B is not a multiple of ``microbatches``.
+  """
+  if isinstance(microbatches, bool) or not isinstance(microbatches, int) \
+      or microbatches < 1:
+    raise ValueError(f"microbatches must be a positive integer, got {microbatches!r}")
+  if microbatches == 1:
+    return sums
+
+  def sliced(state: MetaState, batch: PyTree) -> TaskSums:
+    num_tasks = jax.tree.leaves(batch)[0].shape[0]
+    if num_tasks % microbatches:
+      raise ValueError(f"a batch of {num_tasks} tasks does not split into "
+                       f"microbatches={microbatches} equal slices")
+    slices = jax.tree.map(lambda x: jnp.moveaxis(
+        x.reshape((num_tasks // microbatches, microbatches) + x.shape[1:]), 1, 0), batch)
+
+    def add(total: TaskSums, part: PyTree) -> tuple[TaskSums, None]:
+      return jax.tree.map(jnp.add, total, sums(state, part)), None
+
+    shapes = jax.eval_shape(sums, state, jax.tree.map(lambda x: x[0], slices))
+    zeros = jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), shapes)
+    return lax.scan(add, zeros, slices)[0]
+  return sliced
 
 
 def _optax_update(optimizer: optax.GradientTransformation, grads: PyTree,
@@ -464,7 +504,8 @@ ALGORITHMS = ("maml", "fomaml", "meta_sgd", "anil", "reptile", "model_average")
 def make_meta_parts(algorithm: str, loss_fn: LossFn,
                     optimizer: optax.GradientTransformation | None = None,
                     **kwargs: Any) -> StepParts:
-  """The ``StepParts`` of ``make_meta_step(algorithm, ...)`` (no ``donate``).
+  """The ``StepParts`` of ``make_meta_step(algorithm, ...)`` (no ``donate``);
+  ``microbatches`` wraps ``sums`` in ``accumulate_sums``.
 
   Raises:
     ValueError: as ``make_meta_step``.
@@ -472,6 +513,15 @@ def make_meta_parts(algorithm: str, loss_fn: LossFn,
   if algorithm not in ALGORITHMS:
     raise ValueError(f"unknown meta-learning algorithm {algorithm!r}; expected one "
                      f"of {ALGORITHMS}")
+  microbatches = kwargs.pop("microbatches", 1)
+  parts = _algorithm_parts(algorithm, loss_fn, optimizer, **kwargs)
+  return parts._replace(sums=accumulate_sums(parts.sums, microbatches))
+
+
+def _algorithm_parts(algorithm: str, loss_fn: LossFn,
+                     optimizer: optax.GradientTransformation | None,
+                     **kwargs: Any) -> StepParts:
+  """``make_meta_parts`` without ``microbatches``."""
   if algorithm == "reptile":
     return make_reptile_parts(loss_fn, optimizer, **kwargs)
   if algorithm == "model_average":
@@ -504,7 +554,10 @@ def make_meta_step(algorithm: str, loss_fn: LossFn,
     loss_fn: ``loss_fn(params, part) -> scalar``.
     optimizer: the outer optax optimizer.
     donate: donate the input state's buffers to the output.
-    **kwargs: the other keyword arguments of the chosen factory.
+    **kwargs: the other keyword arguments of the chosen factory, and
+      ``microbatches`` (default 1): the number of slices the task batch is
+      processed in, one after the other (``accumulate_sums``; the same update,
+      with the per-task memory of B / ``microbatches`` tasks).
 
   Returns:
     ``step(state, batch) -> (state, metrics)``, jitted.
