@@ -139,6 +139,18 @@ def test_feature_space_maml_loss_matches_the_weight_space_path(num_steps, first_
   assert abs(float(grads[1])) > 0  # the inner rate gets its gradient
 
 
+def test_feature_space_linear_inputs_without_a_row_index():
+  # linear_inputs may hand over X itself (index None) instead of a table and rows.
+  model, params, support, query = feature_space_case()
+  rows_only = dataclasses.replace(
+      model.loss, linear_inputs=lambda f: (f["user_x"], f["item_x"], None))
+  values = [jax.value_and_grad(lambda p: meta.maml_loss(
+      loss_fn, p, support, query, 0.3, 3, trainable=model.adapt_mask))(params)
+            for loss_fn in (rows_only, reference_loss(model))]
+  np.testing.assert_allclose(values[0][0], values[1][0], rtol=1e-5)
+  assert_trees_close(values[0][1], values[1][1], rtol=1e-4, atol=1e-6)
+
+
 def test_feature_space_path_is_skipped_where_it_does_not_apply():
   # A pytree α (Meta-SGD) and a frozen first layer (ANIL) take the weight-space
   # path: mutate head_from so that using it would change the result.

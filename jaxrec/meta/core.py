@@ -52,21 +52,26 @@ class StagedLossFn(Protocol):
 class LinearInputLossFn(StagedLossFn, Protocol):
   """A staged loss whose ``head`` starts with a linear layer on fixed features.
 
-  With ``(u, X) = linear_inputs(features)`` (``u: float[p]`` shared by the
-  task's rows, ``X: float[S, q]`` one row each), ``W`` and ``b`` the leaves
+  With ``(u, T, r) = linear_inputs(features)`` (``u: float[p]`` shared by the
+  task's rows; ``X = T[r]: float[S, q]`` one row each, gathered from a table
+  ``T: float[N, q]`` by ``r: int[S]``, or ``X = T`` when ``r`` is None),
+  ``W`` and ``b`` the leaves
   named by ``linear_leaves`` (``W: float[p + q, h]``, ``b: float[h]``),
 
     head(params, features) = head_from(params, H, features),
     H_j = [u; X_j] W + b,
 
   where ``head_from`` reads neither ``W`` nor ``b``. ``maml_loss`` uses this to
-  run the inner loop on ``H`` instead of ``W`` (see there).
+  run the inner loop on ``H`` instead of ``W`` (see there). It computes
+  ``X W = (T W)[r]``: a table shared by every task (e.g. an item catalogue's
+  features) is multiplied by ``W`` once per batch under ``jax.vmap``.
   ``jaxrec.models.LinearInputLoss`` implements it.
   """
 
   linear_leaves: tuple[str, str]
 
-  def linear_inputs(self, features: PyTree) -> tuple[jax.Array, jax.Array]: ...
+  def linear_inputs(self, features: PyTree
+                    ) -> tuple[jax.Array, jax.Array, jax.Array | None]: ...
 
   def head_from(self, params: PyTree, hidden: jax.Array, features: PyTree
                 ) -> jax.Array: ...
@@ -341,10 +346,13 @@ def _feature_space_maml_loss(loss_fn: LinearInputLossFn, params: PyTree, support
   merge = _merger(leaves, treedef, index)
 
   def first_layer(features: PyTree) -> tuple[jax.Array, jax.Array, jax.Array]:
-    shared, rows = loss_fn.linear_inputs(features)
+    shared, table, index = loss_fn.linear_inputs(features)
     kernel, bias = leaves[kernel_index], leaves[bias_index]
     width = shared.shape[-1]
-    return shared @ kernel[:width] + rows @ kernel[width:] + bias, shared, rows
+    projected = table @ kernel[width:]  # once per batch for a table shared by tasks
+    if index is not None:
+      table, projected = table[index], projected[index]
+    return shared @ kernel[:width] + projected + bias, shared, table
 
   support_feats = loss_fn.prepare(params, support)
   query_feats = loss_fn.prepare(params, query)

@@ -49,14 +49,15 @@ class LinearInputLoss(StagedLoss):
   """A ``StagedLoss`` whose head starts with a linear layer on the features.
 
   ``head(params, features) = head_from(params, H, features)`` with ``H_j = [u;
-  X_j] W + b``, ``(u, X) = linear_inputs(features)`` and ``W`` / ``b`` the leaves
+  X_j] W + b``, ``(u, T, r) = linear_inputs(features)``, ``X = T[r]`` (``T`` when
+  ``r`` is None) and ``W`` / ``b`` the leaves
   named in ``linear_leaves`` (``"/"``-joined paths); ``head_from`` reads neither.
   ``jaxrec.meta.maml_loss`` then runs the inner loop on ``H`` (an exact
   rewriting; see ``jaxrec.meta.LinearInputLossFn``).
   """
 
   linear_leaves: tuple[str, str]
-  linear_inputs: Callable[[Part], tuple[jax.Array, jax.Array]]
+  linear_inputs: Callable[[Part], tuple[jax.Array, jax.Array, jax.Array | None]]
   head_from: Callable[[Params, jax.Array, Part], jax.Array]
 
 
@@ -77,7 +78,9 @@ class RecModel:
       when ``part`` lacks ``user``, ``item``, ``y`` or ``mask``. For a staged
       module (one with ``features`` and ``head`` methods, e.g. ``FeatureMLP``)
       it is a ``StagedLoss`` whose ``prepare`` embeds the part into
-      ``{"user_x": float32[p], "item_x": float32[S, q], "y", "mask"}``; a
+      ``{"user_x": float32[p], "item_x": float32[S, q], "catalogue": float32[I, q],
+      "item", "y", "mask"}`` (``item_x = catalogue[item]``, the catalogue being
+      the features of every item); a
       ``LinearInputLoss`` when the module also has ``head_from`` and
       ``linear_leaves`` (``FeatureMLP``: MeLU and the hybrid model).
     adapt_mask: a pytree of bools shaped like ``params``: the leaves the inner
@@ -106,14 +109,15 @@ def _staged_loss(module: nn.Module, loss_fn: Callable[..., jax.Array],
   featurising the gathered rows. ``head`` applies ``module.head`` and
   ``loss_fn``; ``prepare_reads`` flags every leaf for which ``head_params(path)``
   is false. A module with ``head_from`` and ``linear_leaves`` gives a
-  ``LinearInputLoss`` whose linear inputs are ``(user_x, item_x)``.
+  ``LinearInputLoss`` whose linear inputs are ``(user_x, catalogue, item)``
+  (``item_x = catalogue[item]``).
   """
   def prepare(params: Params, part: Part) -> Part:
     check_part(part)
     user_x, catalogue = module.apply({"params": params}, gather(users, part["user"]),
                                      items, method="features")
-    return {"user_x": user_x, "item_x": catalogue[part["item"]], "y": part["y"],
-            "mask": part["mask"]}
+    return {"user_x": user_x, "item_x": catalogue[part["item"]], "catalogue": catalogue,
+            "item": part["item"], "y": part["y"], "mask": part["mask"]}
 
   def head(params: Params, feats: Part) -> jax.Array:
     scores = module.apply({"params": params}, feats["user_x"], feats["item_x"],
@@ -131,7 +135,8 @@ def _staged_loss(module: nn.Module, loss_fn: Callable[..., jax.Array],
 
   return LinearInputLoss(prepare=prepare, head=head, prepare_reads=reads,
                          linear_leaves=module.linear_leaves,
-                         linear_inputs=lambda feats: (feats["user_x"], feats["item_x"]),
+                         linear_inputs=lambda feats: (feats["user_x"], feats["catalogue"],
+                                                      feats["item"]),
                          head_from=head_from)
 
 
