@@ -164,7 +164,8 @@ def make_train_step(config: ml_collections.ConfigDict, model: models.RecModel):
       return maml_step(state, {"support": task, "query": task})
     return joint_step
   kwargs = dict(inner_lr=m.inner_lr, num_steps=m.num_steps,
-                trainable=trainable(config, model), microbatches=m.microbatches)
+                trainable=trainable(config, model), microbatches=m.microbatches,
+                unroll=m.unroll)
   if m.algorithm in ("maml", "fomaml", "meta_sgd", "anil"):
     kwargs["remat"] = m.remat
   if m.algorithm == "meta_sgd":

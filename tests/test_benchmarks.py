@@ -139,6 +139,15 @@ def test_feature_space_maml_loss_matches_the_weight_space_path(num_steps, first_
   assert abs(float(grads[1])) > 0  # the inner rate gets its gradient
 
 
+def test_feature_space_loop_unrolled_gives_the_same_gradients():
+  model, params, support, query = feature_space_case()
+  values = [jax.jit(jax.value_and_grad(lambda p, unroll=unroll: meta.maml_loss(
+      model.loss, p, support, query, 0.3, 4, trainable=model.adapt_mask,
+      unroll=unroll)))(params) for unroll in (1, True)]
+  np.testing.assert_allclose(values[0][0], values[1][0], rtol=1e-6)
+  assert_trees_close(values[0][1], values[1][1], rtol=1e-5, atol=1e-7)
+
+
 def test_feature_space_linear_inputs_without_a_row_index():
   # linear_inputs may hand over X itself (index None) instead of a table and rows.
   model, params, support, query = feature_space_case()

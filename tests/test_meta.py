@@ -253,19 +253,22 @@ def test_zero_steps_is_identity():
       mlp_loss(params, query), rtol=0)
 
 
-def test_remat_and_jit_give_the_same_values_and_gradients():
+def test_remat_unroll_and_jit_give_the_same_values_and_gradients():
   params = mlp_params()
   support, query = mlp_task()
 
-  def value_and_grad(remat):
+  def value_and_grad(remat, unroll):
     return jax.value_and_grad(lambda p: meta.maml_loss(
-        mlp_loss, p, support, query, 0.3, 2, remat=remat))
+        mlp_loss, p, support, query, 0.3, 4, remat=remat, unroll=unroll))
 
-  reference = ravel_pytree(jax.jit(value_and_grad(False))(params))[0]
-  for remat, wrap in ((True, jax.jit), (False, None)):
-    fn = value_and_grad(remat) if wrap is None else wrap(value_and_grad(remat))
+  reference = ravel_pytree(jax.jit(value_and_grad(False, 1))(params))[0]
+  for remat, unroll, wrap in ((True, 1, jax.jit), (False, 1, None), (False, True, jax.jit),
+                              (False, 2, jax.jit)):
+    fn = value_and_grad(remat, unroll)
+    fn = fn if wrap is None else wrap(fn)
     np.testing.assert_allclose(ravel_pytree(fn(params))[0], reference, rtol=1e-12,
-                               atol=1e-14, err_msg=f"remat={remat} jit={wrap}")
+                               atol=1e-14, err_msg=f"remat={remat} unroll={unroll} "
+                                                   f"jit={wrap}")
 
 
 def test_reptile_direction_and_model_average_on_quadratic():

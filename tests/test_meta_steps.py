@@ -202,18 +202,19 @@ def test_donation_and_remat_give_the_same_step():
 @pytest.mark.parametrize("algorithm,kwargs", [
     ("maml", {"inner_lr": INNER_LR, "remat": True}), ("fomaml", {"inner_lr": INNER_LR}),
     ("meta_sgd", {}), ("reptile", {"inner_lr": INNER_LR})])
-def test_microbatches_give_the_same_step(algorithm, kwargs):
+def test_microbatches_and_unroll_give_the_same_step(algorithm, kwargs):
   batch, _ = padded_batch(seed=5, real=5, padded=1)
   optimizer = optax.adam(1e-2)
   rates = meta.meta_sgd_init(initial_params(), INNER_LR) if algorithm == "meta_sgd" else None
   results = []
-  for microbatches in (1, 2, 3):
-    step = meta.make_meta_step(algorithm, linear_loss, optimizer, num_steps=NUM_STEPS,
-                               microbatches=microbatches, **kwargs)
+  for microbatches, unroll in ((1, 1), (2, 1), (3, True)):
+    step = meta.make_meta_step(algorithm, linear_loss, optimizer, num_steps=NUM_STEPS + 1,
+                               microbatches=microbatches, unroll=unroll, **kwargs)
     results.append(step(meta.init_meta_state(initial_params(), optimizer, rates), batch))
   assert float(results[0][1]["num_tasks"]) == 5
   for result in results[1:]:
-    assert_trees_close(result, results[0], f"{algorithm} microbatches", rtol=1e-12)
+    assert_trees_close(result, results[0], f"{algorithm} microbatches / unroll",
+                       rtol=1e-12)
   step = meta.make_meta_step(algorithm, linear_loss, optimizer, num_steps=NUM_STEPS,
                              microbatches=4, **kwargs)
   with pytest.raises(ValueError, match="6 tasks does not split into microbatches=4"):

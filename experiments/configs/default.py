@@ -37,6 +37,7 @@ def get_config() -> ml_collections.ConfigDict:
   c.meta.adapt = "model"            # model (the model's adapt_mask) | all | head (ANIL)
   c.meta.remat = False              # jax.checkpoint each inner step (second-order memory)
   c.meta.microbatches = 1           # task slices per step, run one after the other (memory)
+  c.meta.unroll = 1                 # lax.scan unroll of the inner loop (True: all; not with remat)
 
   c.optimizer = ml_collections.ConfigDict()
   c.optimizer.learning_rate = 1e-3

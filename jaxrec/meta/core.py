@@ -190,7 +190,8 @@ def _hoist_prepare(loss_fn: LossFn, params: PyTree, support: PyTree,
 
 def adapt(loss_fn: LossFn, params: PyTree, support: PyTree, inner_lr: Any,
           num_steps: int, *, trainable: PyTree | None = None,
-          first_order: bool = False, remat: bool = False) -> PyTree:
+          first_order: bool = False, remat: bool = False,
+          unroll: int | bool = 1) -> PyTree:
   """Adapts ``params`` to one task by ``num_steps`` of gradient descent.
 
   Computes φ_K with φ₀ = θ and φₖ₊₁ = φₖ − α ⊙ ∇L_support(φₖ), where
@@ -221,6 +222,10 @@ def adapt(loss_fn: LossFn, params: PyTree, support: PyTree, inner_lr: Any,
       (``lax.stop_gradient``), giving FOMAML when the result is differentiated.
     remat: wrap the inner step in ``jax.checkpoint``, so reverse-mode memory
       does not grow with the intermediate activations of every step.
+    unroll: the ``lax.scan`` unroll of the steps after the first (True: all
+      of them, as straight-line code XLA can fuse across; faster for short
+      loops, compiles in time proportional to K). Keep 1 with ``remat``: in
+      an unrolled loop XLA may keep what the checkpoints were to drop.
 
   Returns:
     φ_K, a pytree with the structure, shapes and dtypes of ``params``.
@@ -257,13 +262,14 @@ def adapt(loss_fn: LossFn, params: PyTree, support: PyTree, inner_lr: Any,
   if num_steps:
     adapted, _ = inner_step(adapted, None)
   if num_steps > 1:
-    adapted, _ = lax.scan(inner_step, adapted, length=num_steps - 1)
+    adapted, _ = lax.scan(inner_step, adapted, length=num_steps - 1, unroll=unroll)
   return merge(adapted)
 
 
 def maml_loss(loss_fn: LossFn, params: PyTree, support: PyTree, query: PyTree,
               inner_lr: Any, num_steps: int, *, first_order: bool = False,
-              trainable: PyTree | None = None, remat: bool = False) -> jax.Array:
+              trainable: PyTree | None = None, remat: bool = False,
+              unroll: int | bool = 1) -> jax.Array:
   """The MAML objective of one task, L_query(φ_K(θ)).
 
   φ_K is ``adapt(loss_fn, θ, support, inner_lr, num_steps)``. ``jax.grad`` of
@@ -281,7 +287,7 @@ def maml_loss(loss_fn: LossFn, params: PyTree, support: PyTree, query: PyTree,
 
   Args:
     loss_fn, params, support, inner_lr, num_steps, trainable, first_order,
-    remat: as in ``adapt``.
+    remat, unroll: as in ``adapt``.
     query: the task part the adapted parameters are evaluated on.
 
   Returns:
@@ -294,9 +300,11 @@ def maml_loss(loss_fn: LossFn, params: PyTree, support: PyTree, query: PyTree,
   mask = _mask_leaves(params, trainable)
   if _feature_space_applies(loss_fn, params, inner_lr, num_steps, mask):
     return _feature_space_maml_loss(loss_fn, params, support, query, inner_lr, num_steps,
-                                    mask, first_order=first_order, remat=remat)
+                                    mask, first_order=first_order, remat=remat,
+                                    unroll=unroll)
   adapted = adapt(loss_fn, params, support, inner_lr, num_steps,
-                  trainable=trainable, first_order=first_order, remat=remat)
+                  trainable=trainable, first_order=first_order, remat=remat,
+                  unroll=unroll)
   return loss_fn(adapted, query)
 
 
@@ -319,7 +327,7 @@ def _feature_space_applies(loss_fn: LossFn, params: PyTree, inner_lr: Any,
 def _feature_space_maml_loss(loss_fn: LinearInputLossFn, params: PyTree, support: PyTree,
                              query: PyTree, inner_lr: jax.Array, num_steps: int,
                              mask: list[bool], *, first_order: bool,
-                             remat: bool) -> jax.Array:
+                             remat: bool, unroll: int | bool) -> jax.Array:
   """``maml_loss`` with the first layer's inner loop carried as its output.
 
   Write x̃_j = [u; X_j; 1] for row j (the 1 only when b is adapted) and W̃ for
@@ -380,7 +388,7 @@ def _feature_space_maml_loss(loss_fn: LinearInputLossFn, params: PyTree, support
     inner_step = jax.checkpoint(inner_step, prevent_cse=False)
   carry = (hidden, jnp.zeros_like(hidden), [jnp.asarray(leaves[i]) for i in index])
   if num_steps > 1:
-    carry, _ = lax.scan(inner_step, carry, length=num_steps - 1)
+    carry, _ = lax.scan(inner_step, carry, length=num_steps - 1, unroll=unroll)
   # The last step outside the scan: its support-row update is unused and dropped.
   (_, total, rest), _ = inner_step(carry, None)
   return loss_fn.head_from(merge(rest), query_hidden - inner_lr * (query_gram @ total),
@@ -388,14 +396,15 @@ def _feature_space_maml_loss(loss_fn: LinearInputLossFn, params: PyTree, support
 
 
 def reptile_direction(loss_fn: LossFn, params: PyTree, task: PyTree, inner_lr: Any,
-                      num_steps: int, *, trainable: PyTree | None = None) -> PyTree:
+                      num_steps: int, *, trainable: PyTree | None = None,
+                      unroll: int | bool = 1) -> PyTree:
   """The Reptile pseudo-gradient θ − φ_K, with φ_K = ``adapt(θ)`` on ``task``.
 
   Feeding it to any optax optimizer as a gradient gives Reptile; with
   ``optax.sgd(ε)`` the update is θ ← θ + ε (φ_K − θ). Frozen leaves get 0.
 
   Args:
-    loss_fn, params, inner_lr, num_steps, trainable: as in ``adapt``.
+    loss_fn, params, inner_lr, num_steps, trainable, unroll: as in ``adapt``.
     task: the whole task the inner loop trains on.
 
   Returns:
@@ -404,7 +413,8 @@ def reptile_direction(loss_fn: LossFn, params: PyTree, task: PyTree, inner_lr: A
   Raises:
     ValueError: as ``adapt``.
   """
-  adapted = adapt(loss_fn, params, task, inner_lr, num_steps, trainable=trainable)
+  adapted = adapt(loss_fn, params, task, inner_lr, num_steps, trainable=trainable,
+                  unroll=unroll)
   return jax.tree.map(operator.sub, params, adapted)
 
 
@@ -434,7 +444,7 @@ def task_mean(values: PyTree, weights: jax.Array | None = None) -> PyTree:
 
 def model_average(loss_fn: LossFn, params: PyTree, tasks: PyTree, inner_lr: Any,
                   num_steps: int, *, trainable: PyTree | None = None,
-                  weights: jax.Array | None = None) -> PyTree:
+                  weights: jax.Array | None = None, unroll: int | bool = 1) -> PyTree:
   """Model averaging: θ ← mean over tasks of φ_K,b = ``adapt(θ)`` on task b.
 
   This is Reptile with ε = 1: it returns θ − ``task_mean``(θ − φ_K,b), which
@@ -443,7 +453,7 @@ def model_average(loss_fn: LossFn, params: PyTree, tasks: PyTree, inner_lr: Any,
   with ``optax.sgd(1.0)``, which gives the same step.
 
   Args:
-    loss_fn, params, inner_lr, num_steps, trainable: as in ``adapt``.
+    loss_fn, params, inner_lr, num_steps, trainable, unroll: as in ``adapt``.
     tasks: pytree whose leaves have a leading task axis ``B``.
     weights: ``[B]`` task weights (0 for padded tasks), None for uniform.
 
@@ -454,7 +464,8 @@ def model_average(loss_fn: LossFn, params: PyTree, tasks: PyTree, inner_lr: Any,
     ValueError: as ``adapt``.
   """
   directions = jax.vmap(lambda task: reptile_direction(
-      loss_fn, params, task, inner_lr, num_steps, trainable=trainable))(tasks)
+      loss_fn, params, task, inner_lr, num_steps, trainable=trainable,
+      unroll=unroll))(tasks)
   return jax.tree.map(operator.sub, params, task_mean(directions, weights))
 
 

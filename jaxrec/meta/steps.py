@@ -290,7 +290,7 @@ def _jit(step: StepFn, donate: bool) -> StepFn:
 def make_maml_parts(loss_fn: LossFn, optimizer: optax.GradientTransformation, *,
                     inner_lr: Any = None, num_steps: int, first_order: bool = False,
                     trainable: PyTree | None = None, learn_inner_lr: bool = False,
-                    remat: bool = False) -> StepParts:
+                    remat: bool = False, unroll: int | bool = 1) -> StepParts:
   """The ``StepParts`` of ``make_maml_step`` (same arguments, less ``donate``).
 
   ``sums`` gives g_b = ∇ L_query,b(adapt_b(θ)) (w.r.t. (θ, α) with
@@ -318,7 +318,8 @@ def make_maml_parts(loss_fn: LossFn, optimizer: optax.GradientTransformation, *,
 
     def task_terms(support: PyTree, query: PyTree) -> tuple[jax.Array, Metrics]:
       after = maml_loss(loss_fn, params, support, query, rate, num_steps,
-                        trainable=trainable, first_order=first_order, remat=remat)
+                        trainable=trainable, first_order=first_order, remat=remat,
+                        unroll=unroll)
       return after, _task_metrics(loss_fn, params, support, query, after)
 
     after, per_task = jax.vmap(task_terms)(batch["support"], batch["query"])
@@ -343,7 +344,8 @@ def make_maml_parts(loss_fn: LossFn, optimizer: optax.GradientTransformation, *,
 def make_maml_step(loss_fn: LossFn, optimizer: optax.GradientTransformation, *,
                    inner_lr: Any = None, num_steps: int, first_order: bool = False,
                    trainable: PyTree | None = None, learn_inner_lr: bool = False,
-                   remat: bool = False, donate: bool = True) -> StepFn:
+                   remat: bool = False, unroll: int | bool = 1,
+                   donate: bool = True) -> StepFn:
   """A jitted MAML / FOMAML / Meta-SGD / ANIL outer step.
 
   The meta-loss is L(θ) = Σ_b w_b L_query,b(adapt_b(θ)) / max(Σ_b w_b, 1)
@@ -362,6 +364,7 @@ def make_maml_step(loss_fn: LossFn, optimizer: optax.GradientTransformation, *,
     learn_inner_lr: Meta-SGD; the state must come from
       ``init_meta_state(params, optimizer, inner_lr)``.
     remat: ``jax.checkpoint`` the inner step (bounds second-order memory).
+    unroll: unroll of the inner loop's ``lax.scan`` (see ``adapt``).
     donate: donate the input state's buffers to the output.
 
   Returns:
@@ -374,13 +377,14 @@ def make_maml_step(loss_fn: LossFn, optimizer: optax.GradientTransformation, *,
   """
   parts = make_maml_parts(loss_fn, optimizer, inner_lr=inner_lr, num_steps=num_steps,
                           first_order=first_order, trainable=trainable,
-                          learn_inner_lr=learn_inner_lr, remat=remat)
+                          learn_inner_lr=learn_inner_lr, remat=remat, unroll=unroll)
   return _jit(step_from_parts(parts), donate)
 
 
 def _reptile_family_parts(
     loss_fn: LossFn, update: Callable[[MetaState, PyTree], MetaState], *,
-    inner_lr: Any, num_steps: int, trainable: PyTree | None) -> StepParts:
+    inner_lr: Any, num_steps: int, trainable: PyTree | None,
+    unroll: int | bool) -> StepParts:
   """Shared ``StepParts`` of the Reptile and model-averaging steps.
 
   Each task b is adapted on ``concat_support_query`` of its parts, giving the
@@ -398,7 +402,8 @@ def _reptile_family_parts(
 
     def task_terms(support: PyTree, query: PyTree, task: PyTree
                    ) -> tuple[PyTree, Metrics]:
-      adapted = adapt(loss_fn, params, task, inner_lr, num_steps, trainable=trainable)
+      adapted = adapt(loss_fn, params, task, inner_lr, num_steps, trainable=trainable,
+                      unroll=unroll)
       direction = jax.tree.map(operator.sub, params, adapted)
       return direction, _task_metrics(loss_fn, params, support, query,
                                       loss_fn(adapted, query))
@@ -412,8 +417,8 @@ def _reptile_family_parts(
 
 
 def make_reptile_parts(loss_fn: LossFn, optimizer: optax.GradientTransformation, *,
-                       inner_lr: Any, num_steps: int,
-                       trainable: PyTree | None = None) -> StepParts:
+                       inner_lr: Any, num_steps: int, trainable: PyTree | None = None,
+                       unroll: int | bool = 1) -> StepParts:
   """The ``StepParts`` of ``make_reptile_step`` (same arguments, less ``donate``).
 
   Raises:
@@ -427,12 +432,12 @@ def make_reptile_parts(loss_fn: LossFn, optimizer: optax.GradientTransformation,
     return state.replace(params=params, opt_state=opt_state)
 
   return _reptile_family_parts(loss_fn, update, inner_lr=inner_lr,
-                               num_steps=num_steps, trainable=trainable)
+                               num_steps=num_steps, trainable=trainable, unroll=unroll)
 
 
 def make_reptile_step(loss_fn: LossFn, optimizer: optax.GradientTransformation, *,
                       inner_lr: Any, num_steps: int, trainable: PyTree | None = None,
-                      donate: bool = True) -> StepFn:
+                      unroll: int | bool = 1, donate: bool = True) -> StepFn:
   """A jitted Reptile outer step.
 
   Each task is the concatenation of its support and query rows
@@ -441,8 +446,8 @@ def make_reptile_step(loss_fn: LossFn, optimizer: optax.GradientTransformation, 
   goes to ``optimizer``. With ``optax.sgd(ε)``: θ ← θ + ε (φ̄ − θ).
 
   Args:
-    loss_fn, inner_lr, num_steps, trainable, donate: as in ``make_maml_step``
-      (``inner_lr`` is required).
+    loss_fn, inner_lr, num_steps, trainable, unroll, donate: as in
+      ``make_maml_step`` (``inner_lr`` is required).
     optimizer: the outer optax optimizer (state from
       ``init_meta_state(params, optimizer)``).
 
@@ -456,12 +461,13 @@ def make_reptile_step(loss_fn: LossFn, optimizer: optax.GradientTransformation, 
       different structure, or rates / masks that do not match the params.
   """
   parts = make_reptile_parts(loss_fn, optimizer, inner_lr=inner_lr,
-                             num_steps=num_steps, trainable=trainable)
+                             num_steps=num_steps, trainable=trainable, unroll=unroll)
   return _jit(step_from_parts(parts), donate)
 
 
 def make_model_average_parts(loss_fn: LossFn, *, inner_lr: Any, num_steps: int,
-                             trainable: PyTree | None = None) -> StepParts:
+                             trainable: PyTree | None = None,
+                             unroll: int | bool = 1) -> StepParts:
   """The ``StepParts`` of ``make_model_average_step`` (same arguments, less
   ``donate``); ``update`` is θ ← θ − d̄.
 
@@ -472,11 +478,11 @@ def make_model_average_parts(loss_fn: LossFn, *, inner_lr: Any, num_steps: int,
     return state.replace(params=jax.tree.map(operator.sub, state.params, direction))
 
   return _reptile_family_parts(loss_fn, update, inner_lr=inner_lr,
-                               num_steps=num_steps, trainable=trainable)
+                               num_steps=num_steps, trainable=trainable, unroll=unroll)
 
 
 def make_model_average_step(loss_fn: LossFn, *, inner_lr: Any, num_steps: int,
-                            trainable: PyTree | None = None,
+                            trainable: PyTree | None = None, unroll: int | bool = 1,
                             donate: bool = True) -> StepFn:
   """A jitted model-averaging step: θ ← Σ_b w_b φ_b / Σ_b w_b (``model_average``).
 
@@ -485,7 +491,8 @@ def make_model_average_step(loss_fn: LossFn, *, inner_lr: Any, num_steps: int,
   through unchanged (θ itself is kept when every task is padding).
 
   Args:
-    loss_fn, inner_lr, num_steps, trainable, donate: as in ``make_reptile_step``.
+    loss_fn, inner_lr, num_steps, trainable, unroll, donate: as in
+      ``make_reptile_step``.
 
   Returns:
     ``step(state, batch) -> (state, metrics)``, jitted.
@@ -494,7 +501,7 @@ def make_model_average_step(loss_fn: LossFn, *, inner_lr: Any, num_steps: int,
     ValueError: as ``make_reptile_step``.
   """
   parts = make_model_average_parts(loss_fn, inner_lr=inner_lr, num_steps=num_steps,
-                                   trainable=trainable)
+                                   trainable=trainable, unroll=unroll)
   return _jit(step_from_parts(parts), donate)
 
 
