@@ -63,7 +63,7 @@ ALGORITHMS = {"maml1": ("maml", 1), "maml5": ("maml", 5), "fomaml1": ("fomaml", 
               "maml1w": ("maml", 1), "maml5w": ("maml", 5)}
 WEIGHT_SPACE = ("maml1w", "maml5w")
 # The bucketed mode compare.py and the README report: 12 quantile buckets (for
-# support sizes uniform in [3, 90] about 4 padded rows per task, against about
+# support sizes uniform in [3, 90] about 3 padded rows per task, against about
 # 11 with "pow2").
 BUCKETED = "12"
 INNER_LR, OUTER_LR = 5e-6, 5e-5
