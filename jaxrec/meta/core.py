@@ -354,12 +354,12 @@ def _feature_space_maml_loss(loss_fn: LinearInputLossFn, params: PyTree, support
   merge = _merger(leaves, treedef, index)
 
   def first_layer(features: PyTree) -> tuple[jax.Array, jax.Array, jax.Array]:
-    shared, table, index = loss_fn.linear_inputs(features)
+    shared, table, row_ids = loss_fn.linear_inputs(features)
     kernel, bias = leaves[kernel_index], leaves[bias_index]
     width = shared.shape[-1]
     projected = table @ kernel[width:]  # once per batch for a table shared by tasks
-    if index is not None:
-      table, projected = table[index], projected[index]
+    if row_ids is not None:
+      table, projected = table[row_ids], projected[row_ids]
     return shared @ kernel[:width] + projected + bias, shared, table
 
   support_feats = loss_fn.prepare(params, support)
