@@ -10,7 +10,9 @@ vocabularies (items: rate 6, genre 25 ≤6-hot, director 2186 ≤3-hot, actor 80
 users), 32-wide embeddings (a 256-wide MLP input), hidden layers (64, 64).
 Episodes have support sizes uniform in [3, 90] and 10 query ratings. The step
 is ``jaxrec.meta.make_meta_step`` with Adam as the outer optimizer and the
-inner loop unrolled (``unroll=True``).
+inner loop unrolled (``unroll=True``), jitted with the batch's tasks sharded
+over the ``--devices`` (``jaxrec.parallel.jit_sharded``; all local devices by
+default, one on a CPU).
 
 For every configuration (algorithm, batch size B, bucketing) the step is
 compiled for each padded support length S of the buckets (``"pow2"``: 8, 16,
@@ -47,7 +49,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from jaxrec import meta, models
+from jaxrec import meta, models, parallel
 from jaxrec.data.episodes import Episodes, bucket_lengths, pad_batch
 
 # field -> (vocabulary size, max ids per row); 1 = a single-id field.
@@ -195,14 +197,13 @@ def init_state(model: models.RecModel, dtype: Any = jnp.float32) -> meta.MetaSta
 
 def time_step(step: Callable, state: meta.MetaState, batch: Any, *, warmup: int,
               reps: int) -> dict[str, float]:
-  """Compiles ``step`` for ``batch`` and times it.
+  """Compiles ``step`` for ``batch`` (already placed on the devices) and times it.
 
   Returns:
     ``{"compile_s", "wall_s" (median seconds per call), "cpu_s" (median process
     CPU seconds per call), "flops" (XLA's count for the whole batch; a loop body
     is counted once)}``.
   """
-  batch = jax.device_put(batch)
   start = time.perf_counter()
   compiled = step.lower(state, batch).compile()
   compile_s = time.perf_counter() - start
@@ -224,21 +225,23 @@ def time_step(step: Callable, state: meta.MetaState, batch: Any, *, warmup: int,
 
 def bench_config(model: models.RecModel, episodes: Episodes, name: str, *,
                  batch_size: int, buckets: str | int | None, dtype: Any, warmup: int,
-                 reps: int) -> dict[str, Any]:
-  """Epoch throughput of one configuration (see the module docstring)."""
-  step = make_step(model, name)
-  state = init_state(model, dtype)
+                 reps: int, mesh: jax.sharding.Mesh) -> dict[str, Any]:
+  """Epoch throughput of one configuration (see the module docstring), the
+  batch's tasks sharded over ``mesh``."""
+  step = parallel.jit_sharded(make_step(model, name), mesh)
   cores = os.cpu_count() or 1
   per_bucket, wall, cpu, compile_s = [], 0.0, 0.0, 0.0
   for length, fraction, batch in bucket_batches(episodes, batch_size, buckets):
-    timing = time_step(step, state, batch, warmup=warmup, reps=reps)
-    state = init_state(model, dtype)  # the previous state's buffers were donated
+    # a fresh state each time: the previous one's buffers were donated
+    timing = time_step(step, parallel.replicate(init_state(model, dtype), mesh),
+                       parallel.shard_batch(batch, mesh), warmup=warmup, reps=reps)
     wall += fraction * timing["wall_s"]
     cpu += fraction * timing["cpu_s"] / cores
     compile_s += timing["compile_s"]
     per_bucket.append({"support_len": length, "fraction": fraction, **timing})
   algorithm, num_steps = ALGORITHMS[name]
-  flops = sum(b["fraction"] * b["flops"] for b in per_bucket) / batch_size
+  # cost_analysis counts one device's share of the sharded step
+  flops = sum(b["fraction"] * b["flops"] for b in per_bucket) * mesh.size / batch_size
   return {"name": name, "algorithm": algorithm, "num_steps": num_steps,
           "batch_size": batch_size, "buckets": str(buckets or "none"),
           "dtype": jnp.dtype(dtype).name, "tasks_per_s": batch_size / wall,
@@ -316,6 +319,8 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
                            "1), and of the last two in 8 microbatches")
   parser.add_argument("--warmup", type=int, default=None, help="default 2 (quick 1)")
   parser.add_argument("--reps", type=int, default=None, help="default 5 (quick 1)")
+  parser.add_argument("--devices", type=int, default=0,
+                      help="devices the batch's tasks are sharded over (default 0: all)")
   parser.add_argument("--seed", type=int, default=0)
   parser.add_argument("--out", default=None, help="also write the JSON here")
   return parser.parse_args(argv)
@@ -342,6 +347,7 @@ def main(argv: Sequence[str]) -> dict[str, Any]:
     raise ValueError(f"unknown steps {unknown} or bucket modes {bucket_modes}; steps "
                      f"are {list(ALGORITHMS)}, bucket modes pow2, none or a positive "
                      f"integer")
+  mesh = parallel.make_mesh(args.devices or None)
   user, item, vocab = ml1m_tables(args.seed, scale)
   model = models.melu(user, item, vocab)
   episodes = synthetic_episodes(num_tasks, num_users=len(user["zip"]),
@@ -352,13 +358,13 @@ def main(argv: Sequence[str]) -> dict[str, Any]:
                       "num_users": len(user["zip"]), "vocab_sizes": vocab,
                       "embed_dim": 32, "hidden": [64, 64],
                       "support_sizes": [3, max_support], "query_size": 10,
-                      "warmup": warmup, "reps": reps,
+                      "warmup": warmup, "reps": reps, "devices": mesh.size,
                       "mean_support": float(episodes.support_sizes.mean())},
             "results": []}
   run = lambda name, b, buckets, dtype: bench_config(  # noqa: E731
       model, episodes, name, batch_size=b,
       buckets=None if buckets == "none" else buckets if buckets == "pow2" else int(buckets),
-      dtype=dtype, warmup=warmup, reps=reps)
+      dtype=dtype, warmup=warmup, reps=reps, mesh=mesh)
   for b in batch_sizes:
     for name in names:
       for buckets in bucket_modes:

@@ -151,6 +151,15 @@ def shard_batch(batch: PyTree, mesh: jax.sharding.Mesh) -> PyTree:
       lambda x: jax.make_array_from_process_local_data(sharding, np.asarray(x)), batch)
 
 
+def jit_sharded(step_fn: StepFn, mesh: jax.sharding.Mesh, *,
+                donate: bool = True) -> StepFn:
+  """``jax.jit(step_fn)`` with the state and metrics ``replicated`` over ``mesh``
+  and every batch leaf ``task_sharded``; ``data_parallel_step`` without its
+  batch checks (the jitted function, e.g. to ``lower`` and ``compile``)."""
+  return jax.jit(step_fn, in_shardings=(replicated(mesh), task_sharded(mesh)),
+                 out_shardings=replicated(mesh), donate_argnums=(0,) if donate else ())
+
+
 def data_parallel_step(step_fn: StepFn, mesh: jax.sharding.Mesh, *,
                        donate: bool = True) -> StepFn:
   """Runs a meta-step with its batch's tasks split over ``mesh``.
@@ -175,9 +184,7 @@ def data_parallel_step(step_fn: StepFn, mesh: jax.sharding.Mesh, *,
     ValueError: at a call, when the batch's leading axes differ or ``B`` is not
       a multiple of the mesh's device count.
   """
-  jitted = jax.jit(step_fn, in_shardings=(replicated(mesh), task_sharded(mesh)),
-                   out_shardings=replicated(mesh),
-                   donate_argnums=(0,) if donate else ())
+  jitted = jit_sharded(step_fn, mesh, donate=donate)
 
   def step(state: Any, batch: PyTree) -> tuple[Any, dict[str, jax.Array]]:
     _check_divisible(_num_tasks(batch), mesh.size, "the batch")
