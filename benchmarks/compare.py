@@ -110,7 +110,7 @@ def main(argv: Sequence[str]) -> dict[str, Any]:
   rows = []
   for k in [int(s) for s in args.num_steps.split(",")]:
     jax_results = {(r["batch_size"], r["buckets"] != "none",
-                    r["name"] in meta_step.WEIGHT_SPACE): r
+                    meta_step.step_spec(r["name"])[2]): r
                    for r in jax_rows(k, batch_sizes, args.quick)}
     for b in batch_sizes:
       loop = torch_row("loop", k, b, args.torch_threads, args.quick)

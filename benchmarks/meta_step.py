@@ -39,6 +39,7 @@ import argparse
 import json
 import os
 import platform
+import re
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -58,17 +59,28 @@ USER_FIELDS = {"gender": (2, 1), "age": (7, 1), "occupation": (21, 1), "zip": (3
 NUM_ITEMS, NUM_USERS = 3706, 6040
 QUICK_SCALE = 20  # --quick divides vocabularies and table sizes by this
 
-# name -> (make_meta_step algorithm, inner steps); a "w" suffix runs MAML's inner
-# loop on the first layer's weights instead of its output rows (WEIGHT_SPACE).
-ALGORITHMS = {"maml1": ("maml", 1), "maml5": ("maml", 5), "fomaml1": ("fomaml", 1),
-              "fomaml5": ("fomaml", 5), "reptile5": ("reptile", 5),
-              "maml1w": ("maml", 1), "maml5w": ("maml", 5)}
-WEIGHT_SPACE = ("maml1w", "maml5w")
+# The steps timed by default (names as in ``step_spec``).
+STEPS = ("maml1", "maml5", "fomaml1", "fomaml5", "reptile5", "maml1w", "maml5w")
 # The bucketed mode compare.py and the README report: 12 quantile buckets (for
 # support sizes uniform in [3, 90] about 3 padded rows per task, against about
 # 11 with "pow2").
 BUCKETED = "12"
 INNER_LR, OUTER_LR = 5e-6, 5e-5
+
+
+def step_spec(name: str) -> tuple[str, int, bool]:
+  """``(make_meta_step algorithm, inner steps K, weight space)`` of a step name:
+  ``maml<K>``, ``fomaml<K>``, ``reptile<K>``, or ``maml<K>w`` (MAML with the inner
+  loop on the first layer's weights instead of its output rows).
+
+  Raises:
+    ValueError: for any other name.
+  """
+  match = re.fullmatch(r"(maml|fomaml|reptile)(\d+)(w?)", name)
+  if not match or (match[3] and match[1] != "maml"):
+    raise ValueError(f"unknown step {name!r}: expected maml<K>, fomaml<K>, reptile<K> "
+                     f"or maml<K>w")
+  return match[1], int(match[2]), bool(match[3])
 
 
 def random_table(rng: np.random.Generator, num_rows: int,
@@ -169,18 +181,18 @@ def bucket_batches(episodes: Episodes, batch_size: int, buckets: str | int | Non
 def make_step(model: models.RecModel, name: str, *, remat: bool = False,
               microbatches: int = 1, unroll: int | bool = True,
               donate: bool = True) -> Callable:
-  """The jitted meta-step ``ALGORITHMS[name]`` for ``model`` (Adam outer updates),
+  """The jitted meta-step ``step_spec(name)`` for ``model`` (Adam outer updates),
   over the batch in ``microbatches`` slices, with the inner loop's ``lax.scan``
   unrolled by ``unroll``.
 
-  The ``WEIGHT_SPACE`` steps hand ``make_meta_step`` the model's loss as a plain
+  The weight-space steps hand ``make_meta_step`` the model's loss as a plain
   ``StagedLoss`` (not a ``LinearInputLoss``), so ``maml_loss`` adapts the
   first layer's weights: the same maths, the other implementation.
   """
-  algorithm, num_steps = ALGORITHMS[name]
+  algorithm, num_steps, weight_space = step_spec(name)
   kwargs = {} if algorithm == "reptile" else {"remat": remat}
   loss = model.loss
-  if name in WEIGHT_SPACE:
+  if weight_space:
     loss = models.StagedLoss(prepare=loss.prepare, head=loss.head,
                              prepare_reads=loss.prepare_reads)
   return meta.make_meta_step(algorithm, loss, optax.adam(OUTER_LR),
@@ -239,7 +251,7 @@ def bench_config(model: models.RecModel, episodes: Episodes, name: str, *,
     cpu += fraction * timing["cpu_s"] / cores
     compile_s += timing["compile_s"]
     per_bucket.append({"support_len": length, "fraction": fraction, **timing})
-  algorithm, num_steps = ALGORITHMS[name]
+  algorithm, num_steps, _ = step_spec(name)
   # cost_analysis counts one device's share of the sharded step
   flops = sum(b["fraction"] * b["flops"] for b in per_bucket) * mesh.size / batch_size
   return {"name": name, "algorithm": algorithm, "num_steps": num_steps,
@@ -305,7 +317,7 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
   parser.add_argument("--batch_sizes", default=None,
                       help="comma-separated batch sizes (default 32,256,1024)")
   parser.add_argument("--algorithms", default=None,
-                      help=f"comma-separated subset of {list(ALGORITHMS)} (default all)")
+                      help=f"comma-separated steps (step_spec; default {','.join(STEPS)})")
   parser.add_argument("--buckets", default=None,
                       help="comma-separated bucket modes: pow2, none, or an integer n "
                            f"(n quantile buckets) (default {BUCKETED},none; quick pow2)")
@@ -315,8 +327,11 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
                            "for none)")
   parser.add_argument("--no_memory", action="store_true",
                       help="skip the memory_analysis of second-order MAML with and "
-                           "without remat and of first-order MAML (1 and 5 steps; quick: "
-                           "1), and of the last two in 8 microbatches")
+                           "without remat and of first-order MAML (--memory_steps), and "
+                           "of the last two in 8 microbatches")
+  parser.add_argument("--memory_steps", default=None,
+                      help="comma-separated inner-step counts of the memory rows "
+                           "(default 1,5; quick 1)")
   parser.add_argument("--warmup", type=int, default=None, help="default 2 (quick 1)")
   parser.add_argument("--reps", type=int, default=None, help="default 5 (quick 1)")
   parser.add_argument("--devices", type=int, default=0,
@@ -331,9 +346,10 @@ def main(argv: Sequence[str]) -> dict[str, Any]:
   args = parse_args(argv)
   split = lambda s: [x for x in s.split(",") if x]  # noqa: E731
   defaults = (dict(batch_sizes="8", algorithms="maml1,reptile5", buckets="pow2", bf16="",
-                   warmup=1, reps=1) if args.quick else
-              dict(batch_sizes="32,256,1024", algorithms=",".join(ALGORITHMS),
-                   buckets=f"{BUCKETED},none", bf16="maml1,maml5", warmup=2, reps=5))
+                   memory_steps="1", warmup=1, reps=1) if args.quick else
+              dict(batch_sizes="32,256,1024", algorithms=",".join(STEPS),
+                   buckets=f"{BUCKETED},none", bf16="maml1,maml5", memory_steps="1,5",
+                   warmup=2, reps=5))
   opts = {k: v if getattr(args, k) is None else getattr(args, k)
           for k, v in defaults.items()}
   batch_sizes = [int(b) for b in split(opts["batch_sizes"])]
@@ -341,11 +357,10 @@ def main(argv: Sequence[str]) -> dict[str, Any]:
   bucket_modes, warmup, reps = split(opts["buckets"]), opts["warmup"], opts["reps"]
   scale, max_support, peak_n = ((QUICK_SCALE, 16, 256) if args.quick else (1, 90, 2048))
   num_tasks = max(batch_sizes) * 20  # ≈ 1.4 B episodes in the smallest pow2 bucket
-  unknown = [n for n in names + bf16 if n not in ALGORITHMS]
-  if unknown or not all(m in ("pow2", "none") or m.isdigit() and int(m) > 0
-                        for m in bucket_modes):
-    raise ValueError(f"unknown steps {unknown} or bucket modes {bucket_modes}; steps "
-                     f"are {list(ALGORITHMS)}, bucket modes pow2, none or a positive "
+  for name in names + bf16:
+    step_spec(name)
+  if not all(m in ("pow2", "none") or m.isdigit() and int(m) > 0 for m in bucket_modes):
+    raise ValueError(f"unknown bucket modes {bucket_modes}: pow2, none or a positive "
                      f"integer")
   mesh = parallel.make_mesh(args.devices or None)
   user, item, vocab = ml1m_tables(args.seed, scale)
@@ -375,7 +390,7 @@ def main(argv: Sequence[str]) -> dict[str, Any]:
     report["results"].append(run(name, bf16_batch, bucket_modes[0], jnp.bfloat16))
   if not args.no_memory:
     full = bucket_batches(episodes, min(batch_sizes[-1], 256), None)[0][2]
-    steps = (1,) if args.quick else (1, 5)
+    steps = [int(k) for k in split(opts["memory_steps"])]
     rows = [row for k in steps for row in (
         (f"maml{k}", False, 1), (f"maml{k}", True, 1), (f"maml{k}w", True, 1),
         (f"fomaml{k}", False, 1))]
