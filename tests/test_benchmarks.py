@@ -160,6 +160,13 @@ def test_feature_space_linear_inputs_without_a_row_index():
   assert_trees_close(values[0][1], values[1][1], rtol=1e-4, atol=1e-6)
 
 
+def test_feature_space_path_names_an_integer_trainable_leaf():
+  model, params, support, query = feature_space_case()
+  params["mlp"]["out"]["bias"] = jnp.zeros(1, jnp.int32)
+  with pytest.raises(ValueError, match="trainable leaf 'mlp/out/bias' has dtype int32"):
+    meta.maml_loss(model.loss, params, support, query, 0.3, 2, trainable=model.adapt_mask)
+
+
 def test_feature_space_path_is_skipped_where_it_does_not_apply():
   # A pytree α (Meta-SGD) and a frozen first layer (ANIL) take the weight-space
   # path: mutate head_from so that using it would change the result.

@@ -154,6 +154,20 @@ def check_inner_lr(params: PyTree, inner_lr: Any) -> None:
   _rate_leaves(params, inner_lr)
 
 
+def _adapted_index(params: PyTree, mask: list[bool]) -> list[int]:
+  """The flat indices of the leaves ``mask`` adapts.
+
+  Raises:
+    ValueError: when an adapted leaf is not floating point (naming its path).
+  """
+  for path, leaf, flag in zip(_leaf_paths(params), jax.tree.leaves(params), mask):
+    if flag and not jnp.issubdtype(jnp.result_type(leaf), jnp.inexact):
+      raise ValueError(f"trainable leaf '{path}' has dtype "
+                       f"{jnp.result_type(leaf)}; only floating-point leaves can "
+                       f"be adapted (mark it False in trainable)")
+  return [i for i, flag in enumerate(mask) if flag]
+
+
 def _merger(leaves: list[Any], treedef: Any, index: list[int]
             ) -> Callable[[list[jax.Array]], PyTree]:
   """``merge(adapted)``: the pytree ``leaves`` with ``leaves[index[j]]`` replaced by
@@ -239,13 +253,7 @@ def adapt(loss_fn: LossFn, params: PyTree, support: PyTree, inner_lr: Any,
   leaves, treedef = jax.tree.flatten(params)
   mask = _mask_leaves(params, trainable)
   rates = _rate_leaves(params, inner_lr)
-  index = [i for i, flag in enumerate(mask) if flag]
-  for path, leaf, flag in zip(_leaf_paths(params), leaves, mask):
-    if flag and not jnp.issubdtype(jnp.result_type(leaf), jnp.inexact):
-      raise ValueError(f"trainable leaf '{path}' has dtype "
-                       f"{jnp.result_type(leaf)}; only floating-point leaves can "
-                       f"be adapted (mark it False in trainable)")
-
+  index = _adapted_index(params, mask)
   merge = _merger(leaves, treedef, index)
   step_loss, support = _hoist_prepare(loss_fn, params, support, mask)
 
@@ -349,7 +357,7 @@ def _feature_space_maml_loss(loss_fn: LinearInputLossFn, params: PyTree, support
   leaves, treedef = jax.tree.flatten(params)
   paths = _leaf_paths(params)
   kernel_index, bias_index = (paths.index(name) for name in loss_fn.linear_leaves)
-  index = [i for i, flag in enumerate(mask) if flag and i not in (kernel_index, bias_index)]
+  index = [i for i in _adapted_index(params, mask) if i not in (kernel_index, bias_index)]
 
   merge = _merger(leaves, treedef, index)
 
