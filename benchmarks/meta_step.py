@@ -83,6 +83,20 @@ def step_spec(name: str) -> tuple[str, int, bool]:
   return match[1], int(match[2]), bool(match[3])
 
 
+def bucket_mode(text: str) -> str | int | None:
+  """``bucket_batches``' ``buckets`` for a ``--buckets`` mode: ``"none"`` -> None,
+  ``"pow2"``, or a positive integer n (n quantile buckets).
+
+  Raises:
+    ValueError: for any other text.
+  """
+  if text in ("none", "pow2"):
+    return None if text == "none" else text
+  if not (text.isdigit() and int(text) > 0):
+    raise ValueError(f"unknown bucket mode {text!r}: pow2, none or a positive integer")
+  return int(text)
+
+
 def random_table(rng: np.random.Generator, num_rows: int,
                  fields: dict[str, tuple[int, int]]) -> dict[str, np.ndarray]:
   """A feature table with random ids: ``int32[N]`` per single-id field, ``int32[N, m]``
@@ -359,9 +373,8 @@ def main(argv: Sequence[str]) -> dict[str, Any]:
   num_tasks = max(batch_sizes) * 20  # ≈ 1.4 B episodes in the smallest pow2 bucket
   for name in names + bf16:
     step_spec(name)
-  if not all(m in ("pow2", "none") or m.isdigit() and int(m) > 0 for m in bucket_modes):
-    raise ValueError(f"unknown bucket modes {bucket_modes}: pow2, none or a positive "
-                     f"integer")
+  for mode in bucket_modes:
+    bucket_mode(mode)
   mesh = parallel.make_mesh(args.devices or None)
   user, item, vocab = ml1m_tables(args.seed, scale)
   model = models.melu(user, item, vocab)
@@ -377,9 +390,8 @@ def main(argv: Sequence[str]) -> dict[str, Any]:
                       "mean_support": float(episodes.support_sizes.mean())},
             "results": []}
   run = lambda name, b, buckets, dtype: bench_config(  # noqa: E731
-      model, episodes, name, batch_size=b,
-      buckets=None if buckets == "none" else buckets if buckets == "pow2" else int(buckets),
-      dtype=dtype, warmup=warmup, reps=reps, mesh=mesh)
+      model, episodes, name, batch_size=b, buckets=bucket_mode(buckets), dtype=dtype,
+      warmup=warmup, reps=reps, mesh=mesh)
   for b in batch_sizes:
     for name in names:
       for buckets in bucket_modes:

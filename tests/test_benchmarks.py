@@ -226,13 +226,17 @@ def test_synthetic_episodes_and_buckets():
     meta_step.synthetic_episodes(5, num_users=3, num_items=3, seed=0, min_support=0)
 
 
-def test_step_names():
+def test_step_names_and_bucket_modes():
   assert meta_step.step_spec("maml5") == ("maml", 5, False)
   assert meta_step.step_spec("maml12w") == ("maml", 12, True)
   assert meta_step.step_spec("reptile3") == ("reptile", 3, False)
   for bad in ("fomaml1w", "maml", "sgd1"):
     with pytest.raises(ValueError, match=f"unknown step '{bad}'"):
       meta_step.step_spec(bad)
+  assert [meta_step.bucket_mode(m) for m in ("none", "pow2", "12")] == [None, "pow2", 12]
+  for bad in ("0", "quantile", "-3"):
+    with pytest.raises(ValueError, match=f"unknown bucket mode '{bad}'"):
+      meta_step.bucket_mode(bad)
 
 
 def test_ml1m_tables_have_the_movielens_vocabularies():
