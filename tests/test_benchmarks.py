@@ -116,7 +116,8 @@ def feature_space_case():
 
 @pytest.mark.parametrize("num_steps", [1, 3])
 @pytest.mark.parametrize("first_order, remat, adapt_bias", [
-    (False, False, True), (False, True, True), (True, False, True), (False, False, False)])
+    (False, False, True), (False, True, True), (False, "recompute", True), (True, False, True),
+    (False, False, False)])
 def test_feature_space_maml_loss_matches_the_weight_space_path(num_steps, first_order,
                                                                remat, adapt_bias):
   # The inner loop on the first layer's output rows (LinearInputLoss) gives the

@@ -253,22 +253,44 @@ def test_zero_steps_is_identity():
       mlp_loss(params, query), rtol=0)
 
 
-def test_remat_unroll_and_jit_give_the_same_values_and_gradients():
+@pytest.mark.parametrize("trainable, scalar_lr", [(None, True), (HEAD_ONLY, False)])
+def test_remat_unroll_and_jit_give_the_same_values_and_gradients(trainable, scalar_lr):
+  # Gradients w.r.t. θ and α (per-parameter α: Meta-SGD; HEAD_ONLY: the frozen
+  # hidden layer is a constant of the recomputed loop and gets its cotangent).
   params = mlp_params()
   support, query = mlp_task()
+  rates = 0.3 if scalar_lr else jax.tree.map(lambda p: 0.2 + 0.1 * jnp.tanh(p), params)
 
   def value_and_grad(remat, unroll):
-    return jax.value_and_grad(lambda p: meta.maml_loss(
-        mlp_loss, p, support, query, 0.3, 4, remat=remat, unroll=unroll))
+    return jax.value_and_grad(lambda p, lr: meta.maml_loss(
+        mlp_loss, p, support, query, lr, 4, trainable=trainable, remat=remat,
+        unroll=unroll), argnums=(0, 1))
 
-  reference = ravel_pytree(jax.jit(value_and_grad(False, 1))(params))[0]
-  for remat, unroll, wrap in ((True, 1, jax.jit), (False, 1, None), (False, True, jax.jit),
-                              (False, 2, jax.jit)):
+  reference = ravel_pytree(jax.jit(value_and_grad(False, 1))(params, rates))[0]
+  for remat, unroll, wrap in ((True, 1, jax.jit), ("steps", 1, None), (False, 1, None),
+                              (False, True, jax.jit), (False, 2, jax.jit),
+                              ("recompute", 1, jax.jit), ("recompute", 1, None)):
     fn = value_and_grad(remat, unroll)
     fn = fn if wrap is None else wrap(fn)
-    np.testing.assert_allclose(ravel_pytree(fn(params))[0], reference, rtol=1e-12,
+    np.testing.assert_allclose(ravel_pytree(fn(params, rates))[0], reference, rtol=1e-12,
                                atol=1e-14, err_msg=f"remat={remat} unroll={unroll} "
                                                    f"jit={wrap}")
+
+
+def residual_bytes(remat, num_steps):
+  """Bytes reverse mode keeps for ∇_θ of the MAML loss (the leaves of its VJP)."""
+  params = mlp_params()
+  support, query = mlp_task()
+  _, pullback = jax.vjp(lambda p: meta.maml_loss(
+      mlp_loss, p, support, query, 0.3, num_steps, remat=remat), params)
+  return sum(leaf.nbytes for leaf in jax.tree.leaves(pullback))
+
+
+def test_recompute_keeps_the_same_residuals_for_any_number_of_steps():
+  # "steps" keeps one carry per step; "recompute" keeps only the loop's input.
+  assert residual_bytes("steps", 8) > residual_bytes("steps", 3)
+  assert residual_bytes("recompute", 8) == residual_bytes("recompute", 3)
+  assert residual_bytes("recompute", 8) < residual_bytes("steps", 8)
 
 
 def test_reptile_direction_and_model_average_on_quadratic():
@@ -373,6 +395,8 @@ def test_bad_trainable_and_inner_lr():
     meta.adapt(lambda p, part: 0.0, {"n": jnp.arange(2)}, None, 0.1, 1)
   with pytest.raises(ValueError, match="inner_lr must be a scalar, got shape"):
     meta.meta_sgd_init(params, jnp.ones(2))
+  with pytest.raises(ValueError, match="remat must be a bool or one of .*got 'Recompute'"):
+    meta.maml_loss(mlp_loss, params, support, query, 0.1, 2, remat="Recompute")
   with pytest.raises(ValueError, match="invalid regex"):
     meta.trainable_mask(params, "(")
   with pytest.raises(ValueError, match="regex string or a callable"):

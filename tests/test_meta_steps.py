@@ -200,7 +200,8 @@ def test_donation_and_remat_give_the_same_step():
 
 
 @pytest.mark.parametrize("algorithm,kwargs", [
-    ("maml", {"inner_lr": INNER_LR, "remat": True}), ("fomaml", {"inner_lr": INNER_LR}),
+    ("maml", {"inner_lr": INNER_LR, "remat": True}),
+    ("maml", {"inner_lr": INNER_LR, "remat": "recompute"}), ("fomaml", {"inner_lr": INNER_LR}),
     ("meta_sgd", {}), ("reptile", {"inner_lr": INNER_LR})])
 def test_microbatches_and_unroll_give_the_same_step(algorithm, kwargs):
   batch, _ = padded_batch(seed=5, real=5, padded=1)

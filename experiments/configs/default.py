@@ -35,9 +35,9 @@ def get_config() -> ml_collections.ConfigDict:
   c.meta.inner_lr = 0.01
   c.meta.num_steps = 1
   c.meta.adapt = "model"            # model (the model's adapt_mask) | all | head (ANIL)
-  c.meta.remat = False              # jax.checkpoint each inner step (second-order memory)
+  c.meta.remat = "none"             # none | steps | recompute: second-order memory (meta.adapt)
   c.meta.microbatches = 1           # task slices per step, run one after the other (memory)
-  c.meta.unroll = 1                 # lax.scan unroll of the inner loop (True: all; not with remat)
+  c.meta.unroll = 1                 # lax.scan unroll of the inner loop (True: all; not with remat=steps)
 
   c.optimizer = ml_collections.ConfigDict()
   c.optimizer.learning_rate = 1e-3

@@ -1,5 +1,6 @@
 """jaxrec.meta: gradient-based meta-learning over ``loss_fn(params, batch)`` and pytrees."""
 
+from jaxrec.meta.core import REMAT_MODES as REMAT_MODES
 from jaxrec.meta.core import LinearInputLossFn as LinearInputLossFn
 from jaxrec.meta.core import StagedLossFn as StagedLossFn
 from jaxrec.meta.core import adapt as adapt

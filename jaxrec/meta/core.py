@@ -14,6 +14,7 @@ with ``jax.jit``, ``jax.vmap`` and ``jax.grad``; ``num_steps`` (K) and the
 
 from __future__ import annotations
 
+import functools
 import operator
 import re
 from collections.abc import Callable
@@ -99,6 +100,24 @@ def check_num_steps(num_steps: Any) -> int:
   if num_steps < 0:
     raise ValueError(f"num_steps must be non-negative, got {num_steps}")
   return int(num_steps)
+
+
+REMAT_MODES = ("none", "steps", "recompute")
+
+
+def check_remat(remat: Any) -> str:
+  """Returns the inner loop's rematerialisation mode, one of ``REMAT_MODES``.
+
+  ``False`` and ``True`` stand for ``"none"`` and ``"steps"`` (see ``adapt``).
+
+  Raises:
+    ValueError: for any other value.
+  """
+  if isinstance(remat, bool):
+    return "steps" if remat else "none"
+  if isinstance(remat, str) and remat in REMAT_MODES:
+    return remat
+  raise ValueError(f"remat must be a bool or one of {REMAT_MODES}, got {remat!r}")
 
 
 def _mask_leaves(params: PyTree, trainable: PyTree | None) -> list[bool]:
@@ -202,9 +221,63 @@ def _hoist_prepare(loss_fn: LossFn, params: PyTree, support: PyTree,
   return loss_fn.head, loss_fn.prepare(params, support)
 
 
+def _inner_loop(step: Callable[[Any], Any], carry: Any, length: int, mode: str,
+                unroll: int | bool) -> Any:
+  """``step`` applied ``length`` times to ``carry``: a ``lax.scan`` (``jax.checkpoint``
+  of each step for ``mode == "steps"``), or ``_recomputed_loop`` for
+  ``"recompute"``."""
+  if mode == "recompute":
+    return _recomputed_loop(step, carry, length)
+  if mode == "steps":
+    step = jax.checkpoint(step, prevent_cse=False)
+  return lax.scan(lambda c, _: (step(c), None), carry, length=length, unroll=unroll)[0]
+
+
+def _recomputed_loop(step: Callable[[Any], Any], carry: Any, length: int) -> Any:
+  """``step`` applied ``length`` times, whose reverse mode keeps only ``carry``.
+
+  The backward pass visits the steps k = length − 1, …, 0 and recomputes each
+  step's input c_k by k forward steps from c_0 = ``carry``, then pulls the
+  cotangent back through that step: length (length − 1) / 2 extra evaluations
+  of ``step`` for memory that does not grow with ``length``. ``step``'s
+  closed-over floating-point arrays (the support features, θ's frozen leaves,
+  α) receive their accumulated cotangents. The loop has a custom VJP, so it
+  supports reverse-mode differentiation once (not ``jax.jvp``).
+  """
+  converted, consts = jax.closure_convert(step, carry)
+  return _recomputed_run(converted, length, carry, *consts)
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(0, 1))
+def _recomputed_run(step: Callable[..., Any], length: int, carry: Any, *consts: Any
+                    ) -> Any:
+  return lax.fori_loop(0, length, lambda _, c: step(c, *consts), carry)
+
+
+def _recomputed_run_fwd(step, length, carry, *consts):
+  return _recomputed_run(step, length, carry, *consts), (carry, consts)
+
+
+def _recomputed_run_bwd(step, length, residuals, cotangent):
+  start, consts = residuals
+
+  def back(i, acc):
+    carry_ct, consts_ct = acc
+    carry = lax.fori_loop(0, length - 1 - i, lambda _, c: step(c, *consts), start)
+    grads = jax.vjp(step, carry, *consts)[1](carry_ct)
+    return grads[0], jax.tree.map(jnp.add, consts_ct, list(grads[1:]))
+
+  zeros = [jnp.zeros_like(c) for c in consts]
+  carry_ct, consts_ct = lax.fori_loop(0, length, back, (cotangent, zeros))
+  return (carry_ct, *consts_ct)
+
+
+_recomputed_run.defvjp(_recomputed_run_fwd, _recomputed_run_bwd)
+
+
 def adapt(loss_fn: LossFn, params: PyTree, support: PyTree, inner_lr: Any,
           num_steps: int, *, trainable: PyTree | None = None,
-          first_order: bool = False, remat: bool = False,
+          first_order: bool = False, remat: bool | str = False,
           unroll: int | bool = 1) -> PyTree:
   """Adapts ``params`` to one task by ``num_steps`` of gradient descent.
 
@@ -234,22 +307,29 @@ def adapt(loss_fn: LossFn, params: PyTree, support: PyTree, inner_lr: Any,
       ``params``; None adapts every leaf.
     first_order: treat every inner gradient as a constant
       (``lax.stop_gradient``), giving FOMAML when the result is differentiated.
-    remat: wrap the inner step in ``jax.checkpoint``, so reverse-mode memory
-      does not grow with the intermediate activations of every step.
+    remat: what reverse mode keeps of the inner loop (``check_remat``).
+      ``"none"`` (False): every step's intermediate activations.
+      ``"steps"`` (True): each step is a ``jax.checkpoint``, so only its
+      input φₖ is kept and its activations are recomputed, memory O(K).
+      ``"recompute"``: only φ₀ is kept; the backward pass recomputes φₖ by
+      k forward steps before pulling back through step k (K(K−1)/2 extra
+      forward steps, memory independent of K; reverse mode only).
     unroll: the ``lax.scan`` unroll of the steps after the first (True: all
       of them, as straight-line code XLA can fuse across; faster for short
-      loops, compiles in time proportional to K). Keep 1 with ``remat``: in
-      an unrolled loop XLA may keep what the checkpoints were to drop.
+      loops, compiles in time proportional to K). Keep 1 with ``"steps"``:
+      in an unrolled loop XLA may keep what the checkpoints were to drop.
+      ``"recompute"`` runs rolled loops and ignores it.
 
   Returns:
     φ_K, a pytree with the structure, shapes and dtypes of ``params``.
 
   Raises:
-    ValueError: for a negative or non-integer ``num_steps``, a ``trainable``
-      or ``inner_lr`` whose structure does not match ``params``, or a trainable
-      leaf that is not floating point.
+    ValueError: for a negative or non-integer ``num_steps``, an unknown
+      ``remat``, a ``trainable`` or ``inner_lr`` whose structure does not
+      match ``params``, or a trainable leaf that is not floating point.
   """
   num_steps = check_num_steps(num_steps)
+  mode = check_remat(remat)
   leaves, treedef = jax.tree.flatten(params)
   mask = _mask_leaves(params, trainable)
   rates = _rate_leaves(params, inner_lr)
@@ -257,26 +337,24 @@ def adapt(loss_fn: LossFn, params: PyTree, support: PyTree, inner_lr: Any,
   merge = _merger(leaves, treedef, index)
   step_loss, support = _hoist_prepare(loss_fn, params, support, mask)
 
-  def inner_step(phi: list[jax.Array], _) -> tuple[list[jax.Array], None]:
+  def inner_step(phi: list[jax.Array]) -> list[jax.Array]:
     grads = jax.grad(lambda p: step_loss(merge(p), support))(phi)
     if first_order:
       grads = lax.stop_gradient(grads)
-    phi = [(p - rates[i] * g).astype(p.dtype) for i, p, g in zip(index, phi, grads)]
-    return phi, None
+    return [(p - rates[i] * g).astype(p.dtype) for i, p, g in zip(index, phi, grads)]
 
-  if remat:
-    inner_step = jax.checkpoint(inner_step, prevent_cse=False)
   adapted = [jnp.asarray(leaves[i]) for i in index]
   if num_steps:
-    adapted, _ = inner_step(adapted, None)
+    first_step = inner_step if mode == "none" else jax.checkpoint(inner_step, prevent_cse=False)
+    adapted = first_step(adapted)
   if num_steps > 1:
-    adapted, _ = lax.scan(inner_step, adapted, length=num_steps - 1, unroll=unroll)
+    adapted = _inner_loop(inner_step, adapted, num_steps - 1, mode, unroll)
   return merge(adapted)
 
 
 def maml_loss(loss_fn: LossFn, params: PyTree, support: PyTree, query: PyTree,
               inner_lr: Any, num_steps: int, *, first_order: bool = False,
-              trainable: PyTree | None = None, remat: bool = False,
+              trainable: PyTree | None = None, remat: bool | str = False,
               unroll: int | bool = 1) -> jax.Array:
   """The MAML objective of one task, L_query(φ_K(θ)).
 
@@ -291,7 +369,7 @@ def maml_loss(loss_fn: LossFn, params: PyTree, support: PyTree, query: PyTree,
   linear layer is adapted and whose ``prepare`` reads no adapted leaf, the
   inner loop carries that layer's output rows instead of its weights (an exact
   rewriting, see ``_feature_space_maml_loss``): fewer FLOPs per inner step and
-  a smaller carry under ``remat``.
+  a smaller carry under ``remat="steps"``.
 
   Args:
     loss_fn, params, support, inner_lr, num_steps, trainable, first_order,
@@ -308,8 +386,8 @@ def maml_loss(loss_fn: LossFn, params: PyTree, support: PyTree, query: PyTree,
   mask = _mask_leaves(params, trainable)
   if _feature_space_applies(loss_fn, params, inner_lr, num_steps, mask):
     return _feature_space_maml_loss(loss_fn, params, support, query, inner_lr, num_steps,
-                                    mask, first_order=first_order, remat=remat,
-                                    unroll=unroll)
+                                    mask, first_order=first_order,
+                                    remat=check_remat(remat), unroll=unroll)
   adapted = adapt(loss_fn, params, support, inner_lr, num_steps,
                   trainable=trainable, first_order=first_order, remat=remat,
                   unroll=unroll)
@@ -335,7 +413,7 @@ def _feature_space_applies(loss_fn: LossFn, params: PyTree, inner_lr: Any,
 def _feature_space_maml_loss(loss_fn: LinearInputLossFn, params: PyTree, support: PyTree,
                              query: PyTree, inner_lr: jax.Array, num_steps: int,
                              mask: list[bool], *, first_order: bool,
-                             remat: bool, unroll: int | bool) -> jax.Array:
+                             remat: str, unroll: int | bool) -> jax.Array:
   """``maml_loss`` with the first layer's inner loop carried as its output.
 
   Write x̃_j = [u; X_j; 1] for row j (the 1 only when b is adapted) and W̃ for
@@ -386,19 +464,18 @@ def _feature_space_maml_loss(loss_fn: LinearInputLossFn, params: PyTree, support
                      argnums=(0, 1))(hidden, rest)
     return lax.stop_gradient(grads) if first_order else grads
 
-  def inner_step(carry, _):
+  def inner_step(carry):
     hidden, total, rest = carry
     d_hidden, d_rest = gradients(hidden, rest)
     rest = [(p - inner_lr * g).astype(p.dtype) for p, g in zip(rest, d_rest)]
-    return (hidden - inner_lr * (gram @ d_hidden), total + d_hidden, rest), None
+    return hidden - inner_lr * (gram @ d_hidden), total + d_hidden, rest
 
-  if remat:
-    inner_step = jax.checkpoint(inner_step, prevent_cse=False)
   carry = (hidden, jnp.zeros_like(hidden), [jnp.asarray(leaves[i]) for i in index])
   if num_steps > 1:
-    carry, _ = lax.scan(inner_step, carry, length=num_steps - 1, unroll=unroll)
-  # The last step outside the scan: its support-row update is unused and dropped.
-  (_, total, rest), _ = inner_step(carry, None)
+    carry = _inner_loop(inner_step, carry, num_steps - 1, remat, unroll)
+  # The last step outside the loop: its support-row update is unused and dropped.
+  last_step = inner_step if remat == "none" else jax.checkpoint(inner_step, prevent_cse=False)
+  _, total, rest = last_step(carry)
   return loss_fn.head_from(merge(rest), query_hidden - inner_lr * (query_gram @ total),
                            query_feats)
 

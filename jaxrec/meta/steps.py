@@ -32,7 +32,7 @@ from flax import struct
 from jax import lax
 
 from jaxrec.meta.core import (LossFn, PyTree, adapt, check_inner_lr, check_num_steps,
-                              maml_loss)
+                              check_remat, maml_loss)
 
 Metrics = dict[str, jax.Array]
 StepFn = Callable[["MetaState", PyTree], tuple["MetaState", Metrics]]
@@ -290,7 +290,7 @@ def _jit(step: StepFn, donate: bool) -> StepFn:
 def make_maml_parts(loss_fn: LossFn, optimizer: optax.GradientTransformation, *,
                     inner_lr: Any = None, num_steps: int, first_order: bool = False,
                     trainable: PyTree | None = None, learn_inner_lr: bool = False,
-                    remat: bool = False, unroll: int | bool = 1) -> StepParts:
+                    remat: bool | str = False, unroll: int | bool = 1) -> StepParts:
   """The ``StepParts`` of ``make_maml_step`` (same arguments, less ``donate``).
 
   ``sums`` gives g_b = ∇ L_query,b(adapt_b(θ)) (w.r.t. (θ, α) with
@@ -301,6 +301,7 @@ def make_maml_parts(loss_fn: LossFn, optimizer: optax.GradientTransformation, *,
     ValueError: as ``make_maml_step``.
   """
   num_steps = check_num_steps(num_steps)
+  check_remat(remat)
   _check_optimizer(optimizer, "make_maml_step")
   if learn_inner_lr and inner_lr is not None:
     raise ValueError("make_maml_step: with learn_inner_lr=True the rates live in "
@@ -344,7 +345,7 @@ def make_maml_parts(loss_fn: LossFn, optimizer: optax.GradientTransformation, *,
 def make_maml_step(loss_fn: LossFn, optimizer: optax.GradientTransformation, *,
                    inner_lr: Any = None, num_steps: int, first_order: bool = False,
                    trainable: PyTree | None = None, learn_inner_lr: bool = False,
-                   remat: bool = False, unroll: int | bool = 1,
+                   remat: bool | str = False, unroll: int | bool = 1,
                    donate: bool = True) -> StepFn:
   """A jitted MAML / FOMAML / Meta-SGD / ANIL outer step.
 
@@ -363,7 +364,9 @@ def make_maml_step(loss_fn: LossFn, optimizer: optax.GradientTransformation, *,
     trainable: optional static bool pytree of adapted leaves (ANIL).
     learn_inner_lr: Meta-SGD; the state must come from
       ``init_meta_state(params, optimizer, inner_lr)``.
-    remat: ``jax.checkpoint`` the inner step (bounds second-order memory).
+    remat: what reverse mode keeps of the inner loop, bounding second-order
+      memory: ``"none"`` / False, ``"steps"`` / True (one checkpoint per
+      step) or ``"recompute"`` (none; see ``adapt``).
     unroll: unroll of the inner loop's ``lax.scan`` (see ``adapt``).
     donate: donate the input state's buffers to the output.
 
@@ -371,9 +374,10 @@ def make_maml_step(loss_fn: LossFn, optimizer: optax.GradientTransformation, *,
     ``step(state, batch) -> (state, metrics)``, jitted.
 
   Raises:
-    ValueError: for a bad ``num_steps``, a missing or superfluous ``inner_lr``,
-      or a non-optax optimizer; at the first call, for a state that does not
-      match ``learn_inner_lr`` or rates / masks that do not match the params.
+    ValueError: for a bad ``num_steps`` or ``remat``, a missing or superfluous
+      ``inner_lr``, or a non-optax optimizer; at the first call, for a state
+      that does not match ``learn_inner_lr`` or rates / masks that do not
+      match the params.
   """
   parts = make_maml_parts(loss_fn, optimizer, inner_lr=inner_lr, num_steps=num_steps,
                           first_order=first_order, trainable=trainable,
