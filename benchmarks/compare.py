@@ -76,7 +76,7 @@ def jax_memory(num_steps: int, batch_size: int, quick: bool) -> int:
       max_support=support)
   batch = meta_step.bucket_batches(episodes, batch_size, None)[0][2]
   return meta_step.step_memory(models.melu(user, item, vocab), batch,
-                               f"maml{num_steps}", False)["total_bytes"]
+                               f"maml{num_steps}")["total_bytes"]
 
 
 def markdown(rows: Sequence[dict[str, Any]]) -> str:

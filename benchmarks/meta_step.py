@@ -68,19 +68,21 @@ BUCKETED = "12"
 INNER_LR, OUTER_LR = 5e-6, 5e-5
 
 
-def step_spec(name: str) -> tuple[str, int, bool]:
-  """``(make_meta_step algorithm, inner steps K, weight space)`` of a step name:
-  ``maml<K>``, ``fomaml<K>``, ``reptile<K>``, or ``maml<K>w`` (MAML with the inner
-  loop on the first layer's weights instead of its output rows).
+def step_spec(name: str) -> tuple[str, int, bool, str]:
+  """``(make_meta_step algorithm, inner steps K, weight space, remat)`` of a step
+  name: ``maml<K>``, ``fomaml<K>``, ``reptile<K>``, or ``maml<K>w`` (MAML with the
+  inner loop on the first layer's weights instead of its output rows), MAML's
+  optionally followed by ``:steps`` or ``:recompute`` (the ``remat`` mode, see
+  ``jaxrec.meta.adapt``; ``"none"`` without).
 
   Raises:
     ValueError: for any other name.
   """
-  match = re.fullmatch(r"(maml|fomaml|reptile)(\d+)(w?)", name)
-  if not match or (match[3] and match[1] != "maml"):
+  match = re.fullmatch(r"(maml|fomaml|reptile)(\d+)(w?)(?::(steps|recompute))?", name)
+  if not match or ((match[3] or match[4]) and match[1] != "maml"):
     raise ValueError(f"unknown step {name!r}: expected maml<K>, fomaml<K>, reptile<K> "
-                     f"or maml<K>w")
-  return match[1], int(match[2]), bool(match[3])
+                     f"or maml<K>w, MAML's optionally with :steps or :recompute")
+  return match[1], int(match[2]), bool(match[3]), match[4] or "none"
 
 
 def bucket_mode(text: str) -> str | int | None:
@@ -192,23 +194,25 @@ def bucket_batches(episodes: Episodes, batch_size: int, buckets: str | int | Non
   return out
 
 
-def make_step(model: models.RecModel, name: str, *, remat: bool = False,
-              microbatches: int = 1, unroll: int | bool = True,
-              donate: bool = True) -> Callable:
+def make_step(model: models.RecModel, name: str, *, microbatches: int = 1,
+              unroll: int | bool | None = None, donate: bool = True) -> Callable:
   """The jitted meta-step ``step_spec(name)`` for ``model`` (Adam outer updates),
   over the batch in ``microbatches`` slices, with the inner loop's ``lax.scan``
-  unrolled by ``unroll``.
+  unrolled by ``unroll`` (None: fully without remat, rolled with it, as
+  checkpoints need).
 
   The weight-space steps hand ``make_meta_step`` the model's loss as a plain
   ``StagedLoss`` (not a ``LinearInputLoss``), so ``maml_loss`` adapts the
   first layer's weights: the same maths, the other implementation.
   """
-  algorithm, num_steps, weight_space = step_spec(name)
+  algorithm, num_steps, weight_space, remat = step_spec(name)
   kwargs = {} if algorithm == "reptile" else {"remat": remat}
   loss = model.loss
   if weight_space:
     loss = models.StagedLoss(prepare=loss.prepare, head=loss.head,
                              prepare_reads=loss.prepare_reads)
+  if unroll is None:
+    unroll = True if remat == "none" else 1
   return meta.make_meta_step(algorithm, loss, optax.adam(OUTER_LR),
                              inner_lr=INNER_LR, num_steps=num_steps,
                              trainable=model.adapt_mask, microbatches=microbatches,
@@ -265,7 +269,7 @@ def bench_config(model: models.RecModel, episodes: Episodes, name: str, *,
     cpu += fraction * timing["cpu_s"] / cores
     compile_s += timing["compile_s"]
     per_bucket.append({"support_len": length, "fraction": fraction, **timing})
-  algorithm, num_steps, _ = step_spec(name)
+  algorithm, num_steps, _, _ = step_spec(name)
   # cost_analysis counts one device's share of the sharded step
   flops = sum(b["fraction"] * b["flops"] for b in per_bucket) * mesh.size / batch_size
   return {"name": name, "algorithm": algorithm, "num_steps": num_steps,
@@ -276,17 +280,39 @@ def bench_config(model: models.RecModel, episodes: Episodes, name: str, *,
           "buckets_detail": per_bucket}
 
 
-def step_memory(model: models.RecModel, batch: Any, name: str, remat: bool,
-                microbatches: int = 1) -> dict[str, Any]:
+# XLA:CPU compile options of the memory rows' schedulers: its default
+# (concurrency-optimised) and its memory-optimised instruction scheduler.
+SCHEDULERS = {"default": {},
+              "memory": {"xla_cpu_scheduler_type": "CPU_SCHEDULER_TYPE_MEMORY_OPTIMIZED"}}
+
+
+def scheduler_options(scheduler: str) -> dict[str, str]:
+  """The compile options ``SCHEDULERS[scheduler]``.
+
+  Raises:
+    ValueError: for an unknown ``scheduler``, or ``"memory"`` off the CPU.
+  """
+  if scheduler not in SCHEDULERS:
+    raise ValueError(f"unknown scheduler {scheduler!r}: expected one of {list(SCHEDULERS)}")
+  if scheduler != "default" and jax.default_backend() != "cpu":
+    raise ValueError(f"scheduler {scheduler!r} is an XLA:CPU option; this backend is "
+                     f"{jax.default_backend()}")
+  return SCHEDULERS[scheduler]
+
+
+def step_memory(model: models.RecModel, batch: Any, name: str, microbatches: int = 1,
+                scheduler: str = "default") -> dict[str, Any]:
   """``memory_analysis()`` of the compiled step: temp, argument and their sum (bytes).
 
   The inner loop is a rolled ``lax.scan`` (``unroll=1``), the lean setting of
-  every step (unrolled, the first-order step takes about 13% more).
+  every step (unrolled, the first-order step takes about 13% more). The step
+  is compiled with ``scheduler_options(scheduler)``.
   """
-  step = make_step(model, name, remat=remat, microbatches=microbatches, unroll=1)
-  mem = step.lower(init_state(model), jax.device_put(batch)).compile().memory_analysis()
-  return {"step": name, "remat": remat, "microbatches": microbatches,
-          "temp_bytes": mem.temp_size_in_bytes,
+  step = make_step(model, name, microbatches=microbatches, unroll=1)
+  mem = (step.lower(init_state(model), jax.device_put(batch))
+         .compile(compiler_options=scheduler_options(scheduler)).memory_analysis())
+  return {"step": name, "remat": step_spec(name)[3], "microbatches": microbatches,
+          "scheduler": scheduler, "temp_bytes": mem.temp_size_in_bytes,
           "argument_bytes": mem.argument_size_in_bytes,
           "total_bytes": mem.temp_size_in_bytes + mem.argument_size_in_bytes}
 
@@ -322,6 +348,23 @@ def markdown(results: Sequence[dict[str, Any]]) -> str:
   return "\n".join(lines)
 
 
+def memory_markdown(rows: Sequence[dict[str, Any]]) -> str:
+  """A markdown table of the memory rows (MiB, and the ratio to first-order MAML
+  with the same K, microbatches and scheduler); empty without rows."""
+  if not rows:
+    return ""
+  first_order = {(step_spec(r["step"])[1], r["microbatches"], r["scheduler"]):
+                 r["total_bytes"] for r in rows if r["step"].startswith("fomaml")}
+  lines = ["", "", "| step | microbatches | scheduler | MiB | / first order |",
+           "|---|---|---|---|---|"]
+  for r in rows:
+    base = first_order.get((step_spec(r["step"])[1], r["microbatches"], r["scheduler"]))
+    ratio = f"{r['total_bytes'] / base:.2f}×" if base else "–"
+    lines.append(f"| {r['step']} | {r['microbatches']} | {r['scheduler']} | "
+                 f"{r['total_bytes'] / 2**20:.1f} | {ratio} |")
+  return "\n".join(lines)
+
+
 def parse_args(argv: Sequence[str]) -> argparse.Namespace:
   parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
   parser.add_argument("--quick", action="store_true",
@@ -340,12 +383,16 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
                            "≤ 256, in the first bucket mode (default maml1,maml5; '' "
                            "for none)")
   parser.add_argument("--no_memory", action="store_true",
-                      help="skip the memory_analysis of second-order MAML with and "
-                           "without remat and of first-order MAML (--memory_steps), and "
-                           "of the last two in 8 microbatches")
+                      help="skip the memory_analysis of second-order MAML under each "
+                           "remat mode and of first-order MAML (--memory_steps), and "
+                           "of recompute and first order in 8 microbatches")
   parser.add_argument("--memory_steps", default=None,
                       help="comma-separated inner-step counts of the memory rows "
                            "(default 1,5; quick 1)")
+  parser.add_argument("--schedulers", default=None,
+                      help="comma-separated XLA schedulers the memory rows are compiled "
+                           f"with ({', '.join(SCHEDULERS)}; default all on a CPU, "
+                           "quick default)")
   parser.add_argument("--warmup", type=int, default=None, help="default 2 (quick 1)")
   parser.add_argument("--reps", type=int, default=None, help="default 5 (quick 1)")
   parser.add_argument("--devices", type=int, default=0,
@@ -359,11 +406,13 @@ def main(argv: Sequence[str]) -> dict[str, Any]:
   """Runs the benchmark and returns (and prints) the JSON report."""
   args = parse_args(argv)
   split = lambda s: [x for x in s.split(",") if x]  # noqa: E731
+  all_schedulers = ",".join(SCHEDULERS) if jax.default_backend() == "cpu" else "default"
   defaults = (dict(batch_sizes="8", algorithms="maml1,reptile5", buckets="pow2", bf16="",
-                   memory_steps="1", warmup=1, reps=1) if args.quick else
+                   memory_steps="1", schedulers="default", warmup=1, reps=1)
+              if args.quick else
               dict(batch_sizes="32,256,1024", algorithms=",".join(STEPS),
                    buckets=f"{BUCKETED},none", bf16="maml1,maml5", memory_steps="1,5",
-                   warmup=2, reps=5))
+                   schedulers=all_schedulers, warmup=2, reps=5))
   opts = {k: v if getattr(args, k) is None else getattr(args, k)
           for k, v in defaults.items()}
   batch_sizes = [int(b) for b in split(opts["batch_sizes"])]
@@ -375,6 +424,8 @@ def main(argv: Sequence[str]) -> dict[str, Any]:
     step_spec(name)
   for mode in bucket_modes:
     bucket_mode(mode)
+  for scheduler in split(opts["schedulers"]):
+    scheduler_options(scheduler)
   mesh = parallel.make_mesh(args.devices or None)
   user, item, vocab = ml1m_tables(args.seed, scale)
   model = models.melu(user, item, vocab)
@@ -403,16 +454,18 @@ def main(argv: Sequence[str]) -> dict[str, Any]:
   if not args.no_memory:
     full = bucket_batches(episodes, min(batch_sizes[-1], 256), None)[0][2]
     steps = [int(k) for k in split(opts["memory_steps"])]
-    rows = [row for k in steps for row in (
-        (f"maml{k}", False, 1), (f"maml{k}", True, 1), (f"maml{k}w", True, 1),
-        (f"fomaml{k}", False, 1))]
-    rows += [(f"maml{steps[-1]}", True, 8), (f"fomaml{steps[-1]}", False, 8)]
-    report["memory"] = [step_memory(model, full, *row) for row in rows]
+    rows = [(name, 1) for k in steps for name in (
+        f"maml{k}", f"maml{k}:steps", f"maml{k}:recompute", f"maml{k}w:steps",
+        f"fomaml{k}")]
+    rows += [(f"maml{steps[-1]}:recompute", 8), (f"fomaml{steps[-1]}", 8)]
+    report["memory"] = [step_memory(model, full, *row, scheduler=scheduler)
+                        for scheduler in split(opts["schedulers"]) for row in rows]
   report["headline"] = {
       f"{r['name']}_b{r['batch_size']}_{r['buckets']}": round(r["tasks_per_s"], 1)
       for r in report["results"] if r["dtype"] == "float32" and r["name"] in
       ("maml1", "maml5", "maml1w", "maml5w")}
-  emit(report, markdown(report["results"]), args.out)
+  emit(report, markdown(report["results"]) + memory_markdown(report.get("memory", [])),
+       args.out)
   return report
 
 

@@ -227,17 +227,35 @@ def test_synthetic_episodes_and_buckets():
     meta_step.synthetic_episodes(5, num_users=3, num_items=3, seed=0, min_support=0)
 
 
-def test_step_names_and_bucket_modes():
-  assert meta_step.step_spec("maml5") == ("maml", 5, False)
-  assert meta_step.step_spec("maml12w") == ("maml", 12, True)
-  assert meta_step.step_spec("reptile3") == ("reptile", 3, False)
-  for bad in ("fomaml1w", "maml", "sgd1"):
+def test_step_names_bucket_modes_and_schedulers():
+  assert meta_step.step_spec("maml5") == ("maml", 5, False, "none")
+  assert meta_step.step_spec("maml12w") == ("maml", 12, True, "none")
+  assert meta_step.step_spec("maml5:recompute") == ("maml", 5, False, "recompute")
+  assert meta_step.step_spec("maml3w:steps") == ("maml", 3, True, "steps")
+  assert meta_step.step_spec("reptile3") == ("reptile", 3, False, "none")
+  for bad in ("fomaml1w", "maml", "sgd1", "reptile2:steps", "maml2:full"):
     with pytest.raises(ValueError, match=f"unknown step '{bad}'"):
       meta_step.step_spec(bad)
   assert [meta_step.bucket_mode(m) for m in ("none", "pow2", "12")] == [None, "pow2", 12]
   for bad in ("0", "quantile", "-3"):
     with pytest.raises(ValueError, match=f"unknown bucket mode '{bad}'"):
       meta_step.bucket_mode(bad)
+  assert meta_step.scheduler_options("default") == {}
+  assert meta_step.scheduler_options("memory") == {
+      "xla_cpu_scheduler_type": "CPU_SCHEDULER_TYPE_MEMORY_OPTIMIZED"}
+  with pytest.raises(ValueError, match="unknown scheduler 'fast'"):
+    meta_step.scheduler_options("fast")
+
+
+def test_step_memory_compiles_under_each_scheduler():
+  # The memory-optimised scheduler's option must be one XLA:CPU accepts.
+  model, user, item = small_model()
+  batch = small_batch(len(user["zip"]), len(item["rate"]), batch_size=4)
+  for scheduler in meta_step.SCHEDULERS:
+    row = meta_step.step_memory(model, batch, "maml3:recompute", scheduler=scheduler)
+    assert (row["step"], row["remat"], row["scheduler"]) == (
+        "maml3:recompute", "recompute", scheduler)
+    assert row["total_bytes"] == row["temp_bytes"] + row["argument_bytes"] > 0
 
 
 def test_ml1m_tables_have_the_movielens_vocabularies():
@@ -264,7 +282,10 @@ def test_quick_benchmark_prints_the_expected_json():
     assert r["tasks_per_s"] > 0 and r["compile_s"] > 0 and r["flops_per_task"] > 0
     assert [b["support_len"] for b in r["buckets_detail"]] == [8, 16]
   assert [(m["step"], m["remat"], m["microbatches"]) for m in report["memory"]] == [
-      ("maml1", False, 1), ("maml1", True, 1), ("maml1w", True, 1), ("fomaml1", False, 1),
-      ("maml1", True, 8), ("fomaml1", False, 8)]
+      ("maml1", "none", 1), ("maml1:steps", "steps", 1), ("maml1:recompute", "recompute", 1),
+      ("maml1w:steps", "steps", 1), ("fomaml1", "none", 1), ("maml1:recompute", "recompute", 8),
+      ("fomaml1", "none", 8)]
+  assert {m["scheduler"] for m in report["memory"]} == {"default"}
+  assert "| maml1:recompute | 8 | default |" in proc.stderr
   assert "maml1_b8_pow2" in report["headline"]
   assert "| maml1 | 8 | pow2 |" in proc.stderr
