@@ -10,7 +10,8 @@ vocabularies (items: rate 6, genre 25 ≤6-hot, director 2186 ≤3-hot, actor 80
 users), 32-wide embeddings (a 256-wide MLP input), hidden layers (64, 64).
 Episodes have support sizes uniform in [3, 90] and 10 query ratings. The step
 is ``jaxrec.meta.make_meta_step`` with Adam as the outer optimizer and the
-inner loop unrolled (``unroll=True``), jitted with the batch's tasks sharded
+inner loop unrolled (``unroll=True``; rolled for the remat modes of
+``step_spec``), jitted with the batch's tasks sharded
 over the ``--devices`` (``jaxrec.parallel.jit_sharded``; all local devices by
 default, one on a CPU).
 
@@ -28,9 +29,11 @@ process CPU time over the cores instead (less sensitive to other processes on
 a shared machine). ``flops_per_task`` is XLA's count (``cost_analysis``; with
 the loop unrolled it covers every inner step), and ``achieved_gflops`` compares
 it with the measured peak (``machine.peak_fp32_gflops``, a large fp32 matmul)
-as a roofline. The
-output is one JSON object on stdout (and ``--out``); a markdown table goes to
-stderr.
+as a roofline. The memory rows (``step_memory``) are the compiled step's
+``memory_analysis`` at B ≤ 256 padded to 90, for second-order MAML under each
+remat mode and first-order MAML (``--memory_steps``), under each of
+``--schedulers``. The output is one JSON object on stdout (and ``--out``);
+markdown tables go to stderr.
 """
 
 from __future__ import annotations
