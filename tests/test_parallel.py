@@ -136,16 +136,19 @@ def test_sharded_melu_step_equals_single_device_step(algorithm, num_devices):
   assert_matches_reference(state.params, metrics, "melu", algorithm)
 
 
-def test_sharded_step_with_microbatches_equals_single_device_step():
-  """Each of the 2 slices of the 8 tasks keeps one task per device on 4."""
-  loss_fn, _, batches, optimizer, kwargs = problem("mlp")
+@pytest.mark.parametrize("name,remat", [("mlp", "none"), ("melu", "recompute")])
+def test_sharded_step_with_microbatches_equals_single_device_step(name, remat):
+  """Each of the 2 slices of the 8 tasks keeps one task per device on 4; the
+  reference keeps every inner step's activations (remat "none")."""
+  loss_fn, _, batches, optimizer, kwargs = problem(name)
   mesh = parallel.make_mesh(4)
   step = parallel.data_parallel_step(meta.make_meta_step(
-      "maml", loss_fn, optimizer, donate=False, microbatches=2, **kwargs), mesh)
-  state = parallel.replicate(initial_state("mlp"), mesh)
+      "maml", loss_fn, optimizer, donate=False, microbatches=2,
+      **{**kwargs, "remat": remat}), mesh)
+  state = parallel.replicate(initial_state(name), mesh)
   for batch in batches:
     state, metrics = step(state, parallel.shard_batch(batch, mesh))
-  assert_matches_reference(state.params, metrics, "mlp", "maml")
+  assert_matches_reference(state.params, metrics, name, "maml")
 
 
 @pytest.mark.parametrize("name,algorithm", [
