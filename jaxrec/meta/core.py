@@ -221,15 +221,18 @@ def _hoist_prepare(loss_fn: LossFn, params: PyTree, support: PyTree,
   return loss_fn.head, loss_fn.prepare(params, support)
 
 
+def _checkpointed(step: Callable[[Any], Any], mode: str) -> Callable[[Any], Any]:
+  """``step``, wrapped in ``jax.checkpoint`` unless ``mode`` is ``"none"``."""
+  return step if mode == "none" else jax.checkpoint(step, prevent_cse=False)
+
+
 def _inner_loop(step: Callable[[Any], Any], carry: Any, length: int, mode: str,
                 unroll: int | bool) -> Any:
-  """``step`` applied ``length`` times to ``carry``: a ``lax.scan`` (``jax.checkpoint``
-  of each step for ``mode == "steps"``), or ``_recomputed_loop`` for
-  ``"recompute"``."""
+  """``step`` applied ``length`` times to ``carry``: a ``lax.scan`` (of
+  ``_checkpointed`` steps), or ``_recomputed_loop`` for ``"recompute"``."""
   if mode == "recompute":
     return _recomputed_loop(step, carry, length)
-  if mode == "steps":
-    step = jax.checkpoint(step, prevent_cse=False)
+  step = _checkpointed(step, mode)
   return lax.scan(lambda c, _: (step(c), None), carry, length=length, unroll=unroll)[0]
 
 
@@ -255,10 +258,13 @@ def _recomputed_run(step: Callable[..., Any], length: int, carry: Any, *consts: 
 
 
 def _recomputed_run_fwd(step, length, carry, *consts):
+  """The loop's output, and its residuals: only its inputs."""
   return _recomputed_run(step, length, carry, *consts), (carry, consts)
 
 
 def _recomputed_run_bwd(step, length, residuals, cotangent):
+  """Pulls ``cotangent`` back through steps length − 1, …, 0, recomputing the
+  input of each from the loop's input; the constants' cotangents add up."""
   start, consts = residuals
 
   def back(i, acc):
@@ -345,8 +351,7 @@ def adapt(loss_fn: LossFn, params: PyTree, support: PyTree, inner_lr: Any,
 
   adapted = [jnp.asarray(leaves[i]) for i in index]
   if num_steps:
-    first_step = inner_step if mode == "none" else jax.checkpoint(inner_step, prevent_cse=False)
-    adapted = first_step(adapted)
+    adapted = _checkpointed(inner_step, mode)(adapted)
   if num_steps > 1:
     adapted = _inner_loop(inner_step, adapted, num_steps - 1, mode, unroll)
   return merge(adapted)
@@ -474,8 +479,7 @@ def _feature_space_maml_loss(loss_fn: LinearInputLossFn, params: PyTree, support
   if num_steps > 1:
     carry = _inner_loop(inner_step, carry, num_steps - 1, remat, unroll)
   # The last step outside the loop: its support-row update is unused and dropped.
-  last_step = inner_step if remat == "none" else jax.checkpoint(inner_step, prevent_cse=False)
-  _, total, rest = last_step(carry)
+  _, total, rest = _checkpointed(inner_step, remat)(carry)
   return loss_fn.head_from(merge(rest), query_hidden - inner_lr * (query_gram @ total),
                            query_feats)
 
