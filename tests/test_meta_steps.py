@@ -199,22 +199,25 @@ def test_donation_and_remat_give_the_same_step():
   assert_trees_close(results[0], results[1], "donate/remat on vs off", rtol=1e-12)
 
 
-@pytest.mark.parametrize("algorithm,kwargs", [
-    ("maml", {"inner_lr": INNER_LR, "remat": True}),
-    ("maml", {"inner_lr": INNER_LR, "remat": "recompute"}), ("fomaml", {"inner_lr": INNER_LR}),
-    ("meta_sgd", {}), ("reptile", {"inner_lr": INNER_LR})])
-def test_microbatches_and_unroll_give_the_same_step(algorithm, kwargs):
+@pytest.mark.parametrize("algorithm,kwargs,remat", [
+    ("maml", {"inner_lr": INNER_LR}, {"remat": True}),
+    ("maml", {"inner_lr": INNER_LR}, {"remat": "recompute"}),
+    ("fomaml", {"inner_lr": INNER_LR}, {}), ("meta_sgd", {}, {}),
+    ("reptile", {"inner_lr": INNER_LR}, {})])
+def test_microbatches_and_unroll_give_the_same_step(algorithm, kwargs, remat):
   batch, _ = padded_batch(seed=5, real=5, padded=1)
   optimizer = optax.adam(1e-2)
   rates = meta.meta_sgd_init(initial_params(), INNER_LR) if algorithm == "meta_sgd" else None
   results = []
-  for microbatches, unroll in ((1, 1), (2, 1), (3, True)):
+  # the reference: one slice, a rolled loop, no remat
+  for microbatches, unroll, options in ((1, 1, {}), (1, 1, remat), (2, 1, remat),
+                                        (3, True, remat)):
     step = meta.make_meta_step(algorithm, linear_loss, optimizer, num_steps=NUM_STEPS + 1,
-                               microbatches=microbatches, unroll=unroll, **kwargs)
+                               microbatches=microbatches, unroll=unroll, **kwargs, **options)
     results.append(step(meta.init_meta_state(initial_params(), optimizer, rates), batch))
   assert float(results[0][1]["num_tasks"]) == 5
   for result in results[1:]:
-    assert_trees_close(result, results[0], f"{algorithm} microbatches / unroll",
+    assert_trees_close(result, results[0], f"{algorithm} remat / microbatches / unroll",
                        rtol=1e-12)
   step = meta.make_meta_step(algorithm, linear_loss, optimizer, num_steps=NUM_STEPS,
                              microbatches=4, **kwargs)

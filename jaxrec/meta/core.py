@@ -8,8 +8,9 @@ pytrees, so it works for any JAX model. Notation: θ are the meta-parameters,
   φ₀ = θ,   φₖ₊₁ = φₖ − α ⊙ ∇L_support(φₖ)   (k = 0 .. K−1)
 
 is the inner loop of plain gradient descent. All functions are pure and compose
-with ``jax.jit``, ``jax.vmap`` and ``jax.grad``; ``num_steps`` (K) and the
-``trainable`` mask are static Python values.
+with ``jax.jit``, ``jax.vmap`` and ``jax.grad`` (with ``remat="recompute"``,
+reverse mode once: no ``jax.jvp`` or second derivatives); ``num_steps`` (K) and
+the ``trainable`` mask are static Python values.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from typing import Any, Protocol, runtime_checkable
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jax import lax
 
 PyTree = Any
@@ -241,41 +243,60 @@ def _recomputed_loop(step: Callable[[Any], Any], carry: Any, length: int) -> Any
 
   The backward pass visits the steps k = length − 1, …, 0 and recomputes each
   step's input c_k by k forward steps from c_0 = ``carry``, then pulls the
-  cotangent back through that step: length (length − 1) / 2 extra evaluations
-  of ``step`` for memory that does not grow with ``length``. ``step``'s
-  closed-over floating-point arrays (the support features, θ's frozen leaves,
-  α) receive their accumulated cotangents. The loop has a custom VJP, so it
-  supports reverse-mode differentiation once (not ``jax.jvp``).
+  cotangent back through that step: length (length − 1) / 2 more evaluations
+  of ``step`` than checkpointing every step, for memory that does not grow
+  with ``length``. ``step`` is traced once (``jax.make_jaxpr``); the traced
+  values it closes over (support features, θ's frozen leaves, α, batched
+  data) become explicit inputs of the loop, and the floating-point ones
+  receive their accumulated cotangents. The loop has a custom VJP, so it
+  supports reverse-mode differentiation once (not ``jax.jvp`` or second
+  derivatives).
   """
-  converted, consts = jax.closure_convert(step, carry)
-  return _recomputed_run(converted, length, carry, *consts)
+  closed, out_shape = jax.make_jaxpr(step, return_shape=True)(carry)
+  out_tree = jax.tree.structure(out_shape)
+  traced = [isinstance(c, jax.core.Tracer) for c in closed.consts]
+  inexact = [t and jnp.issubdtype(jnp.result_type(c), jnp.inexact)
+             for t, c in zip(traced, closed.consts)]
+  fixed = [None if t else c for t, c in zip(traced, closed.consts)]
+
+  def explicit_step(c: Any, floats: list[jax.Array], others: list[jax.Array]) -> Any:
+    floats, others = iter(floats), iter(others)
+    consts = [next(floats) if f else next(others) if t else c
+              for t, f, c in zip(traced, inexact, fixed)]
+    return jax.tree.unflatten(
+        out_tree, jax.core.eval_jaxpr(closed.jaxpr, consts, *jax.tree.leaves(c)))
+
+  floats = [c for c, f in zip(closed.consts, inexact) if f]
+  others = [c for c, t, f in zip(closed.consts, traced, inexact) if t and not f]
+  return _recomputed_run(explicit_step, length, carry, floats, others)
 
 
 @functools.partial(jax.custom_vjp, nondiff_argnums=(0, 1))
-def _recomputed_run(step: Callable[..., Any], length: int, carry: Any, *consts: Any
-                    ) -> Any:
-  return lax.fori_loop(0, length, lambda _, c: step(c, *consts), carry)
+def _recomputed_run(step: Callable[..., Any], length: int, carry: Any,
+                    floats: list[jax.Array], others: list[jax.Array]) -> Any:
+  return lax.fori_loop(0, length, lambda _, c: step(c, floats, others), carry)
 
 
-def _recomputed_run_fwd(step, length, carry, *consts):
+def _recomputed_run_fwd(step, length, carry, floats, others):
   """The loop's output, and its residuals: only its inputs."""
-  return _recomputed_run(step, length, carry, *consts), (carry, consts)
+  return _recomputed_run(step, length, carry, floats, others), (carry, floats, others)
 
 
 def _recomputed_run_bwd(step, length, residuals, cotangent):
   """Pulls ``cotangent`` back through steps length − 1, …, 0, recomputing the
-  input of each from the loop's input; the constants' cotangents add up."""
-  start, consts = residuals
+  input of each from the loop's input; the float inputs' cotangents add up
+  (the others' are ``float0`` zeros)."""
+  start, floats, others = residuals
 
   def back(i, acc):
-    carry_ct, consts_ct = acc
-    carry = lax.fori_loop(0, length - 1 - i, lambda _, c: step(c, *consts), start)
-    grads = jax.vjp(step, carry, *consts)[1](carry_ct)
-    return grads[0], jax.tree.map(jnp.add, consts_ct, list(grads[1:]))
+    carry_ct, floats_ct = acc
+    carry = lax.fori_loop(0, length - 1 - i, lambda _, c: step(c, floats, others), start)
+    grads = jax.vjp(lambda c, f: step(c, f, others), carry, floats)[1](carry_ct)
+    return grads[0], jax.tree.map(jnp.add, floats_ct, grads[1])
 
-  zeros = [jnp.zeros_like(c) for c in consts]
-  carry_ct, consts_ct = lax.fori_loop(0, length, back, (cotangent, zeros))
-  return (carry_ct, *consts_ct)
+  zeros = [jnp.zeros_like(f) for f in floats]
+  carry_ct, floats_ct = lax.fori_loop(0, length, back, (cotangent, zeros))
+  return carry_ct, floats_ct, [np.zeros(jnp.shape(o), jax.dtypes.float0) for o in others]
 
 
 _recomputed_run.defvjp(_recomputed_run_fwd, _recomputed_run_bwd)
@@ -317,9 +338,11 @@ def adapt(loss_fn: LossFn, params: PyTree, support: PyTree, inner_lr: Any,
       ``"none"`` (False): every step's intermediate activations.
       ``"steps"`` (True): each step is a ``jax.checkpoint``, so only its
       input φₖ is kept and its activations are recomputed, memory O(K).
-      ``"recompute"``: only φ₀ is kept; the backward pass recomputes φₖ by
-      k forward steps before pulling back through step k (K(K−1)/2 extra
-      forward steps, memory independent of K; reverse mode only).
+      ``"recompute"``: only the loop's input is kept; the backward pass
+      recomputes φₖ by running the steps again from it before pulling back
+      through step k ((K−1)(K−2)/2 more step evaluations than ``"steps"``,
+      memory independent of K). It supports reverse mode once: not
+      ``jax.jvp`` or second derivatives of the result.
     unroll: the ``lax.scan`` unroll of the steps after the first (True: all
       of them, as straight-line code XLA can fuse across; faster for short
       loops, compiles in time proportional to K). Keep 1 with ``"steps"``:

@@ -366,7 +366,7 @@ def make_maml_step(loss_fn: LossFn, optimizer: optax.GradientTransformation, *,
       ``init_meta_state(params, optimizer, inner_lr)``.
     remat: what reverse mode keeps of the inner loop, bounding second-order
       memory: ``"none"`` / False, ``"steps"`` / True (one checkpoint per
-      step) or ``"recompute"`` (none; see ``adapt``).
+      step) or ``"recompute"`` (only the loop's input; see ``adapt``).
     unroll: unroll of the inner loop's ``lax.scan`` (see ``adapt``).
     donate: donate the input state's buffers to the output.
 
