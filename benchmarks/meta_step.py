@@ -356,12 +356,13 @@ def memory_markdown(rows: Sequence[dict[str, Any]]) -> str:
   with the same K, microbatches and scheduler); empty without rows."""
   if not rows:
     return ""
-  first_order = {(step_spec(r["step"])[1], r["microbatches"], r["scheduler"]):
-                 r["total_bytes"] for r in rows if r["step"].startswith("fomaml")}
+  setting = lambda r: (step_spec(r["step"])[1], r["microbatches"], r["scheduler"])  # noqa: E731
+  first_order = {setting(r): r["total_bytes"] for r in rows
+                 if step_spec(r["step"])[0] == "fomaml"}
   lines = ["", "", "| step | microbatches | scheduler | MiB | / first order |",
            "|---|---|---|---|---|"]
   for r in rows:
-    base = first_order.get((step_spec(r["step"])[1], r["microbatches"], r["scheduler"]))
+    base = first_order.get(setting(r))
     ratio = f"{r['total_bytes'] / base:.2f}×" if base else "–"
     lines.append(f"| {r['step']} | {r['microbatches']} | {r['scheduler']} | "
                  f"{r['total_bytes'] / 2**20:.1f} | {ratio} |")
