@@ -34,6 +34,7 @@ from jaxrec import checkpoint
 from jaxrec import meta
 from jaxrec import models
 from jaxrec import parallel
+from jaxrec import provenance
 from jaxrec.data import episodes as episodes_lib
 from jaxrec.data import readers
 from jaxrec.data import splits
@@ -294,6 +295,9 @@ def train(config: ml_collections.ConfigDict, workdir: str | pathlib.Path, *,
                        "config, or use a fresh --workdir")
   elif chief:
     config_path.write_text(config.to_json(indent=2))
+  provenance_path = workdir / "provenance.json"
+  if chief and not provenance_path.exists():  # the code the run started with
+    provenance_path.write_text(json.dumps(provenance.code_identity(), indent=2))
   log_path = workdir / "metrics.jsonl"
 
   prepared = prepare(config)
