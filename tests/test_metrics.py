@@ -368,3 +368,28 @@ def test_bad_k_and_negative_gain_raise():
     metrics.ndcg_at_k([[1.0]], [[1.0]], [[1]], 0)
   with pytest.raises(ValueError, match=r"non-negative gains; y\[0, 1\] = -1.0"):
     metrics.ndcg_at_k([[1.0, 2.0]], [[1.0, -1.0]], [[1, 1]], 1)
+
+
+# ---------------------------------------------------------------- by support size
+
+def test_mean_by_support_size_hand_computed():
+  # Support sizes 1, 10, 11, 30, 31, 200, 5 (the last user excluded: NaN MAE).
+  values = [1.0, 3.0, 0.5, 1.5, 2.0, 4.0, np.nan]
+  sizes = [1, 10, 11, 30, 31, 200, 5]
+  out = metrics.mean_by_support_size(values, sizes)
+  assert list(out) == ["1-10", "11-30", "31+"]
+  assert out["1-10"] == (2.0, 2) and out["11-30"] == (1.0, 2) and out["31+"] == (3.0, 2)
+  empty = metrics.mean_by_support_size([1.0], [3], bins=((1, 2), (3, 3), (4, None)))
+  assert empty["3-3"] == (1.0, 1) and empty["4+"][1] == 0 and np.isnan(empty["4+"][0])
+
+
+@pytest.mark.parametrize("values, sizes, bins, message", [
+    ([1.0], [1, 2], metrics.SUPPORT_BINS, "1-D of one length"),
+    ([1.0], [1], ((0, 3),), r"support bin \(0, 3\) must have 1 <= lo"),
+    ([1.0], [1], ((1, 10), (5, 20)), r"support bin \(5, 20\).*ending at 10"),
+    ([1.0], [1], ((1, None), (5, 20)), r"support bin \(5, 20\)"),
+    ([1.0], [1], ((4, 3),), r"support bin \(4, 3\)"),
+])
+def test_mean_by_support_size_errors(values, sizes, bins, message):
+  with pytest.raises(ValueError, match=message):
+    metrics.mean_by_support_size(values, sizes, bins)

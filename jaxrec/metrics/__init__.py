@@ -5,7 +5,9 @@ from jaxrec.metrics.catalogue import diversity_at_k
 from jaxrec.metrics.catalogue import item_popularity
 from jaxrec.metrics.catalogue import novelty_at_k
 from jaxrec.metrics.catalogue import top_k_items
+from jaxrec.metrics.evaluate import SUPPORT_BINS
 from jaxrec.metrics.evaluate import evaluate_predictions
+from jaxrec.metrics.evaluate import mean_by_support_size
 from jaxrec.metrics.evaluate import per_user_metrics
 from jaxrec.metrics.evaluate import relevance_threshold_for
 from jaxrec.metrics.evaluate import summarize

@@ -14,6 +14,10 @@ import numpy as np
 
 from jaxrec.metrics import _checks, ranking, rating
 
+# Support-size bins ``(lo, hi)``, inclusive, ``hi = None`` unbounded: 1-10, 11-30, 31+.
+SUPPORT_BINS = ((1, 10), (11, 30), (31, None))
+
+
 def relevance_threshold_for(implicit: bool, relevance_threshold: float | None) -> float:
   """The relevance threshold to use: the given one, else 1 (implicit) or 4 (explicit)."""
   if relevance_threshold is not None:
@@ -125,3 +129,41 @@ def _first_key(keys: Sequence[str], prefixes: Sequence[str]) -> str | None:
       if key.startswith(prefix):
         return key
   return None
+
+
+def mean_by_support_size(values, support_sizes,
+                         bins: Sequence[tuple[int, int | None]] = SUPPORT_BINS
+                         ) -> dict[str, tuple[float, int]]:
+  """A per-user metric averaged within bins of the users' support-set sizes.
+
+  For a bin ``(lo, hi)`` the users are those with ``lo <= n_u <= hi`` (no upper
+  bound when ``hi`` is None) and a finite value ``v_u``; the bin's entry is
+  ``(mean_u v_u, count)``, NaN mean when the bin is empty.
+
+  Args:
+    values: ``float[U]`` per-user values (NaN marks an excluded user), e.g. MAE.
+    support_sizes: ``int[U]`` support ratings per user, same order.
+    bins: increasing, non-overlapping ``(lo, hi)`` pairs, ``lo >= 1``.
+
+  Returns:
+    ``{label: (mean, count)}`` in bin order, labels ``"lo-hi"`` or ``"lo+"``.
+
+  Raises:
+    ValueError: if ``values`` and ``support_sizes`` are not 1-D of one length, or
+      a bin has ``lo < 1``, ``hi < lo`` or overlaps the previous one.
+  """
+  values = np.asarray(values, np.float64)
+  sizes = np.asarray(support_sizes)
+  if values.ndim != 1 or values.shape != sizes.shape:
+    raise ValueError(f"'values' {values.shape} and 'support_sizes' {sizes.shape} must be "
+                     "1-D of one length")
+  out, previous = {}, 0
+  for lo, hi in bins:
+    if lo < 1 or lo <= previous or (hi is not None and hi < lo):
+      raise ValueError(f"support bin ({lo}, {hi}) must have 1 <= lo <= hi and lie "
+                       f"above the previous bin (ending at {previous})")
+    previous = np.inf if hi is None else hi
+    members = (sizes >= lo) & (sizes <= (np.inf if hi is None else hi)) & np.isfinite(values)
+    label = f"{lo}+" if hi is None else f"{lo}-{hi}"
+    out[label] = (_checks.mean_over_users(values[members]), int(members.sum()))
+  return out
