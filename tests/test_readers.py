@@ -1,6 +1,7 @@
 """Tests for jaxrec.data.readers: synthetic and hand-written raw files, bad input,
 registry / CLI, and the real datasets when ../shared/data is present."""
 
+import dataclasses
 import json
 import pathlib
 import re
@@ -9,8 +10,9 @@ import warnings
 import numpy as np
 import pytest
 
-from jaxrec.data import download, readers, synthetic
+from jaxrec.data import download, graph, readers, splits, synthetic, tags
 
+FRIENDS = "userID\tfriendID\r\n2\t3\r\n3\t2\r\n"
 GENRE_FILE = "".join(f"{g}|{k}\n" for k, g in enumerate(readers.ML_GENRES)) + "\n"
 OCCUPATIONS = "artist\nother\ntechnician\n"
 
@@ -41,8 +43,10 @@ def _write_ml100k(directory: pathlib.Path, *, data: str | None = None,
 
 def _write_lastfm(directory: pathlib.Path, *, user_artists: str | None = None,
                   artists: str | None = None, tags: str | None = None,
-                  tagged: str | None = None) -> pathlib.Path:
-  """A tiny hand-checkable Last.fm 2K (CRLF and LF like the release)."""
+                  tagged: str | None = None,
+                  friends: str | None = FRIENDS) -> pathlib.Path:
+  """A tiny hand-checkable Last.fm 2K (CRLF and LF like the release); users 2
+  and 3, artists 51 and 52. ``friends=None`` writes no ``user_friends.dat``."""
   directory.mkdir(parents=True, exist_ok=True)
   if user_artists is None:
     user_artists = "userID\tartistID\tweight\r\n2\t51\t100\r\n2\t52\t7\r\n3\t51\t40\r\n"
@@ -58,6 +62,8 @@ def _write_lastfm(directory: pathlib.Path, *, user_artists: str | None = None,
   (directory / "artists.dat").write_bytes(artists.encode("utf-8"))
   (directory / "tags.dat").write_bytes(tags.encode("latin-1"))
   (directory / "user_taggedartists.dat").write_text(tagged, newline="")
+  if friends is not None:
+    (directory / "user_friends.dat").write_text(friends, newline="")
   return directory
 
 
@@ -297,18 +303,167 @@ def test_ml1m_same_draw_as_ml100k(tmp_path):
 
 
 def test_lastfm_tiny_hand_checked(tmp_path):
-  data = readers.load_lastfm(_write_lastfm(tmp_path), num_tags=2)
-  assert data.implicit and data.rating_scale is None and data.timestamp is None
-  np.testing.assert_array_equal(data.item_ids, [51, 52])
-  np.testing.assert_array_equal(data.rating, [100, 7, 40])
-  # Artist 51: tag 5 used twice, tags 1 and 9 once each (tie -> smaller tagID 1).
-  # Tag feature ids are 1 + rank of tagID: 1 -> 1, 5 -> 2, 9 -> 3.
+  raw = readers.load_lastfm(_write_lastfm(tmp_path), num_tags=2)
+  assert raw.implicit and raw.rating_scale is None and raw.timestamp is None
+  np.testing.assert_array_equal(raw.item_ids, [51, 52])
+  np.testing.assert_array_equal(raw.rating, [100, 7, 40])
+  # The reader keeps the assignments (internal ids; tag feature ids are 1 + rank
+  # of tagID: 1 -> 1, 5 -> 2, 9 -> 3) and derives tags from no user yet.
+  np.testing.assert_array_equal(raw.item_tags.user, [0, 1, 0, 1])
+  np.testing.assert_array_equal(raw.item_tags.item, [0, 0, 0, 0])
+  np.testing.assert_array_equal(raw.item_tags.tag, [3, 2, 2, 1])
+  assert raw.item_tags.field == "tag" and raw.item_tags.width == 2
+  np.testing.assert_array_equal(raw.item_features["tag"], [[0, 0], [0, 0]])
+  assert list(raw.item_text) == ["Björk", "東京事変"]
+  # Every user's tags: artist 51 has tag 5 twice, 1 and 9 once (tie -> tagID 1).
+  data = tags.with_item_tags(raw, np.arange(raw.num_users))
   np.testing.assert_array_equal(data.item_features["tag"], [[2, 1], [0, 0]])
   np.testing.assert_array_equal(data.item_features["tag_mask"], [[1, 1], [0, 0]])
   assert data.vocab_names["tag"] == ["<pad>", "rock", "música", "pop"]
   assert data.item_vocab_sizes == {"tag": 4}
   assert list(data.item_text) == ["Björk — música, rock", "東京事変"]
   assert data.user_features == {} and data.user_text is None
+  np.testing.assert_array_equal(data.friend_offsets, [0, 1, 2])
+  np.testing.assert_array_equal(data.friend_ids, [1, 0])
+
+
+# Artist 51 is tagged by users 2 (train) and 3 (test); artist 52 only by user 3.
+HELD_OUT_TAGS = ("userID\tartistID\ttagID\tday\tmonth\tyear\n"
+                 "2\t51\t9\t1\t4\t2009\n3\t51\t1\t1\t4\t2009\n"
+                 "3\t51\t1\t1\t4\t2009\n2\t51\t5\t1\t5\t2010\n"
+                 "3\t52\t9\t1\t5\t2010\n")
+
+
+def _train_user_2_split() -> splits.ColdStartSplit:
+  """Train user 2 (internal 0), test user 3 (internal 1); both artists train."""
+  ids = lambda *a: np.array(a, np.int32)
+  return splits.ColdStartSplit(ids(0), ids(), ids(1), ids(0, 1), ids(), ids(),
+                               warm_holdout=np.array([], np.int64),
+                               excluded_users=ids(), seed=0, params={})
+
+
+def test_lastfm_tags_come_from_training_users_only(tmp_path):
+  raw = readers.load_lastfm(_write_lastfm(tmp_path, tagged=HELD_OUT_TAGS), num_tags=3)
+  split = _train_user_2_split()
+  data = tags.with_item_tags(raw, split.train_users)
+  # Artist 51: the train user's tags 5 (música) and 9 (pop), once each; the test
+  # user's "rock" (twice, the most used over all users) is left out. Artist 52,
+  # tagged by the test user only, has no tag.
+  np.testing.assert_array_equal(data.item_features["tag"], [[2, 3, 0], [0, 0, 0]])
+  assert list(data.item_text) == ["Björk — música, pop", "東京事変"]
+  every = tags.with_item_tags(raw, [0, 1])  # what the reader used to compute
+  np.testing.assert_array_equal(every.item_features["tag"], [[1, 2, 3], [3, 0, 0]])
+  with pytest.raises(ValueError, match=r"users must be internal user ids in \[0, 2\)"):
+    tags.with_item_tags(raw, [2])
+
+
+def test_top_tags_orders_by_count_then_smaller_id():
+  top = tags.top_tags(np.array([1, 1, 1, 1, 0]), np.array([7, 3, 7, 5, 2]), 3, 2)
+  np.testing.assert_array_equal(top, [[2, 0], [7, 3], [0, 0]])
+  with pytest.raises(ValueError, match="width must be >= 1, got 0"):
+    tags.top_tags(np.array([0]), np.array([1]), 1, 0)
+  with pytest.raises(ValueError, match="item and tag have 2 and 1 entries"):
+    tags.top_tags(np.array([0, 0]), np.array([1]), 1, 1)
+
+
+def test_prepare_uses_training_tags_for_tables_and_text(tmp_path):
+  from jaxrec import train  # pylint: disable=import-outside-toplevel
+  from experiments.configs import maml_lastfm  # pylint: disable=import-outside-toplevel
+  synthetic.write_synthetic_lastfm(tmp_path / "hetrec2011-lastfm-2k", num_users=60,
+                                   num_artists=80, artists_per_user=(14, 30), seed=1)
+  config = maml_lastfm.get_config()
+  config.data.data_dir = str(tmp_path)
+  prepared = train.prepare(config)
+  raw = readers.load_dataset("lastfm", tmp_path)
+  expected = tags.with_item_tags(raw, prepared.split.train_users)
+  every = tags.with_item_tags(raw, np.arange(raw.num_users))
+  assert (expected.item_features["tag"] != every.item_features["tag"]).any()
+  np.testing.assert_array_equal(prepared.item_table["tag"], expected.item_features["tag"])
+  np.testing.assert_array_equal(prepared.interactions.item_features["tag"],
+                                expected.item_features["tag"])
+  np.testing.assert_array_equal(prepared.interactions.item_text, expected.item_text)
+
+
+def test_lastfm_friends_round_trip_synthetic(tmp_path):
+  directory = synthetic.write_synthetic_lastfm(tmp_path, num_users=30, num_artists=60,
+                                               seed=4)
+  data = readers.load_lastfm(directory)
+  rows = (directory / "user_friends.dat").read_bytes().decode().split("\r\n")[1:]
+  pairs = {tuple(map(int, r.split("\t"))) for r in rows if r}
+  assert len(pairs) == len(data.friend_ids)
+  owner = np.repeat(data.user_ids, np.diff(data.friend_offsets))
+  assert set(zip(owner.tolist(), data.user_ids[data.friend_ids].tolist())) == pairs
+  u = int(np.argmax(np.diff(data.friend_offsets)))
+  friends = graph.friends_of(data, u)
+  np.testing.assert_array_equal(friends, np.sort(friends))
+  among = friends[::2]
+  np.testing.assert_array_equal(graph.friends_of(data, u, among=among), among)
+  assert graph.friends_of(data, u, among=np.array([u])).size == 0
+
+
+def test_lastfm_friends_crlf_and_lf_parse_alike(tmp_path):
+  crlf = readers.load_lastfm(_write_lastfm(tmp_path / "crlf"))
+  lf = readers.load_lastfm(_write_lastfm(tmp_path / "lf",
+                                         friends=FRIENDS.replace("\r", "")))
+  np.testing.assert_array_equal(crlf.friend_ids, lf.friend_ids)
+  np.testing.assert_array_equal(crlf.friend_offsets, lf.friend_offsets)
+
+
+def test_lastfm_friends_self_loops_repeats_and_one_way_rows(tmp_path):
+  friends = ("userID\tfriendID\r\n2\t2\r\n2\t3\r\n2\t3\r\n3\t3\r\n"
+             "4\t2\r\n")
+  user_artists = "userID\tartistID\tweight\r\n2\t51\t1\r\n3\t51\t2\r\n4\t52\t3\r\n"
+  with pytest.warns(UserWarning) as record:
+    data = readers.load_lastfm(_write_lastfm(tmp_path, friends=friends,
+                                             user_artists=user_artists))
+  messages = " | ".join(str(w.message) for w in record)
+  assert "user_friends.dat: 2 self-loop rows and 1 repeated rows dropped" in messages
+  assert ("user_friends.dat: 2 friendships are listed in one direction only; "
+          "symmetrised") in messages
+  # Users 2, 3, 4 are internal 0, 1, 2: 2-3 and 4-2, both ways.
+  np.testing.assert_array_equal(data.friend_offsets, [0, 2, 3, 4])
+  np.testing.assert_array_equal(data.friend_ids, [1, 2, 0, 0])
+
+
+@pytest.mark.parametrize("friends, message", [
+    ("userID\tfriendID\r\n2\t3\r\n3\t9\r\n",
+     r"user_friends.dat:3: friendID 9 is not a user of user_artists.dat"),
+    ("userID\tfriendID\r\n2\t3\r\n\r\n7\t2\r\n",
+     r"user_friends.dat:4: userID 7 is not a user of user_artists.dat"),
+    ("userID\tfriendID\r\n2\tx\r\n",
+     r"user_friends.dat:2: friendID 'x' is not an integer"),
+    ("user\tfriend\r\n2\t3\r\n", r"user_friends.dat:1: expected header"),
+    ("userID\tfriendID\r\n2\t3\t4\r\n", r"user_friends.dat:2: expected 2 fields"),
+])
+def test_lastfm_bad_friends(tmp_path, friends, message):
+  with pytest.raises(ValueError, match=message):
+    readers.load_lastfm(_write_lastfm(tmp_path, friends=friends))
+
+
+def test_lastfm_without_friends_file_has_no_graph(tmp_path):
+  data = readers.load_lastfm(_write_lastfm(tmp_path, friends=None))
+  assert data.friend_offsets is None and data.friend_ids is None
+  with pytest.raises(ValueError, match="lastfm: no friend graph"):
+    graph.friends_of(data, 0)
+  assert "user_friends.dat" in readers.LOADERS["lastfm"][1]  # the release has it
+
+
+def test_friend_graph_is_validated(tmp_path):
+  data = readers.load_lastfm(_write_lastfm(tmp_path))
+  with pytest.raises(ValueError, match="user 5 is not an internal user id in \\[0, 2\\)"):
+    graph.friends_of(data, 5)
+  for offsets, ids, message in (
+      ([0, 1, 1], [1], "not symmetric"),
+      ([0, 1, 2], [0, 1], "user 0 is its own friend"),
+      ([0, 2], [1, 0], r"friend_offsets has shape \(2,\)"),
+      ([0, 1, 3], [1, 0, 0], "not sorted or has a repeat"),
+      ([0, 1, 2], [1, 2], r"friend_ids outside \[0, 2\)")):
+    bad = dataclasses.replace(data, friend_offsets=np.array(offsets, np.int64),
+                              friend_ids=np.array(ids, np.int32))
+    with pytest.raises(ValueError, match=message):
+      bad.validate()
+  with pytest.raises(ValueError, match="must both be set or both be None"):
+    dataclasses.replace(data, friend_ids=None).validate()
 
 
 def test_lastfm_quirks_warn_and_are_dropped_or_kept(tmp_path):
@@ -322,7 +477,18 @@ def test_lastfm_quirks_warn_and_are_dropped_or_kept(tmp_path):
                    messages)
   assert re.search(r"3 tag assignments reference 2 artist ids that are not in "
                    r"user_artists.dat; dropped", messages)
-  np.testing.assert_array_equal(data.item_features["tag"][:, 0], [3, 0])
+  np.testing.assert_array_equal(data.item_tags.tag, [3])
+  np.testing.assert_array_equal(
+      tags.with_item_tags(data, [0, 1]).item_features["tag"][:, 0], [3, 0])
+
+
+def test_lastfm_tags_of_unknown_users_are_dropped(tmp_path):
+  tagged = ("userID\tartistID\ttagID\tday\tmonth\tyear\n"
+            "2\t51\t9\t1\t4\t2009\n8\t51\t1\t1\t4\t2009\n")
+  with pytest.warns(UserWarning, match=r"1 tag assignments reference 1 user ids "
+                                       r"that are not in user_artists.dat; dropped"):
+    data = readers.load_lastfm(_write_lastfm(tmp_path, tagged=tagged))
+  np.testing.assert_array_equal(data.item_tags.user, [0])
 
 
 def test_lastfm_extra_artists_warn(tmp_path):
@@ -514,3 +680,14 @@ def test_real_lastfm(shared_data_dir):
   assert data.implicit and data.rating.max() == 352_698
   assert data.item_features["tag"].shape == (17_632, 5)
   assert data.item_vocab_sizes["tag"] == 11_947
+  assert not any("user_friends.dat" in str(w.message) for w in record)
+  assert len(data.friend_ids) == 25_434  # every pair is listed both ways
+  assert (np.diff(data.friend_offsets) > 0).all()
+  # Seed-0 split (the configs' defaults): tags from training users only change
+  # the top-5 tag set of 2,905 of the 12,133 tagged artists; 696 lose every tag.
+  split = splits.random_split(data, seed=0)
+  every = tags.with_item_tags(data, np.arange(data.num_users)).item_features["tag"]
+  train = tags.with_item_tags(data, split.train_users).item_features["tag"]
+  changed = [set(a[a > 0]) != set(b[b > 0]) for a, b in zip(every, train)]
+  assert ((every[:, 0] > 0).sum(), sum(changed)) == (12_133, 2_905)
+  assert ((every[:, 0] > 0) & (train[:, 0] == 0)).sum() == 696

@@ -5,7 +5,7 @@ import dataclasses
 import numpy as np
 import pytest
 
-from jaxrec.data.interactions import Interactions
+from jaxrec.data.interactions import Interactions, ItemTags
 from jaxrec.data.splits import (ColdStartSplit, build_tables, holdout_mask,
                                 item_popularity, random_split, time_split,
                                 training_mask)
@@ -150,6 +150,38 @@ def test_build_tables_copies_features_and_merges_vocabularies(data, split):
   assert (item_table["item_id"][split.test_items] == 0).all()
   np.testing.assert_array_equal(np.sort(user_table["user_id"][split.train_users]),
                                 np.arange(1, 47))
+
+
+def test_build_tables_takes_tags_from_training_users_only():
+  # Train users 0 and 2, test user 1 (tiny_split). Item 0: tag 1 by user 0, tag 2
+  # twice by the test user; item 2: tagged by the test user only.
+  data = dataclasses.replace(
+      tiny_interactions(), item_vocab_sizes={"tag": 3},
+      vocab_names={"tag": ["<pad>", "calm", "loud"]},
+      item_tags=ItemTags(user=np.array([0, 1, 1, 1], np.int32),
+                         item=np.array([0, 0, 0, 2], np.int32),
+                         tag=np.array([1, 2, 2, 2], np.int32),
+                         titles=np.array(["w", "x", "y", "z"]), field="tag", width=2))
+  _, item_table, vocab = build_tables(data.validate(), tiny_split())
+  np.testing.assert_array_equal(item_table["tag"], [[1, 0], [0, 0], [0, 0], [0, 0]])
+  np.testing.assert_array_equal(item_table["tag_mask"][:, 0], [1, 0, 0, 0])
+  assert vocab["tag"] == 3
+
+
+def test_item_tags_are_validated():
+  tags = ItemTags(user=np.array([0], np.int32), item=np.array([0], np.int32),
+                  tag=np.array([3], np.int32), titles=np.array(["w", "x", "y", "z"]),
+                  field="tag", width=2)
+  data = dataclasses.replace(tiny_interactions(), item_vocab_sizes={"tag": 3},
+                             item_tags=tags)
+  with pytest.raises(ValueError, match=r"tiny: item_tags.tag has ids outside \[1, 3\)"):
+    data.validate()
+  with pytest.raises(ValueError, match=r"item_tags.titles has 1 entries, expected 4"):
+    dataclasses.replace(data, item_tags=dataclasses.replace(
+        tags, tag=np.array([2], np.int32), titles=np.array(["w"]))).validate()
+  with pytest.raises(ValueError, match=r"item_tags.field 'genre' has no item vocabulary"):
+    dataclasses.replace(data, item_tags=dataclasses.replace(
+        tags, tag=np.array([2], np.int32), field="genre")).validate()
 
 
 def test_build_tables_rejects_colliding_field_names(data, split):

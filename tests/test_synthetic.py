@@ -6,9 +6,11 @@ import numpy as np
 import pytest
 
 from jaxrec.data import readers, synthetic
+from jaxrec.data import tags as tags_lib
 
 ML100K_FILES = ("u.data", "u.item", "u.user", "u.genre", "u.occupation")
-LASTFM_FILES = ("user_artists.dat", "artists.dat", "tags.dat", "user_taggedartists.dat")
+LASTFM_FILES = ("user_artists.dat", "artists.dat", "tags.dat", "user_taggedartists.dat",
+                "user_friends.dat")
 
 
 @pytest.fixture(scope="module")
@@ -59,7 +61,7 @@ def test_deterministic_in_seed(tmp_path):
   assert len(match) == 5 and not mismatch and not errors
   match, _, _ = filecmp.cmpfiles(tmp_path / "la", tmp_path / "lb", LASTFM_FILES,
                                  shallow=False)
-  assert len(match) == 4
+  assert len(match) == 5
   assert not filecmp.cmp(tmp_path / "a" / "u.data", tmp_path / "c" / "u.data",
                          shallow=False)
 
@@ -120,7 +122,8 @@ def test_lastfm_line_endings_and_encodings(tmp_path):
   directory = synthetic.write_synthetic_lastfm(tmp_path, num_users=20, num_artists=30,
                                                artists_per_user=(3, 8))
   for name, crlf in (("user_artists.dat", True), ("tags.dat", True),
-                     ("artists.dat", False), ("user_taggedartists.dat", False)):
+                     ("user_friends.dat", True), ("artists.dat", False),
+                     ("user_taggedartists.dat", False)):
     raw = (directory / name).read_bytes()
     assert (raw.count(b"\r\n") == raw.count(b"\n")) if crlf else b"\r" not in raw, name
   names = (directory / "artists.dat").read_text(encoding="utf-8")
@@ -132,7 +135,9 @@ def test_lastfm_line_endings_and_encodings(tmp_path):
 
 
 def _tag_similarity_ratio(data) -> float:
-  """Mean tag cosine similarity of artist pairs sharing a listener / of all pairs."""
+  """Mean tag cosine similarity of artist pairs sharing a listener / of all pairs
+  (tags from every user's assignments)."""
+  data = tags_lib.with_item_tags(data, np.arange(data.num_users))
   tags = np.zeros((data.num_items, data.item_vocab_sizes["tag"]))
   for k in range(data.item_features["tag"].shape[1]):
     tags[np.arange(data.num_items), data.item_features["tag"][:, k]] = 1
@@ -155,6 +160,35 @@ def test_lastfm_taste_drives_listening(tmp_path, taste_scale, low, high):
   assert low < _tag_similarity_ratio(readers.load_lastfm(directory, num_tags=4)) < high
 
 
+def _same_taste_fractions(directory, seed: int, num_users: int,
+                          num_artists: int) -> tuple[float, float]:
+  """Share of friend pairs with the same planted favourite tag, and the same
+  share over all user pairs (chance)."""
+  _, _, taste = synthetic._lastfm_model(  # pylint: disable=protected-access
+      np.random.default_rng(seed), num_users, num_artists, 20, 3.0)
+  favourite = taste.argmax(1)  # raw user id u + 2 is user index u
+  data = readers.load_lastfm(directory)
+  owner = np.repeat(np.arange(data.num_users), np.diff(data.friend_offsets))
+  index = data.user_ids - 2
+  friends = (favourite[index[owner]] == favourite[index[data.friend_ids]]).mean()
+  same = favourite[:, None] == favourite[None, :]
+  chance = same[np.triu_indices(num_users, 1)].mean()
+  return friends, chance
+
+
+@pytest.mark.parametrize("homophily", [0.8, 0.0])
+def test_lastfm_friends_follow_planted_tastes(tmp_path, homophily):
+  """Friends share their favourite tag far above chance, at chance without homophily."""
+  directory = synthetic.write_synthetic_lastfm(
+      tmp_path, num_users=150, num_artists=100, seed=6, homophily=homophily)
+  friends, chance = _same_taste_fractions(directory, 6, 150, 100)
+  assert chance < 0.15
+  if homophily:
+    assert friends > 0.6 > 4 * chance
+  else:
+    assert friends < 2 * chance
+
+
 @pytest.mark.parametrize("kwargs, message", [
     ({"ratings_per_user": (10, 5)}, r"ratings_per_user \(10, 5\) must satisfy"),
     ({"num_items": 1}, r"need num_users >= 1 and num_items >= 2"),
@@ -168,7 +202,9 @@ def test_movielens_bad_arguments(tmp_path, kwargs, message):
 @pytest.mark.parametrize("kwargs, message", [
     ({"artists_per_user": (0, 5)}, r"artists_per_user \(0, 5\) must satisfy"),
     ({"num_tags": 99}, r"num_tags must be in \[1, 20\], got 99"),
-    ({"num_users": 0}, r"num_users must be >= 1"),
+    ({"num_users": 1}, r"num_users must be >= 2 \(friendships need two users\)"),
+    ({"friends_per_user": (0, 3)}, r"friends_per_user \(0, 3\) must satisfy"),
+    ({"homophily": 1.5}, r"homophily must be in \[0, 1\], got 1.5"),
 ])
 def test_lastfm_bad_arguments(tmp_path, kwargs, message):
   with pytest.raises(ValueError, match=message):

@@ -22,6 +22,7 @@ Policies shared by every reader:
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import pathlib
@@ -33,12 +34,13 @@ from typing import NamedTuple
 import numpy as np
 
 from jaxrec.data import download as download_lib
-from jaxrec.data.interactions import Interactions
+from jaxrec.data import graph
+from jaxrec.data import tags as tags_lib
+from jaxrec.data.interactions import EM_DASH, Interactions, ItemTags
 
 PathLike = str | os.PathLike
 
 DATA_DIR_ENV = "JAXREC_DATA_DIR"
-EM_DASH = "\u2014"
 
 #: Release-year buckets shared by ML-100K and ML-1M: feature id ``1 + k`` for the
 #: k-th bucket, ``0`` for an unknown year. Finer in the 1990s, where most movies are.
@@ -537,22 +539,45 @@ def load_movielens_1m(path: PathLike) -> Interactions:
 # Last.fm.
 
 
-def _top_tags(artist_rows: np.ndarray, tag_ids: np.ndarray, num_rows: int,
-              num_tags: int) -> np.ndarray:
-  """``int32[num_rows, num_tags]``: per artist row, its most-assigned tag ids.
+def _lastfm_friends(path: pathlib.Path, user_ids: np.ndarray
+                    ) -> tuple[np.ndarray, np.ndarray]:
+  """The friend graph of ``user_friends.dat`` (``userID friendID``) in CSR form.
 
-  Tags are ordered by assignment count, ties by smaller id; padded with 0.
+  Ids are mapped to internal user ids (`user_ids`: sorted raw ids). Self-loops
+  and repeated rows are dropped and friendships listed in one direction only
+  are symmetrised, each with a warning giving the count.
+
+  Returns:
+    ``(offsets int64[U + 1], ids int32[E])`` as in `graph.symmetric_csr`.
+
+  Raises:
+    FileNotFoundError: the file is missing.
+    ValueError: bad header or line, or an id that is not a user of
+      ``user_artists.dat`` (naming file:line and the column).
   """
-  width = int(tag_ids.max(initial=0)) + 1
-  keys, counts = np.unique(artist_rows * width + tag_ids, return_counts=True)
-  rows, tags = keys // width, keys % width
-  order = np.lexsort((tags, -counts, rows))
-  rows, tags = rows[order], tags[order]
-  rank = np.arange(len(rows)) - np.searchsorted(rows, rows)  # position in its row
-  top = np.zeros((num_rows, num_tags), np.int32)
-  keep = rank < num_tags
-  top[rows[keep], rank[keep]] = tags[keep]
-  return top
+  table = _read_table(path, "\t", 2, header=("userID", "friendID"))
+  ends = []
+  for col, field in enumerate(("userID", "friendID")):
+    raw = _ints(table, col, field)
+    pos, found = _find(user_ids, raw)
+    if not found.all():
+      k = np.flatnonzero(~found)[0]
+      raise ValueError(f"{table.path}:{table.lines[k]}: {field} {raw[k]} is not a "
+                       "user of user_artists.dat")
+    ends.append(pos)
+  source, target = ends
+  loop = source == target
+  edges = source[~loop] * len(user_ids) + target[~loop]
+  unique = np.unique(edges)
+  if loop.any() or len(unique) < len(edges):
+    warnings.warn(f"{table.path}: {loop.sum()} self-loop rows and "
+                  f"{len(edges) - len(unique)} repeated rows dropped", stacklevel=3)
+  reverse = np.unique(target[~loop] * len(user_ids) + source[~loop])
+  one_way = len(np.setdiff1d(unique, reverse, assume_unique=True))
+  if one_way:
+    warnings.warn(f"{table.path}: {one_way} friendships are listed in one direction "
+                  "only; symmetrised (the other direction added)", stacklevel=3)
+  return graph.symmetric_csr(source[~loop], target[~loop], len(user_ids))
 
 
 def load_lastfm(path: PathLike, *, num_tags: int = 5) -> Interactions:
@@ -560,22 +585,35 @@ def load_lastfm(path: PathLike, *, num_tags: int = 5) -> Interactions:
 
   Reads ``user_artists.dat`` (``userID artistID weight``), ``artists.dat``
   (``id name url pictureURL``, UTF-8), ``tags.dat`` (``tagID tagValue``,
-  latin-1) and ``user_taggedartists.dat`` (``userID artistID tagID day month
-  year``); all tab-separated with a header line, CRLF or LF.
+  latin-1), ``user_taggedartists.dat`` (``userID artistID tagID day month
+  year``) and, when present, ``user_friends.dat`` (``userID friendID``); all
+  tab-separated with a header line, CRLF or LF.
 
   Items are the artists of ``user_artists.dat`` (in the real release exactly
   those of ``artists.dat``; extra ``artists.dat`` entries are dropped with a
   warning). ``rating`` is the play count (weight, must be > 0).
 
   Tag policy: assignments of artists that are not items (390 artist ids /
-  1,538 rows in the real file) are dropped with a warning giving both counts;
-  assignments dated outside `LASTFM_YEARS` (1956, 1957, 1979 in the real file)
-  are kept (the date is not used) and reported in a warning.
+  1,538 rows in the real file) and assignments by users that are not in
+  ``user_artists.dat`` (none in the real file) are dropped with a warning
+  giving the counts; assignments dated outside `LASTFM_YEARS` (1956, 1957,
+  1979 in the real file) are kept (the date is not used) and reported in a
+  warning. The assignments are kept raw in ``item_tags`` (internal ids).
 
-  Features: item ``"tag"`` ``int32[I, num_tags]``: ids (``1 + rank of tagID``)
-  of the artist's `num_tags` most-assigned tags (ties: smaller tagID), padded
-  with 0, + ``"tag_mask"``. No user features. Item text ``"Name — tag1,
-  tag2, ..."`` (just the name when untagged).
+  Features: item ``"tag"`` ``int32[I, num_tags]`` (ids ``1 + rank of tagID``)
+  + ``"tag_mask"``, and item text ``"Name — tag1, tag2, ..."``, are derived by
+  :func:`jaxrec.data.tags.with_item_tags` from the assignments of chosen users
+  (the artist's `num_tags` most-assigned tags, ties: smaller tagID). A tag
+  tells that its user knows the artist, so the reader chooses no user: the
+  field is all 0 and the text is the name; ``jaxrec.train.prepare`` and
+  :func:`jaxrec.data.splits.build_tables` use the training users' tags. No
+  user features.
+
+  Friends: ``user_friends.dat`` becomes the undirected user graph
+  ``friend_offsets`` / ``friend_ids`` (see `Interactions`); self-loops and
+  repeated rows are dropped and one-way rows symmetrised, with warnings. The
+  real release always has the file (25,434 rows, every pair in both
+  directions); without it the graph is None.
 
   Args:
     path: the ``hetrec2011-lastfm-2k`` directory.
@@ -585,9 +623,10 @@ def load_lastfm(path: PathLike, *, num_tags: int = 5) -> Interactions:
     `Interactions` with ``implicit=True``, no timestamps, no rating scale.
 
   Raises:
-    FileNotFoundError: a file is missing.
+    FileNotFoundError: a required file is missing.
     ValueError: bad header or line, non-positive weight, a tag assignment with
-      an unknown tagID, or `num_tags` < 1.
+      an unknown tagID, a friend id that is not a user of
+      ``user_artists.dat``, or `num_tags` < 1.
   """
   if num_tags < 1:
     raise ValueError(f"num_tags must be >= 1, got {num_tags}")
@@ -610,12 +649,17 @@ def load_lastfm(path: PathLike, *, num_tags: int = 5) -> Interactions:
 
   artists = _read_table(path / "artists.dat", "\t", 4, encoding="utf-8",
                         header=("id", "name", "url", "pictureURL"))
-  artist_ids = _ints(artists, 0, "id")
-  item_ids = np.unique(item_raw)
+  item_side = _Side(artists.path, _ints(artists, 0, "id"), artists.lines, {},
+                    artists.columns[1])
+  data = _interactions(
+      "lastfm", ratings, user_raw, item_raw, weight, None, users=None,
+      items=item_side, user_vocab_sizes={}, item_vocab_sizes={"tag": len(tag_names)},
+      implicit=True, rating_scale=None, vocab_names={"tag": tag_names})
 
   assigned = _read_table(path / "user_taggedartists.dat", "\t", 6,
                          header=("userID", "artistID", "tagID", "day", "month",
                                  "year"))
+  tagger = _ints(assigned, 0, "userID")
   tagged = _ints(assigned, 1, "artistID")
   tag = _ints(assigned, 2, "tagID")
   year = _ints(assigned, 5, "year")
@@ -630,26 +674,24 @@ def load_lastfm(path: PathLike, *, num_tags: int = 5) -> Interactions:
     warnings.warn(f"{assigned.path}: {odd_years.sum()} tag assignments dated "
                   f"outside {LASTFM_YEARS[0]}-{LASTFM_YEARS[1]} (years "
                   f"{sorted(set(year[odd_years].tolist()))}); kept", stacklevel=2)
-  known = np.isin(tagged, item_ids)
-  if not known.all():
-    warnings.warn(f"{assigned.path}: {(~known).sum()} tag assignments reference "
-                  f"{np.unique(tagged[~known]).size} artist ids that are not in "
-                  f"{ratings.path.name}; dropped", stacklevel=2)
-  # Tags are counted per artists.dat row; rows of unrated artists are dropped later.
-  artist_order = np.argsort(artist_ids, kind="stable")
-  artist_pos, in_artists = _find(artist_ids[artist_order], tagged)
-  use = known & in_artists
-  top = _top_tags(artist_order[artist_pos[use]], tag_pos[use] + 1,
-                  len(artist_ids), num_tags)
-  text = [f"{name} {EM_DASH} {', '.join(tag_names[t] for t in ts if t)}"
-          if ts[0] else name for name, ts in zip(artists.columns[1], top)]
-  item_side = _Side(artists.path, artist_ids, artists.lines,
-                    {"tag": top, "tag_mask": (top > 0).astype(np.float32)}, text)
-
-  return _interactions(
-      "lastfm", ratings, user_raw, item_raw, weight, None, users=None,
-      items=item_side, user_vocab_sizes={}, item_vocab_sizes={"tag": len(tag_names)},
-      implicit=True, rating_scale=None, vocab_names={"tag": tag_names})
+  item_pos, known = _find(data.item_ids, tagged)
+  user_pos, user_known = _find(data.user_ids, tagger)
+  for ok, raw, what in ((known, tagged, "artist"), (user_known, tagger, "user")):
+    if not ok.all():
+      warnings.warn(f"{assigned.path}: {(~ok).sum()} tag assignments reference "
+                    f"{np.unique(raw[~ok]).size} {what} ids that are not in "
+                    f"{ratings.path.name}; dropped", stacklevel=2)
+  use = known & user_known
+  item_tags = ItemTags(
+      user=user_pos[use].astype(np.int32), item=item_pos[use].astype(np.int32),
+      tag=(tag_pos[use] + 1).astype(np.int32), titles=data.item_text, field="tag",
+      width=num_tags)
+  friends = path / "user_friends.dat"
+  offsets, friend_ids = (_lastfm_friends(friends, data.user_ids)
+                         if friends.is_file() else (None, None))
+  data = dataclasses.replace(data, item_tags=item_tags, friend_offsets=offsets,
+                             friend_ids=friend_ids)
+  return tags_lib.with_item_tags(data, np.empty(0, np.int32))
 
 
 # ----------------------------------------------------------------------------
@@ -734,7 +776,7 @@ LOADERS: dict[str, tuple[Callable[[pathlib.Path], Interactions], tuple[str, ...]
                 ("u.data", "u.item", "u.user", "u.genre", "u.occupation")),
     "ml-1m": (load_movielens_1m, ("ratings.dat", "movies.dat", "users.dat")),
     "lastfm": (load_lastfm, ("user_artists.dat", "artists.dat", "tags.dat",
-                             "user_taggedartists.dat")),
+                             "user_taggedartists.dat", "user_friends.dat")),
 }
 
 

@@ -16,6 +16,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from jaxrec.data import tags
 from jaxrec.data.interactions import Interactions
 
 GROUPS = ("train", "val", "test")
@@ -299,6 +300,9 @@ def build_tables(interactions: Interactions, split: ColdStartSplit
                  ) -> tuple[FeatureTable, FeatureTable, dict[str, int]]:
   """Feature tables and vocabulary sizes for models.
 
+  When the dataset has raw tag assignments (``interactions.item_tags``), the
+  tag field comes from the training users' assignments only
+  (:func:`jaxrec.data.tags.with_item_tags` with ``split.train_users``).
   ``user_table`` (``[U]``-indexed) holds copies of the user feature arrays plus
   ``"user_id" = 1 + rank of the user among train users`` (0 for val/test and
   excluded users); ``item_table`` (``[I]``-indexed) the item features plus
@@ -313,6 +317,7 @@ def build_tables(interactions: Interactions, split: ColdStartSplit
     ValueError: when a field name occurs in both tables, or a feature is already
       named ``"user_id"`` / ``"item_id"``.
   """
+  interactions = tags.with_item_tags(interactions, split.train_users)
   user_table = {k: np.array(v) for k, v in interactions.user_features.items()}
   item_table = {k: np.array(v) for k, v in interactions.item_features.items()}
   for key in ("user_id", "item_id"):

@@ -248,6 +248,40 @@ def write_synthetic_movielens(directory: str | os.PathLike, *, num_users: int = 
   return directory
 
 
+def _lastfm_model(rng: np.random.Generator, num_users: int, num_artists: int,
+                  num_tags: int, taste_scale: float
+                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+  """Draws the artists' true tags ``float[A, T]`` (0/1), their popularity
+  ``float[A]`` and the users' tastes ``float[U, T]`` (see `write_synthetic_lastfm`)."""
+  tags = np.zeros((num_artists, num_tags))
+  for a in range(num_artists):
+    tags[a, rng.choice(num_tags, min(rng.integers(1, 5), num_tags),
+                       replace=False)] = 1.0
+  popularity = rng.normal(size=num_artists)
+  taste = rng.normal(0.0, taste_scale, (num_users, num_tags))
+  return tags, popularity, taste
+
+
+def _draw_friends(favourite: np.ndarray, friends_per_user: tuple[int, int],
+                  homophily: float, rng: np.random.Generator) -> np.ndarray:
+  """``int[E, 2]`` sorted friendships ``(u, v)``, ``u < v``, between user indices.
+
+  User u draws ``n_u ~ U{friends_per_user}`` partners (with replacement, never
+  u): each, with probability `homophily`, uniformly among the other users with
+  u's `favourite` tag (when there are any), else uniformly among all others.
+  """
+  num_users = len(favourite)
+  pairs = []
+  for u in range(num_users):
+    same = np.flatnonzero((favourite == favourite[u]) & (np.arange(num_users) != u))
+    others = np.delete(np.arange(num_users), u)
+    for _ in range(rng.integers(friends_per_user[0], friends_per_user[1] + 1)):
+      pool = same if same.size and rng.random() < homophily else others
+      v = pool[rng.integers(len(pool))]
+      pairs.append((min(u, v), max(u, v)))
+  return np.unique(np.asarray(pairs, np.int64).reshape(-1, 2), axis=0)
+
+
 def write_synthetic_lastfm(directory: str | os.PathLike, *, num_users: int = 100,
                            num_artists: int = 300, num_tags: int = 20,
                            seed: int = 0,
@@ -255,14 +289,17 @@ def write_synthetic_lastfm(directory: str | os.PathLike, *, num_users: int = 100
                            taste_scale: float = 3.0, noise: float = 0.5,
                            tag_probability: float = 0.3,
                            orphan_tagged_artists: int = 0,
-                           implausible_years: int = 0) -> pathlib.Path:
+                           implausible_years: int = 0,
+                           friends_per_user: tuple[int, int] = (1, 8),
+                           homophily: float = 0.8) -> pathlib.Path:
   """Writes a synthetic HetRec 2011 Last.fm 2K in its raw format.
 
-  Files (tab-separated, with headers): ``user_artists.dat`` and ``tags.dat``
-  with CRLF line endings, ``artists.dat`` and ``user_taggedartists.dat`` with
-  LF, like the real release; ``artists.dat`` is UTF-8 (names include
-  characters outside latin-1), ``tags.dat`` latin-1 (includes "música
-  latina"). User ids start at 2 and artist ids have gaps, as in the release.
+  Files (tab-separated, with headers): ``user_artists.dat``, ``tags.dat`` and
+  ``user_friends.dat`` with CRLF line endings, ``artists.dat`` and
+  ``user_taggedartists.dat`` with LF, like the real release; ``artists.dat``
+  is UTF-8 (names include characters outside latin-1), ``tags.dat`` latin-1
+  (includes "música latina"). User ids start at 2 and artist ids have gaps,
+  as in the release.
 
   Generative model: artist a has 1-4 true tags ``t_a in {0,1}^T`` and a
   popularity ``p_a ~ N(0, 1)``; user u has taste ``w_u ~ N(0,
@@ -271,7 +308,12 @@ def write_synthetic_lastfm(directory: str | os.PathLike, *, num_users: int = 100
   probability ``∝ exp(s_ua)`` (artists nobody drew go to a random user) with
   play count ``max(1, round(exp(4 + s_ua + eps)))``, ``eps ~ N(0, noise^2)``.
   Each listened pair is tagged with probability `tag_probability` using 1-2
-  of the artist's true tags, dated 2005-2011.
+  of the artist's true tags, dated 2005-2011. Friends follow the tastes: with
+  ``f_u = argmax_t w_ut`` (u's favourite tag), user u draws ``n_u ~
+  U{friends_per_user}`` partners v != u, each with probability `homophily`
+  uniformly among the other users with ``f_v = f_u`` (when there are any),
+  else uniformly among all other users; every friendship is written in both
+  directions, sorted by user then friend, like the real file.
 
   Quirks of the real file, off by default: `orphan_tagged_artists` extra
   artist ids that only appear in ``user_taggedartists.dat`` (one assignment
@@ -284,12 +326,15 @@ def write_synthetic_lastfm(directory: str | os.PathLike, *, num_users: int = 100
     artists_per_user: inclusive ``(low, high)`` artists per user.
     taste_scale, noise, tag_probability: model parameters above.
     orphan_tagged_artists, implausible_years: quirk counts.
+    friends_per_user: inclusive ``(low, high)`` partners drawn per user, low >= 1.
+    homophily: probability in ``[0, 1]`` that a partner shares the favourite tag.
 
   Returns:
     `directory` as a Path.
 
   Raises:
-    ValueError: invalid sizes or `artists_per_user`.
+    ValueError: invalid sizes, `artists_per_user`, `friends_per_user` or
+      `homophily`.
   """
   low, high = artists_per_user
   if not 1 <= low <= high <= num_artists:
@@ -297,18 +342,20 @@ def write_synthetic_lastfm(directory: str | os.PathLike, *, num_users: int = 100
                      f"1 <= low <= high <= num_artists={num_artists}")
   if not 1 <= num_tags <= len(_TAG_WORDS):
     raise ValueError(f"num_tags must be in [1, {len(_TAG_WORDS)}], got {num_tags}")
-  if num_users < 1:
-    raise ValueError(f"num_users must be >= 1, got {num_users}")
+  if num_users < 2:
+    raise ValueError(f"num_users must be >= 2 (friendships need two users), got "
+                     f"{num_users}")
+  if not 1 <= friends_per_user[0] <= friends_per_user[1]:
+    raise ValueError(f"friends_per_user {friends_per_user} must satisfy "
+                     "1 <= low <= high")
+  if not 0.0 <= homophily <= 1.0:
+    raise ValueError(f"homophily must be in [0, 1], got {homophily}")
   rng = np.random.default_rng(seed)
   user_ids = np.arange(num_users) + 2
   artist_ids = np.arange(num_artists) + 1 + np.arange(num_artists) // 7  # gaps
 
-  tags = np.zeros((num_artists, num_tags))
-  for a in range(num_artists):
-    tags[a, rng.choice(num_tags, min(rng.integers(1, 5), num_tags),
-                       replace=False)] = 1.0
-  popularity = rng.normal(size=num_artists)
-  taste = rng.normal(0.0, taste_scale, (num_users, num_tags))
+  tags, popularity, taste = _lastfm_model(rng, num_users, num_artists, num_tags,
+                                          taste_scale)
   score = taste @ (tags / tags.sum(1, keepdims=True)).T + popularity  # [U, A]
 
   chosen = []
@@ -354,4 +401,8 @@ def write_synthetic_lastfm(directory: str | os.PathLike, *, num_users: int = 100
          ["userID\tartistID\ttagID\tday\tmonth\tyear"] + [
              f"{u}\t{a}\t{t}\t1\t{rng.integers(1, 13)}\t{y}"
              for u, a, t, y in assignments])
+  pairs = _draw_friends(taste.argmax(1), friends_per_user, homophily, rng)
+  both = np.unique(np.concatenate([pairs, pairs[:, ::-1]]), axis=0)
+  _write(directory / "user_friends.dat", ["userID\tfriendID"] + [
+      f"{user_ids[u]}\t{user_ids[v]}" for u, v in both], newline="\r\n")
   return directory
