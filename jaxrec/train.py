@@ -39,6 +39,7 @@ from jaxrec.data import episodes as episodes_lib
 from jaxrec.data import readers
 from jaxrec.data import splits
 from jaxrec.data import synthetic
+from jaxrec.data import tags
 from jaxrec.data.interactions import Interactions
 
 # Metrics where larger is better; every other validation metric is minimised.
@@ -87,7 +88,12 @@ def load_interactions(data: ml_collections.ConfigDict) -> Interactions:
 
 
 def prepare(config: ml_collections.ConfigDict) -> Prepared:
-  """Loads the data, splits it (seed ``config.seed``) and builds the tables."""
+  """Loads the data, splits it (seed ``config.seed``) and builds the tables.
+
+  Item tags from user assignments (Last.fm) are taken from the training users
+  only (:func:`jaxrec.data.tags.with_item_tags`), in the tables, the item text
+  (and so its text vectors) and ``Prepared.interactions`` alike.
+  """
   data = config.data
   interactions = load_interactions(data)
   split_args = dict(seed=config.seed, min_ratings=data.min_ratings,
@@ -100,6 +106,7 @@ def prepare(config: ml_collections.ConfigDict) -> Prepared:
                               item_cutoff=data.item_cutoff, **split_args)
   else:
     raise ValueError(f"config.data.split must be 'random' or 'time', got {data.split!r}")
+  interactions = tags.with_item_tags(interactions, split.train_users)
   user_table, item_table, vocab_sizes = splits.build_tables(interactions, split)
   if data.text_features:
     from jaxrec import text  # pylint: disable=import-outside-toplevel
