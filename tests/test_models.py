@@ -10,8 +10,10 @@ import optax
 import pytest
 from jax.test_util import check_grads
 
+from jaxrec import meta
 from jaxrec import models
-from jaxrec.models.layers import FieldEmbedding, pooled_embedding
+from jaxrec.models.features import select_features
+from jaxrec.models.layers import FeatureMLP, FieldEmbedding, pooled_embedding
 
 NUM_USERS, NUM_ITEMS, TEXT_DIM = 9, 11, 16
 
@@ -256,6 +258,52 @@ def test_adapt_mask_matches_params(name):
   else:
     assert adapted and all(path[0] == "mlp" for path in adapted)
     assert len(adapted) == len(jax.tree_util.tree_leaves(params["mlp"]))
+
+
+# The output layer each model declares (``head_mask``, what ANIL adapts).
+MLP_OUT = {("mlp", "out", "kernel"), ("mlp", "out", "bias")}
+HEADS = {"melu": MLP_OUT, "hybrid": MLP_OUT,
+         "two_tower": {("user_tower", "user_vec"), ("user_tower", "proj", "kernel"),
+                       ("user_tower", "proj", "bias"), ("item_bias", "kernel"),
+                       ("item_bias", "bias"), ("bias",)}}
+
+
+def selected(mask):
+  """The paths of a bool pytree's true leaves."""
+  return {tuple(k.key for k in path)
+          for path, leaf in jax.tree_util.tree_flatten_with_path(mask)[0] if leaf}
+
+
+@pytest.mark.parametrize("name", sorted(models.MODELS))
+def test_adapting_the_head_changes_exactly_the_declared_output_layer(name):
+  if name in HEADS:
+    model, params = built(name)
+  else:  # a model registered without an entry in HEADS: its defaults
+    model = models.make_model(name, *ml1m_like())
+    params = model.init(jax.random.key(0))
+  assert (jax.tree_util.tree_structure(model.head_mask)
+          == jax.tree_util.tree_structure(params))
+  head = selected(model.head_mask)
+  assert head and head == HEADS.get(name, head)
+  adapted = meta.adapt(model.loss, params, make_part(), 0.5, 1, trainable=model.head_mask)
+  flat = zip(jax.tree_util.tree_flatten_with_path(params)[0], jax.tree.leaves(adapted))
+  changed = {tuple(k.key for k in path) for (path, before), after in flat
+             if not np.array_equal(before, after)}
+  assert changed == head
+
+
+def test_build_model_rejects_a_head_without_leaves():
+  user, item, vocab = ml1m_like()
+  user_specs, item_specs = select_features(
+      user, item, vocab, model="melu", user_fields=None, item_fields=None, use_ids=False,
+      use_side=True, use_text=False, text_proj=0)
+  with pytest.raises(ValueError, match="model 'melu': head selects no parameter leaf"):
+    models.build_model(name="melu", config={}, module=FeatureMLP(user_specs, item_specs,
+                                                                 4, (3,)),
+                       user_table=user, user_specs=user_specs, item_table=item,
+                       item_specs=item_specs, use_text=False, loss="mse",
+                       adapts=lambda path: path[0] == "mlp",
+                       head=lambda path: path[:2] == ("mlp", "output"))
 
 
 @pytest.mark.parametrize("name", NAMES)

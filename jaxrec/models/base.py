@@ -85,6 +85,9 @@ class RecModel:
       ``linear_leaves`` (``FeatureMLP``: MeLU and the hybrid model).
     adapt_mask: a pytree of bools shaped like ``params``: the leaves the inner
       loop of a meta-learner adapts by default.
+    head_mask: a pytree of bools shaped like ``params``: the model's output
+      layer, declared by the model (the leaves ANIL adapts, ``meta.adapt =
+      "head"``); at least one leaf is true.
   """
 
   name: str
@@ -93,6 +96,22 @@ class RecModel:
   predict: Callable[[Params, jax.Array, jax.Array], jax.Array]
   loss: Callable[[Params, Part], jax.Array]
   adapt_mask: Params
+  head_mask: Params
+
+
+def _path_mask(tree: Params, select: Callable[[tuple[str, ...]], bool]) -> Params:
+  """``select(path)`` as a Python bool for every leaf of ``tree``.
+
+  Args:
+    tree: a nested dict of arrays (or shapes).
+    select: maps a leaf's path (tuple of dict keys, e.g. ``("mlp", "out",
+      "kernel")``) to whether it is selected.
+
+  Returns:
+    A pytree of Python bools with the structure of ``tree``.
+  """
+  return jax.tree_util.tree_map_with_path(
+      lambda path, _: bool(select(tuple(k.key for k in path))), tree)
 
 
 def _staged_loss(module: nn.Module, loss_fn: Callable[..., jax.Array],
@@ -124,8 +143,7 @@ def _staged_loss(module: nn.Module, loss_fn: Callable[..., jax.Array],
                           method="head")
     return loss_fn(scores, feats["y"], feats["mask"])
 
-  reads = jax.tree_util.tree_map_with_path(
-      lambda path, _: not head_params(tuple(k.key for k in path)), shapes)
+  reads = _path_mask(shapes, lambda path: not head_params(path))
   if not hasattr(module, "head_from"):
     return StagedLoss(prepare=prepare, head=head, prepare_reads=reads)
 
@@ -149,7 +167,8 @@ def build_model(*, name: str, config: dict[str, Any], module: nn.Module,
                 user_table: Mapping[str, np.ndarray], user_specs: tuple[FieldSpec, ...],
                 item_table: Mapping[str, np.ndarray], item_specs: tuple[FieldSpec, ...],
                 use_text: bool, loss: str,
-                adapts: Callable[[tuple[str, ...]], bool]) -> RecModel:
+                adapts: Callable[[tuple[str, ...]], bool],
+                head: Callable[[tuple[str, ...]], bool]) -> RecModel:
   """Wraps a linen scorer ``module(user_feats, item_feats) -> float32[S]``.
 
   The selected fields (and ``item_table["text"]`` when ``use_text``) are converted
@@ -169,12 +188,14 @@ def build_model(*, name: str, config: dict[str, Any], module: nn.Module,
     adapts: maps a parameter path (tuple of dict keys) to whether the inner loop
       adapts that leaf by default. For a staged module (``features`` and
       ``head`` methods) these must be exactly the leaves ``head`` reads.
+    head: maps a parameter path to whether the leaf belongs to the model's
+      output layer (``RecModel.head_mask``, what ANIL adapts).
 
   Returns:
     The ``RecModel``.
 
   Raises:
-    ValueError: ``loss`` is unknown.
+    ValueError: ``loss`` is unknown, or ``head`` selects no parameter leaf.
   """
   loss_fn = get_loss(loss)
   users = device_table(user_table, user_specs)
@@ -194,10 +215,15 @@ def build_model(*, name: str, config: dict[str, Any], module: nn.Module,
     return loss_fn(scores, part["y"], part["mask"])
 
   shapes = jax.eval_shape(init, jax.random.key(0))
-  adapt_mask = jax.tree_util.tree_map_with_path(
-      lambda path, _: adapts(tuple(k.key for k in path)), shapes)
+  adapt_mask = _path_mask(shapes, adapts)
+  head_mask = _path_mask(shapes, head)
+  if not any(jax.tree_util.tree_leaves(head_mask)):
+    paths = ["/".join(k.key for k in path) for path, _ in
+             jax.tree_util.tree_flatten_with_path(shapes)[0]]
+    raise ValueError(f"model '{name}': head selects no parameter leaf (params: {paths})")
   staged = hasattr(module, "features") and hasattr(module, "head")
   loss_of = (_staged_loss(module, loss_fn, users, items, adapts, shapes) if staged
              else plain_loss)
   return RecModel(name=name, config={**config, "loss": loss}, init=jax.jit(init),
-                  predict=predict, loss=loss_of, adapt_mask=adapt_mask)
+                  predict=predict, loss=loss_of, adapt_mask=adapt_mask,
+                  head_mask=head_mask)

@@ -37,7 +37,8 @@ def hybrid(user_table: Mapping[str, np.ndarray], item_table: Mapping[str, np.nda
 
   Returns:
     A ``RecModel`` with params ``{"user_embed", "item": {"embed", "text_proj"},
-    "mlp"}`` (``text_proj`` only with text).
+    "mlp"}`` (``text_proj`` only with text); ``head_mask`` selects ``mlp/out``,
+    the output layer (see ``feature_mlp_model``).
 
   Raises:
     ValueError: nothing is selected, ``use_text`` without ``item_table["text"]``

@@ -27,7 +27,8 @@ def feature_mlp_model(name: str, user_table: Mapping[str, np.ndarray],
   """A ``FeatureMLP`` scorer as a ``RecModel`` (MeLU and the hybrid model).
 
   The MLP input is ``embed_dim * (#user fields + #item fields)`` wide, plus
-  ``text_proj`` with text. Default ``adapt_mask``: the ``mlp`` subtree.
+  ``text_proj`` with text. Default ``adapt_mask``: the ``mlp`` subtree;
+  ``head_mask`` (the output layer): ``mlp/out``, the scalar score layer.
 
   Raises:
     ValueError: see ``select_features``; or an unknown loss.
@@ -44,7 +45,8 @@ def feature_mlp_model(name: str, user_table: Mapping[str, np.ndarray],
             "use_side": use_side, "use_text": use_text, "text_proj": text_proj}
   return build_model(name=name, config=config, module=module, user_table=user_table,
                      user_specs=user_specs, item_table=item_table, item_specs=item_specs,
-                     use_text=use_text, loss=loss, adapts=lambda path: path[0] == "mlp")
+                     use_text=use_text, loss=loss, adapts=lambda path: path[0] == "mlp",
+                     head=lambda path: path[:2] == ("mlp", "out"))
 
 
 def melu(user_table: Mapping[str, np.ndarray], item_table: Mapping[str, np.ndarray],
@@ -66,7 +68,8 @@ def melu(user_table: Mapping[str, np.ndarray], item_table: Mapping[str, np.ndarr
 
   Returns:
     A ``RecModel`` with params ``{"user_embed", "item": {"embed"}, "mlp"}`` whose
-    default ``adapt_mask`` selects ``mlp`` only.
+    default ``adapt_mask`` selects ``mlp`` only and whose ``head_mask`` selects
+    ``mlp/out`` (kernel and bias of the output layer).
 
   Raises:
     ValueError: an unknown field or loss, a field missing from ``vocab_sizes``,

@@ -13,6 +13,12 @@ from jaxrec.models.base import RecModel, build_model
 from jaxrec.models.features import FieldSpec, select_features
 from jaxrec.models.layers import MLP, FieldEmbedding, ItemEncoder
 
+# The output layer (ANIL's head): the read-out ``s_j = <v_j, u> + w^T x_j + c + b``
+# of the frozen item representation (``v_j``, ``x_j``), affine in these leaves:
+# ``u = user_vec + proj(e(u))``, the item bias layer ``(w, c)`` and the global ``b``.
+HEAD_LAYERS = (("user_tower", "user_vec"), ("user_tower", "proj"), ("item_bias",),
+               ("bias",))
+
 
 class UserTower(nn.Module):
   """``u = user_vec + W [e_1(u); ...; e_p(u)] + c`` (just ``user_vec`` without fields).
@@ -89,7 +95,9 @@ def two_tower(user_table: Mapping[str, np.ndarray], item_table: Mapping[str, np.
     A ``RecModel`` with params ``{"user_tower": {"user_vec", "embed", "proj"},
     "item": {"embed", "text_proj"}, "item_tower", "item_bias", "bias"}`` (absent
     parts omitted). Default ``adapt_mask``: the user tower's ``user_vec`` and
-    ``proj``; its embedding tables stay shared.
+    ``proj``; its embedding tables stay shared. ``head_mask``: the leaves under
+    ``HEAD_LAYERS`` (``user_tower/user_vec``, ``user_tower/proj``, ``item_bias``,
+    ``bias``), the read-out of the item tower's output.
 
   Raises:
     ValueError: see ``select_features``; or an unknown loss.
@@ -108,4 +116,5 @@ def two_tower(user_table: Mapping[str, np.ndarray], item_table: Mapping[str, np.
       name="two_tower", config=config, module=module, user_table=user_table,
       user_specs=user_specs, item_table=item_table, item_specs=item_specs,
       use_text=use_text, loss=loss,
-      adapts=lambda path: path[0] == "user_tower" and path[1] != "embed")
+      adapts=lambda path: path[0] == "user_tower" and path[1] != "embed",
+      head=lambda path: any(path[:len(layer)] == layer for layer in HEAD_LAYERS))
