@@ -3,18 +3,27 @@ r"""Trains and evaluates configs over several seeds, then pools them into one re
   python -m experiments.run_all \
       --configs=experiments/configs/maml_ml100k.py,experiments/configs/joint_ml100k.py \
       --seeds=0,1,2,3,4 --root=workdirs/ml100k [--out=experiments/results/ml100k] \
-      [--set num_epochs=5 --set meta.num_steps=3 ...] [--pair METHOD:REFERENCE ...]
+      [--set num_epochs=5 --set meta.num_steps=3 ...] [--pair METHOD:REFERENCE ...] \
+      [--final METHOD] [--include_stale]
 
 Each (config, seed) runs in ``<root>/<config file stem>/seed_<seed>`` with
 ``config.seed = seed`` (after the ``--set`` overrides). A run whose
 ``results.json`` exists is skipped, an unfinished one resumes from its checkpoint,
 and a failing one is reported without stopping the others, so a table can be built
-over several sittings. Then every finished run under ``root`` is pooled
-(:mod:`jaxrec.results`) into ``<out>/results.json`` (aggregated rows, paired
-differences against the strongest baseline of each state and for every
-``--pair``, the runs, the command line), ``<out>/results.md``, and ``<out>/<config>_{k_shot,learning_curves,
-inner_steps}.png`` copied from each config's lowest seed (seed 0 normally).
-``--out`` defaults to ``root``. The exit status is 1 when a run failed.
+over several sittings. Then every finished run under ``root`` *of the current code*
+is pooled (:mod:`jaxrec.results`) into ``<out>/results.json`` (aggregated rows,
+paired differences against the strongest baseline of each state and for every
+``--pair``, the ``--final`` method against the strongest other method per metric,
+the runs with their code identities, the command line), ``<out>/results.md``, and
+``<out>/<config>_{k_shot,learning_curves,inner_steps,mae_by_support}.png`` copied
+from each config's lowest pooled seed (seed 0 normally). ``--out`` defaults to
+``root``. The exit status is 1 when a run failed.
+
+A finished run is *stale* when the code identity it was trained or evaluated with
+(:func:`jaxrec.provenance.code_identity`, recorded in ``results.json``) has another
+code hash than the code running this command: it is listed in ``stale_runs`` and
+left out of the tables, unless ``--include_stale`` pools it anyway (still listed).
+Delete a stale run's workdir to retrain it with the current code.
 """
 
 from __future__ import annotations
@@ -35,9 +44,10 @@ import ml_collections
 import numpy as np
 from absl import logging
 
+from jaxrec import provenance
 from jaxrec import results as results_lib
 
-PLOTS = ("k_shot.png", "learning_curves.png", "inner_steps.png")
+PLOTS = ("k_shot.png", "learning_curves.png", "inner_steps.png", "mae_by_support.png")
 
 
 def load_config(path: str | pathlib.Path) -> ml_collections.ConfigDict:
@@ -129,38 +139,78 @@ def finished_runs(root: str | pathlib.Path) -> list[dict[str, Any]]:
   return sorted(found, key=lambda r: (r["config"], r["seed"]))
 
 
+def _stale_lines(stale: Sequence[dict[str, Any]], include_stale: bool) -> list[str]:
+  """Markdown list of the stale runs and whether they were pooled."""
+  if not stale:
+    return []
+  fate = "pooled anyway (--include_stale)" if include_stale else "not pooled"
+  return ([f"**Stale runs** (trained or evaluated with other code; {fate}):", ""]
+          + [f"- {r['config']} seed {r['seed']}: {r['stale']}" for r in stale] + [""])
+
+
 def summarize(root: str | pathlib.Path, out: str | pathlib.Path, *, command: str,
               runs: Sequence[dict[str, Any]] = (),
-              pairs: Sequence[tuple[str, str]] = ()) -> dict[str, Any]:
-  """Pools every finished run under ``root`` and writes the report into ``out``.
+              pairs: Sequence[tuple[str, str]] = (), final: str | None = None,
+              include_stale: bool = False) -> dict[str, Any]:
+  """Pools every finished run of the current code under ``root`` and writes the
+  report into ``out``.
+
+  Each finished run's code identities (``results.json``'s ``protocol
+  ["trained_code"]`` and ``protocol["code"]``) are compared with the current
+  :func:`jaxrec.provenance.code_identity` (:func:`jaxrec.results.stale_reason`);
+  stale runs are left out unless ``include_stale``, and listed either way.
 
   The paired comparisons use each run's curve metric (RMSE for explicit data, AUC
   for implicit) and, per state, compare every method with the strongest baseline
   (best aggregated mean on that state), and each ``(method, reference)`` of
   ``pairs`` (e.g. a model with and without text) on every state holding both.
+  With ``final``, :func:`jaxrec.results.final_comparisons` compares that method
+  with the strongest other method on every table metric with per-user values.
 
   Returns:
-    The ``<out>/results.json`` dict: ``{"dataset", "command", "metric", "runs"
-    (this invocation's), "pooled_runs", "aggregated", "paired"}``.
+    The ``<out>/results.json`` dict: ``{"dataset", "command", "metric", "code"
+    (the current identity), "include_stale", "runs" (this invocation's),
+    "pooled_runs", "stale_runs" (each ``{"config", "seed", "workdir", "code":
+    {"trained", "evaluated"}}``, stale ones with ``"stale"``: the reason),
+    "aggregated", "paired", "final": {"method", "comparisons"} or None}``.
 
   Raises:
     FileNotFoundError: if no finished run is under ``root``.
-    ValueError: as :func:`jaxrec.results.aggregate`,
-      :func:`jaxrec.results.strongest_baseline` and
-      :func:`jaxrec.results.paired_differences`.
+    ValueError: if every finished run is stale and ``include_stale`` is false; as
+      :func:`jaxrec.results.aggregate`, :func:`jaxrec.results.strongest_baseline`,
+      :func:`jaxrec.results.paired_differences` and
+      :func:`jaxrec.results.final_comparisons`.
   """
-  pooled_runs = finished_runs(root)
-  if not pooled_runs:
+  found = finished_runs(root)
+  if not found:
     raise FileNotFoundError(f"no finished run (results.json + per_user.npz) under {root}")
-  outputs = [json.loads((pathlib.Path(r["workdir"]) / "results.json").read_text())
-             for r in pooled_runs]
+  current = provenance.code_identity()
+  pooled_runs, outputs = [], []
+  for run in found:
+    output = json.loads((pathlib.Path(run["workdir"]) / "results.json").read_text())
+    run["code"] = {"trained": output["protocol"].get("trained_code"),
+                   "evaluated": output["protocol"].get("code")}
+    reason = results_lib.stale_reason(run["code"], current)
+    if reason:
+      run["stale"] = reason
+    if include_stale or not reason:
+      pooled_runs.append(run)
+      outputs.append(output)
+  stale = [r for r in found if "stale" in r]
+  if stale:
+    print("\n".join(_stale_lines(stale, include_stale)), file=sys.stderr)
+  if not pooled_runs:
+    raise ValueError(f"none of the {len(found)} finished runs under {root} is of the "
+                     f"current code (code hash {current['code_hash']}): retrain them "
+                     "(delete their workdirs) or pass --include_stale to pool them anyway")
   aggregated = results_lib.aggregate(outputs)
   metric = outputs[0]["curves"]["metric"]
+  needed = (metric, *results_lib.TABLE_METRICS) if final else (metric,)
   per_user = []
   for run, output in zip(pooled_runs, outputs):
     with np.load(pathlib.Path(run["workdir"]) / "per_user.npz") as arrays:
-      needed = [k for k in arrays.files if k.endswith((f"|{metric}", "|user"))]
-      per_user.append((output["protocol"]["seed"], {k: arrays[k] for k in needed}))
+      keys = [k for k in arrays.files if k.rpartition("|")[2] in (*needed, "user")]
+      per_user.append((output["protocol"]["seed"], {k: arrays[k] for k in keys}))
   paired = []
   for state in dict.fromkeys(r["state"] for r in aggregated):
     reference = results_lib.strongest_baseline(aggregated, state, metric)
@@ -170,14 +220,23 @@ def summarize(root: str | pathlib.Path, out: str | pathlib.Path, *, command: str
     methods = {r["method"] for r in aggregated if r["state"] == state}
     paired += [results_lib.paired_differences(per_user, method, ref, state, metric)
                for method, ref in pairs if {method, ref} <= methods]
+  comparisons = (results_lib.final_comparisons(aggregated, per_user, final)
+                 if final else [])
   summary = {"dataset": outputs[0]["dataset"], "command": command, "metric": metric,
-             "runs": list(runs), "pooled_runs": pooled_runs, "aggregated": aggregated,
-             "paired": paired}
+             "code": current, "include_stale": include_stale, "runs": list(runs),
+             "pooled_runs": pooled_runs, "stale_runs": stale, "aggregated": aggregated,
+             "paired": paired,
+             "final": {"method": final, "comparisons": comparisons} if final else None}
   out = pathlib.Path(out)
   out.mkdir(parents=True, exist_ok=True)
   (out / "results.json").write_text(json.dumps(summary, indent=2))
-  (out / "results.md").write_text(f"# {summary['dataset']}\n\n`{command}`\n\n"
-                                  + results_lib.markdown_table(aggregated, paired))
+  dirty = ", dirty" if current["dirty"] else ""
+  header = [f"# {summary['dataset']}", "", f"`{command}`", "",
+            f"Code {str(current['code_hash'])[:12]} (commit "
+            f"{str(current['git_commit'])[:12]}{dirty}).", ""]
+  (out / "results.md").write_text("\n".join(header + _stale_lines(stale, include_stale))
+                                  + "\n" + results_lib.markdown_table(
+                                      aggregated, paired, final=comparisons))
   first_seed = {}
   for run in pooled_runs:
     first_seed.setdefault(run["config"], run["workdir"])
@@ -191,9 +250,10 @@ def summarize(root: str | pathlib.Path, out: str | pathlib.Path, *, command: str
 def run_all(config_paths: Sequence[str], seeds: Sequence[int], root: str | pathlib.Path,
             out: str | pathlib.Path | None = None,
             overrides: Sequence[tuple[str, Any]] = (), *, command: str = "",
-            pairs: Sequence[tuple[str, str]] = (), progress: bool = True
-            ) -> dict[str, Any]:
-  """Runs every (config, seed) not finished yet, then :func:`summarize` s ``root``.
+            pairs: Sequence[tuple[str, str]] = (), final: str | None = None,
+            include_stale: bool = False, progress: bool = True) -> dict[str, Any]:
+  """Runs every (config, seed) not finished yet, then :func:`summarize` s ``root``
+  (with ``pairs``, ``final`` and ``include_stale``).
 
   A failing run (any exception) is printed and recorded with status ``"failed"``
   and its traceback; the others go on.
@@ -221,7 +281,7 @@ def run_all(config_paths: Sequence[str], seeds: Sequence[int], root: str | pathl
         print(f"run {workdir} failed:\n{record['error']}", file=sys.stderr)
       runs.append(record)
   return summarize(root, root if out is None else out, command=command, runs=runs,
-                   pairs=pairs)
+                   pairs=pairs, final=final, include_stale=include_stale)
 
 
 def _pair(text: str) -> tuple[str, str]:
@@ -257,12 +317,20 @@ def main(argv: Sequence[str] | None = None) -> int:
                       metavar="METHOD:REFERENCE",
                       help="also report METHOD - REFERENCE paired per user, repeatable "
                            "(e.g. hybrid-text-maml:hybrid-notext-maml)")
+  parser.add_argument("--final", default=None, metavar="METHOD",
+                      help="the final method: compared with the strongest other method "
+                           "on every metric (e.g. hybrid-text-maml)")
+  parser.add_argument("--include_stale", action="store_true",
+                      help="also pool runs trained or evaluated with other code than "
+                           "the current one (they are listed as stale either way)")
   args = parser.parse_args(argv)
   summary = run_all([p for p in args.configs.split(",") if p], args.seeds, args.root,
                     args.out, [parse_override(s) for s in args.overrides],
                     command=shlex.join(["python", "-m", "experiments.run_all", *argv]),
-                    pairs=args.pairs)
-  print(results_lib.markdown_table(summary["aggregated"], summary["paired"]))
+                    pairs=args.pairs, final=args.final, include_stale=args.include_stale)
+  print(results_lib.markdown_table(summary["aggregated"], summary["paired"],
+                                   final=summary["final"]["comparisons"]
+                                   if summary["final"] else ()))
   failed = [r["workdir"] for r in summary["runs"] if r["status"] == "failed"]
   if failed:
     print(f"{len(failed)} run(s) failed: {', '.join(failed)}", file=sys.stderr)

@@ -7,13 +7,15 @@ cold-start state. It writes
 
 - ``results.json``: ``{"dataset", "protocol", "results": [{"method", "state",
   "seed", "metrics"}], "curves": {...}}``;
-- ``results.md``: one table per state;
+- ``results.md``: one table per state (and MAE by support size on ``new_users``);
 - ``per_user.npz``: per-user metric arrays ``"<method>|<state>|<metric>"`` (and
-  ``"<state>|user"``), for paired comparisons across methods;
-- ``learning_curves.png``, ``k_shot.png``, ``inner_steps.png``.
+  ``"<state>|user"``), the full-catalogue ones included, for paired comparisons
+  across methods;
+- ``learning_curves.png``, ``k_shot.png``, ``inner_steps.png``, ``mae_by_support.png``.
 
-Catalogue metrics (``coverage@k``, ``novelty@k``, ``diversity@k``) come from each
-user's top-k list over the state's candidate items (train items; the held-out items
+Catalogue metrics (``coverage@k``, ``novelty@k``, ``diversity@k``, and
+``full_recall@k`` / ``full_ndcg@k`` of the held-out relevant items) come from each
+user's ranking of the state's candidate items (train items; the held-out items
 for the new-item states) minus the user's support items.
 """
 
@@ -22,10 +24,7 @@ from __future__ import annotations
 import functools
 import json
 import pathlib
-import platform
-import subprocess
 from collections.abc import Callable, Sequence
-from importlib import metadata
 from typing import Any
 
 import jax
@@ -37,6 +36,8 @@ from jaxrec import baselines
 from jaxrec import checkpoint
 from jaxrec import meta
 from jaxrec import metrics
+from jaxrec import provenance
+from jaxrec import results as results_lib
 from jaxrec import train as train_lib
 from jaxrec.data import episodes as episodes_lib
 from jaxrec.data import splits
@@ -86,28 +87,18 @@ def load_run(workdir: str | pathlib.Path, config: ml_collections.ConfigDict | No
 
 
 def protocol(config: ml_collections.ConfigDict, prepared: train_lib.Prepared) -> dict:
-  """The split parameters, seeds, package versions, git commit and device."""
-  def version(pkg):
-    try:
-      return metadata.version(pkg)
-    except metadata.PackageNotFoundError:
-      return None
-  try:
-    commit = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True,
-                            cwd=pathlib.Path(__file__).parent, check=True).stdout.strip()
-  except (OSError, subprocess.CalledProcessError):
-    commit = None
+  """The split parameters, seeds, relevance threshold, the code identity
+  (:func:`jaxrec.provenance.code_identity`: code hash, dirty flag, git commit,
+  package versions) of the evaluating code, and the device."""
   return {
       "split": {**prepared.split.params, **prepared.split.sizes()},
       "seed": config.seed,
       "query_size": config.data.query_size,
       "states": list(STATES),
-      "relevance_threshold": 1.0 if prepared.interactions.implicit else 4.0,
+      "relevance_threshold": metrics.relevance_threshold_for(
+          prepared.interactions.implicit, None),
       "catalogue_k": CATALOGUE_K,
-      "versions": {p: version(p) for p in ("jaxrec", "jax", "jaxlib", "flax", "optax",
-                                           "orbax-checkpoint", "numpy")},
-      "python": platform.python_version(),
-      "git_commit": commit,
+      "code": provenance.code_identity(),
       "device": f"{jax.devices()[0].platform}: {jax.devices()[0].device_kind} "
                 f"x{jax.device_count()}",
   }
@@ -131,44 +122,69 @@ def _candidates(prepared: train_lib.Prepared, state: str) -> np.ndarray:
 
 def _catalogue(score_all: Callable[[dict, np.ndarray], np.ndarray],
                batches: Sequence[dict], candidates: np.ndarray,
-               prepared: train_lib.Prepared) -> dict[str, float]:
+               prepared: train_lib.Prepared
+               ) -> tuple[dict[str, float], dict[str, np.ndarray]]:
   """Metrics of each user's ranking of every item in ``candidates``.
 
   The user's support items with ``y > 0`` (rated, or listened) are excluded.
-  ``coverage@k`` / ``novelty@k`` / ``diversity@k`` come from the top-k lists; for
-  implicit data ``full_recall@k`` / ``full_ndcg@k`` / ``full_hit@k`` rank the held-out
-  positives (query ``y = 1``) against the whole candidate catalogue.
+  ``coverage@k`` / ``novelty@k`` / ``diversity@k`` come from the top-k lists.
+  ``full_recall@k`` / ``full_ndcg@k`` / ``full_hit@k``
+  (:func:`jaxrec.metrics.per_user_full_catalogue`, binary gain) rank the held-out
+  relevant items, the query items with ``y >= relevance threshold`` (4 for
+  ratings: liked; 1 for implicit data: listened), against the whole candidate
+  catalogue; the other query items (disliked, or sampled negatives) stay
+  ordinary candidates. Users without a relevant query item are left out of
+  these means; ``full_users`` counts the users in them.
+
+  Args:
+    score_all: ``(padded batch, int[C] candidates) -> float[B, C]`` scores.
+    batches: padded episode batches (padded tasks are skipped).
+    candidates: ``int[C]`` item ids of the state's catalogue.
+    prepared: the run's data.
+
+  Returns:
+    ``(summary, per_user)``: the means above and ``full_users``; per user, the
+    ``"full_*@k"`` values as ``float64[E]`` (NaN for a user left out), in user-id
+    order like :func:`jaxrec.train.query_arrays`.
+
+  Raises:
+    ValueError: as :func:`jaxrec.metrics.per_user_full_catalogue` and
+      :func:`jaxrec.metrics.top_k_items` (e.g. fewer than ``k`` candidates).
   """
   k = CATALOGUE_K
+  threshold = metrics.relevance_threshold_for(prepared.interactions.implicit, None)
   position = np.full(prepared.interactions.num_items, -1)
   position[candidates] = np.arange(len(candidates))
-  tops, full = [], []
+  tops, full, users = [], [], []
   for batch in batches:
     real = batch["query"]["mask"].sum(axis=1) > 0
     scores = np.asarray(score_all(batch, candidates), np.float64)[real]
     (s_pos, s_ok), (q_pos, q_ok) = [
-        (position[part["item"][real]],
-         (part["mask"][real] > 0) & (part["y"][real] > 0)) for part in
+        (position[part["item"][real]], part["mask"][real] > 0) for part in
         (batch["support"], batch["query"])]
-    s_ok &= s_pos >= 0
+    s_ok &= (batch["support"]["y"][real] > 0) & (s_pos >= 0)
+    relevant = q_ok & (batch["query"]["y"][real] >= threshold)
     seen = np.zeros(scores.shape, bool)
     rows, cols = np.nonzero(s_ok)
     seen[rows, s_pos[rows, cols]] = True
     tops.append(metrics.top_k_items(scores, k, exclude=seen))
-    if prepared.interactions.implicit:
-      full.append(metrics.per_user_full_catalogue(
-          scores, np.where(q_ok, q_pos, 0), np.where(s_ok, s_pos, 0),
-          positives_mask=q_ok, exclude_mask=s_ok, ks=k))
+    full.append(metrics.per_user_full_catalogue(
+        scores, np.where(relevant, q_pos, 0), np.where(s_ok, s_pos, 0),
+        positives_mask=relevant, exclude_mask=s_ok, ks=k))
+    users.append(batch["query"]["user"][real])
+  order = np.argsort(np.concatenate(users), kind="stable")
+  per_user = {f"full_{key}": np.concatenate([f[key] for f in full])[order]
+              for key in full[0]}
   top = np.concatenate(tops)  # positions in ``candidates``
   shown, top_shown = np.unique(top, return_inverse=True)
   out = {f"coverage@{k}": metrics.coverage_at_k(top, len(candidates)),
          f"novelty@{k}": metrics.novelty_at_k(
              top, prepared.popularity[candidates], len(prepared.split.train_users)),
          f"diversity@{k}": metrics.diversity_at_k(
-             top_shown.reshape(top.shape), item_vectors(prepared, candidates[shown]))}
-  for key in (full[0] if full else ()):
-    out[f"full_{key}"] = float(np.nanmean(np.concatenate([f[key] for f in full])))
-  return out
+             top_shown.reshape(top.shape), item_vectors(prepared, candidates[shown])),
+         **metrics.summarize(per_user),
+         "full_users": int(np.isfinite(per_user[f"full_recall@{k}"]).sum())}
+  return out, per_user
 
 
 def model_scoring(model, trainable_mask: Any):
@@ -350,9 +366,16 @@ def evaluate_run(workdir: str | pathlib.Path, *, progress: bool = True) -> dict[
     test_episodes[state_name] = episodes
     batches = _batches(episodes, shape)
     candidates = _candidates(prepared, state_name)
+    support_sizes = episodes.support_sizes[np.argsort(episodes.user, kind="stable")]
     for method, (score, score_all) in scorers.items():
       summary, per_user = _evaluate_scorer(score, batches, implicit)
-      summary.update(_catalogue(score_all, batches, candidates, prepared))
+      catalogue, full = _catalogue(score_all, batches, candidates, prepared)
+      summary.update(catalogue)
+      per_user.update(full)
+      if state_name == "new_users" and "mae" in per_user:  # users in user-id order
+        for label, (mae, n) in metrics.mean_by_support_size(per_user["mae"],
+                                                            support_sizes).items():
+          summary[f"mae_support_{label}"], summary[f"num_users_support_{label}"] = mae, n
       results.append({"method": method, "state": state_name, "seed": config.seed,
                       "metrics": summary})
       per_user_all[f"{state_name}|user"] = per_user.pop("user")
@@ -367,8 +390,11 @@ def evaluate_run(workdir: str | pathlib.Path, *, progress: bool = True) -> dict[
             "inner_steps": inner_steps_curve(
                 scoring, state.params, inner_lr, _batches(test_episodes["new_users"], shape),
                 implicit, curve_metric)}
-  output = {"dataset": inter.name, "protocol": {**protocol(config, prepared),
-                                                "hyperparameters": chosen},
+  trained_code = workdir / "provenance.json"  # written by train.train
+  output = {"dataset": inter.name,
+            "protocol": {**protocol(config, prepared), "hyperparameters": chosen,
+                         "trained_code": (json.loads(trained_code.read_text())
+                                          if trained_code.exists() else None)},
             "results": results, "curves": curves}
   (workdir / "results.json").write_text(json.dumps(output, indent=2))
   (workdir / "results.md").write_text(results_markdown(output))
@@ -381,13 +407,16 @@ def k_shot_curve(scorers: dict, episodes: episodes_lib.Episodes, shape: tuple[in
                  implicit: bool, metric: str, *, seed: int) -> dict[str, Any]:
   """``metric`` vs the number of support ratings ``k`` (``K_SHOTS``) on
   ``new_users``: each user's support set truncated to ``k`` random ratings;
-  users with fewer than ``k`` leave that point (``users`` counts those left)."""
+  users with fewer than ``k`` leave that point (``users`` counts those left).
+  The curve ends before the first ``k`` no user reaches (support positives: every
+  rating, or the ``y != 0`` entries when negatives are sampled)."""
+  positive = (episodes.support_y != 0 if episodes.negatives
+              else np.ones(len(episodes.support_y), bool))
+  episode_of_entry = np.repeat(np.arange(len(episodes)), episodes.support_sizes)
+  most = np.bincount(episode_of_entry[positive], minlength=len(episodes)).max(initial=0)
   curve = {"k": [], "users": [], "values": {m: [] for m in scorers}}
-  for k in K_SHOTS:
-    try:
-      truncated = episodes_lib.truncate_support(episodes, k, seed=seed)
-    except ValueError:  # no user has k support ratings
-      break
+  for k in (k for k in K_SHOTS if k <= most):
+    truncated = episodes_lib.truncate_support(episodes, k, seed=seed)
     batches = _batches(truncated, shape)
     curve["k"].append(k)
     curve["users"].append(len(truncated))
@@ -415,7 +444,8 @@ TABLE_METRICS = ("mae", "rmse", "ndcg@3", "ndcg@10", "precision@5", "recall@5", 
 
 def results_markdown(output: dict[str, Any]) -> str:
   """One markdown table per state: a row per method, a column per main metric
-  (``mean ± 95% CI`` when several seeds are pooled)."""
+  (``mean ± 95% CI`` when several seeds are pooled); on ``new_users`` also MAE by
+  support size (:func:`jaxrec.results.support_table`)."""
   lines = [f"# {output['dataset']}", ""]
   for state_name in STATES:
     rows = [r for r in output["results"] if r["state"] == state_name]
@@ -423,13 +453,16 @@ def results_markdown(output: dict[str, Any]) -> str:
       continue
     present = [m for m in TABLE_METRICS if m in rows[0]["metrics"]]
     users = rows[0]["metrics"].get("num_users", "?")
-    lines += [f"## {state_name} ({users} test users)", "",
+    full_users = rows[0]["metrics"].get("full_users")
+    full_text = ("" if full_users is None else
+                 f"; full_* over the {full_users} with a relevant query item")
+    lines += [f"## {state_name} ({users} test users{full_text})", "",
               "| method | " + " | ".join(present) + " |",
               "|---" * (len(present) + 1) + "|"]
     for r in rows:
       cells = [_cell(r["metrics"], m) for m in present]
       lines.append(f"| {r['method']} | " + " | ".join(cells) + " |")
-    lines.append("")
+    lines += [""] + results_lib.support_table(rows)
   return "\n".join(lines)
 
 
@@ -440,7 +473,8 @@ def _cell(values: dict, key: str) -> str:
 
 
 def plot_all(workdir: pathlib.Path, output: dict[str, Any]) -> None:
-  """learning_curves.png, k_shot.png and inner_steps.png in ``workdir``.
+  """learning_curves.png, k_shot.png, inner_steps.png and (explicit data)
+  mae_by_support.png in ``workdir``.
 
   Figures are drawn on ``matplotlib.figure.Figure`` objects, so the caller's
   pyplot backend (e.g. inline plots in a notebook) is left alone.
@@ -485,3 +519,20 @@ def plot_all(workdir: pathlib.Path, output: dict[str, Any]) -> None:
   ax.set(xlabel="test-time inner steps", ylabel=f"query {metric} (new users)")
   fig.tight_layout()
   fig.savefig(workdir / "inner_steps.png", dpi=100)
+
+  rows = [r for r in output["results"] if r["state"] == "new_users"]
+  bins = [k[len("mae_support_"):] for k in (rows[0]["metrics"] if rows else ())
+          if k.startswith("mae_support_")]
+  if bins:
+    fig = Figure(figsize=(6, 4))
+    ax = fig.subplots()
+    for r in rows:
+      ax.plot(range(len(bins)), [r["metrics"][f"mae_support_{b}"] for b in bins],
+              marker="o", label=r["method"])
+    counts = rows[0]["metrics"]
+    ax.set_xticks(range(len(bins)),
+                  [f"{b}\nn={counts[f'num_users_support_{b}']}" for b in bins])
+    ax.set(xlabel="support ratings per user", ylabel="query MAE (new users)")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(workdir / "mae_by_support.png", dpi=100)

@@ -19,7 +19,7 @@ Everything here is plain numpy and the standard library (no scipy).
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -206,21 +206,23 @@ def _matched(seed: int, state: str, method_arrays: tuple[np.ndarray, np.ndarray]
 def paired_differences(per_user_runs: Sequence[tuple[int, Mapping[str, np.ndarray]]],
                        method: str, reference: str, state: str, metric: str
                        ) -> dict[str, Any]:
-  """Paired per-user difference ``method - reference`` of ``metric`` on ``state``.
+  """Paired difference ``method - reference`` of ``metric`` on ``state``, with a
+  seed-level 95% CI.
 
   For each seed ``s`` with both methods: the users are matched by id, and
   ``d_{s,u} = metric(method, u) - metric(reference, u)`` over the ``n_s`` users
   with both values finite (same seed, hence same split, episodes and users).
 
   - per seed: ``mean_s = (1 / n_s) sum_u d_{s,u}``;
-  - over seeds: ``mean`` and ``ci95`` of the ``n_seeds`` per-seed means
-    (:func:`mean_ci95`; NaN CI with one seed): the spread of the whole pipeline
-    (split, initialisation, episodes) across seeds;
-  - pooled: ``pooled_mean`` and ``pooled_ci95`` of every ``d_{s,u}`` (``num_pairs``
-    of them): the spread across users, ignoring between-seed variation;
-  - ``frac_better`` / ``frac_worse``: the share of the pooled pairs where
-    ``method`` is strictly better / worse (lower for MAE/RMSE, higher otherwise;
-    ties make up the rest).
+  - ``mean`` and ``ci95``: the mean of the ``n_seeds`` per-seed means and its
+    t-interval half-width ``t_{0.975, n_seeds-1} sd(mean_s) / sqrt(n_seeds)``
+    (:func:`mean_ci95`; NaN with one seed). The seeds are the independent
+    replicates (each re-draws split, initialisation and episodes); the users of
+    one seed are not, so there is deliberately no per-user CI;
+  - for information: ``num_pairs`` (every ``d_{s,u}``, ``sum_s n_s``) and
+    ``frac_better`` / ``frac_worse``, the share of those pairs where ``method`` is
+    strictly better / worse (lower for MAE/RMSE, higher otherwise; ties make up
+    the rest).
 
   A negative difference is an improvement for error metrics, a positive one for
   the others (``lower_is_better``).
@@ -235,7 +237,7 @@ def paired_differences(per_user_runs: Sequence[tuple[int, Mapping[str, np.ndarra
   Returns:
     ``{"method", "reference", "state", "metric", "lower_is_better", "per_seed":
     [{"seed", "mean", "num_users"}], "n_seeds", "mean", "ci95", "num_pairs",
-    "pooled_mean", "pooled_ci95", "frac_better", "frac_worse"}``.
+    "frac_better", "frac_worse"}``.
 
   Raises:
     ValueError: if no seed holds both methods on ``state``/``metric``, or a seed's
@@ -259,7 +261,7 @@ def paired_differences(per_user_runs: Sequence[tuple[int, Mapping[str, np.ndarra
                      f"{method!r} and {reference!r} on state {state!r}")
   mean, ci, n_seeds = mean_ci95([p["mean"] for p in per_seed])
   diffs = np.concatenate(pooled)
-  pooled_mean, pooled_ci, num_pairs = mean_ci95(diffs)
+  num_pairs = len(diffs)
   lower = lower_is_better(metric)
   better = diffs < 0 if lower else diffs > 0
   worse = diffs > 0 if lower else diffs < 0
@@ -267,9 +269,21 @@ def paired_differences(per_user_runs: Sequence[tuple[int, Mapping[str, np.ndarra
   frac_worse = float(worse.mean()) if num_pairs else math.nan
   return {"method": method, "reference": reference, "state": state, "metric": metric,
           "lower_is_better": lower, "per_seed": per_seed, "n_seeds": n_seeds,
-          "mean": mean, "ci95": ci, "num_pairs": num_pairs, "pooled_mean": pooled_mean,
-          "pooled_ci95": pooled_ci, "frac_better": frac_better,
+          "mean": mean, "ci95": ci, "num_pairs": num_pairs, "frac_better": frac_better,
           "frac_worse": frac_worse}
+
+
+def _strongest(aggregated: Sequence[Mapping[str, Any]], state: str, metric: str,
+               eligible: Callable[[str], bool]) -> str | None:
+  """The ``eligible`` method with the best finite mean ``metric`` on ``state``
+  (lowest for MAE/RMSE, highest otherwise), or None when there is none."""
+  candidates = [(r["metrics"][metric], r["method"]) for r in aggregated
+                if r["state"] == state and eligible(r["method"])
+                and math.isfinite(r["metrics"].get(metric, math.nan))]
+  if not candidates:
+    return None
+  pick = min if lower_is_better(metric) else max
+  return pick(candidates, key=lambda c: c[0])[1]
 
 
 def strongest_baseline(aggregated: Sequence[Mapping[str, Any]], state: str, metric: str,
@@ -280,14 +294,83 @@ def strongest_baseline(aggregated: Sequence[Mapping[str, Any]], state: str, metr
   Raises:
     ValueError: if no baseline has a finite mean ``metric`` on ``state``.
   """
-  candidates = [(r["metrics"][metric], r["method"]) for r in aggregated
-                if r["state"] == state and is_baseline(r["method"], baselines)
-                and math.isfinite(r["metrics"].get(metric, math.nan))]
-  if not candidates:
+  found = _strongest(aggregated, state, metric, lambda m: is_baseline(m, baselines))
+  if found is None:
     raise ValueError(f"strongest_baseline: no baseline has a finite {metric!r} on state "
                      f"{state!r}")
-  pick = min if lower_is_better(metric) else max
-  return pick(candidates, key=lambda c: c[0])[1]
+  return found
+
+
+def final_comparisons(aggregated: Sequence[Mapping[str, Any]],
+                      per_user_runs: Sequence[tuple[int, Mapping[str, np.ndarray]]],
+                      final: str, metrics: Sequence[str] = TABLE_METRICS
+                      ) -> list[dict[str, Any]]:
+  """The final method against the strongest other method, per state and metric.
+
+  For each state where ``final`` has an :func:`aggregate` row, and each metric
+  ``k`` of ``metrics`` with per-user values of ``final`` on that state: the
+  reference is the method other than ``final`` (baselines and meta-learned methods
+  alike, e.g. ``joint`` and ``joint+finetune``) with the best test mean of ``k``,
+  and the entry is :func:`paired_differences` ``(final, reference, state, k)``
+  (difference ``final - reference`` with its seed-level CI).
+
+  Args:
+    aggregated: :func:`aggregate` rows.
+    per_user_runs: ``(seed, per_user.npz mapping)`` of every run.
+    final: the final method's name, e.g. ``"hybrid-text-maml"``.
+    metrics: candidate metrics (those without per-user values are skipped).
+
+  Returns:
+    :func:`paired_differences` dicts, by state then metric.
+
+  Raises:
+    ValueError: if ``final`` has no row in ``aggregated``, or as
+      :func:`paired_differences`.
+  """
+  states = list(dict.fromkeys(r["state"] for r in aggregated if r["method"] == final))
+  if not states:
+    methods = sorted({r["method"] for r in aggregated})
+    raise ValueError(f"final method {final!r} is not among the pooled methods {methods}")
+  out = []
+  for state in states:
+    for metric in metrics:
+      if not any(f"{final}|{state}|{metric}" in arrays for _, arrays in per_user_runs):
+        continue
+      reference = _strongest(aggregated, state, metric, lambda m: m != final)
+      if reference is not None:
+        out.append(paired_differences(per_user_runs, final, reference, state, metric))
+  return out
+
+
+def stale_reason(identities: Mapping[str, Mapping[str, Any] | None],
+                 current: Mapping[str, Any]) -> str | None:
+  """Why a run is not of the current code, or None when it is.
+
+  A run is current when every stage's identity (e.g. ``{"trained":
+  provenance.json, "evaluated": results.json's protocol["code"]}``, each a
+  :func:`jaxrec.provenance.code_identity` dict) has the ``code_hash`` of
+  ``current``. Commits and package versions are recorded but not compared: a
+  commit touching neither ``jaxrec/`` nor the configs leaves the code the same.
+
+  Returns:
+    None, or a phrase such as ``"trained: no code identity recorded"`` or
+    ``"evaluated: code 0123456789ab (commit 89abcdef0123, dirty), current
+    fedcba987654"``, stages joined by ``"; "``.
+  """
+  now = current.get("code_hash")
+  if now is None:
+    return "the current code has no identity (not a git checkout), nothing can match it"
+  reasons = []
+  for stage, identity in identities.items():
+    code = (identity or {}).get("code_hash")
+    if code is None:
+      reasons.append(f"{stage}: no code identity recorded")
+    elif code != now:
+      commit = str(identity.get("git_commit"))[:12]
+      dirty = ", dirty" if identity.get("dirty") else ""
+      reasons.append(f"{stage}: code {code[:12]} (commit {commit}{dirty}), current "
+                     f"{now[:12]}")
+  return "; ".join(reasons) or None
 
 
 def _fmt(mean: float, ci: float, sign: str = "") -> str:
@@ -296,65 +379,118 @@ def _fmt(mean: float, ci: float, sign: str = "") -> str:
   return f"{mean:{sign}.4f}" if not math.isfinite(ci) else f"{mean:{sign}.4f} ± {ci:.4f}"
 
 
-def _difference_ci(p: Mapping[str, Any]) -> tuple[float, str]:
-  """The CI used to report a paired difference: over seeds when there are two or
-  more, else the pooled per-user CI; and a phrase naming it."""
-  if p["n_seeds"] >= 2:
-    return p["ci95"], f"95% CI over {p['n_seeds']} seeds"
-  return p["pooled_ci95"], f"95% CI over {p['num_pairs']} users of 1 seed"
-
-
-def _difference_cell(p: Mapping[str, Any]) -> str:
-  ci, _ = _difference_ci(p)
-  return _fmt(p["mean"], ci, "+") + ("" if p["n_seeds"] >= 2 else " (users)")
+def _judgement(p: Mapping[str, Any]) -> str:
+  """``"better"``, ``"worse"`` or ``"no difference"`` for a paired difference's mean."""
+  if not math.isfinite(p["mean"]) or p["mean"] == 0:
+    return "no difference"
+  return "better" if (p["mean"] < 0) == p["lower_is_better"] else "worse"
 
 
 def verdict(p: Mapping[str, Any]) -> str:
   """One sentence on a :func:`paired_differences` result, e.g. ``"new_users:
   melu-maml vs mf_foldin: RMSE difference +0.0120 ± 0.0100 (95% CI over 5 seeds;
-  worse, CI excludes 0); melu-maml better for 41% of users."``."""
-  ci, ci_name = _difference_ci(p)
-  mean = p["mean"]
-  if not math.isfinite(mean) or mean == 0:
-    judgement = "no difference"
-  else:
-    improved = (mean < 0) == p["lower_is_better"]
-    judgement = "better" if improved else "worse"
+  worse, CI excludes 0); melu-maml better for 41% of users."``. The CI is the
+  seed-level one of :func:`paired_differences` (none with one seed)."""
+  ci, mean, n_seeds = p["ci95"], p["mean"], p["n_seeds"]
   if not math.isfinite(ci):
-    significance = "no CI"
+    ci_name, significance = f"{n_seeds} seed{'s' * (n_seeds != 1)}", "no CI"
   else:
+    ci_name = f"95% CI over {n_seeds} seeds"
     significance = "CI excludes 0" if abs(mean) > ci else "CI includes 0"
   share = ("" if not math.isfinite(p["frac_better"]) else
            f"; {p['method']} better for {100 * p['frac_better']:.0f}% of users")
   return (f"{p['state']}: {p['method']} vs {p['reference']}: {p['metric'].upper()} "
-          f"difference {_fmt(mean, ci, '+')} ({ci_name}; {judgement}, {significance})"
+          f"difference {_fmt(mean, ci, '+')} ({ci_name}; {_judgement(p)}, {significance})"
           f"{share}.")
+
+
+def support_table(rows: Sequence[Mapping[str, Any]], metric: str = "mae") -> list[str]:
+  """Markdown lines of ``metric`` by support size: a row per method, a column per bin.
+
+  The bins are the ``"<metric>_support_<bin>"`` keys of the rows' metrics (written
+  by :func:`jaxrec.evaluate.evaluate_run` on ``new_users``, e.g. ``mae_support_1-10``),
+  each cell ``mean ± ci95`` (the mean alone without a CI), each header holding the
+  bin's user count ``num_users_support_<bin>`` of the first row (a mean over seeds
+  when pooled).
+
+  Args:
+    rows: ``{"method", "metrics"}`` rows of one state (one run's, or
+      :func:`aggregate` rows).
+    metric: the binned metric.
+
+  Returns:
+    The title, table and a blank line; ``[]`` when no row has binned values.
+  """
+  prefix = f"{metric}_support_"
+  bins = list(dict.fromkeys(k[len(prefix):] for r in rows for k in r["metrics"]
+                            if k.startswith(prefix) and not k.endswith("_ci95")))
+  if not bins:
+    return []
+  counts = rows[0]["metrics"]
+  header = [f"{b} (n={counts.get(f'num_users_support_{b}', math.nan):.4g})" for b in bins]
+  lines = [f"### {metric.upper()} by support size (support ratings per user)", "",
+           "| method | " + " | ".join(header) + " |", "|---" * (len(bins) + 1) + "|"]
+  for r in rows:
+    values = r["metrics"]
+    cells = [_fmt(values.get(prefix + b, math.nan), values.get(f"{prefix}{b}_ci95",
+                                                               math.nan)) for b in bins]
+    lines.append(f"| {r['method']} | " + " | ".join(cells) + " |")
+  return lines + [""]
+
+
+def final_markdown(comparisons: Sequence[Mapping[str, Any]],
+                   aggregated: Sequence[Mapping[str, Any]]) -> list[str]:
+  """Markdown lines of :func:`final_comparisons`: a row per (state, metric) with
+  the final method's mean, the strongest other method and its mean, and the paired
+  difference ``final - other`` ± its seed-level 95% CI; ``[]`` without comparisons."""
+  if not comparisons:
+    return []
+  means = {(r["method"], r["state"]): r["metrics"] for r in aggregated}
+  final = comparisons[0]["method"]
+  lines = [f"## Final method: {final} vs the strongest other method", "",
+           "| state | metric | final | strongest other | other | Δ final - other "
+           "(95% CI over seeds) | verdict |", "|---" * 7 + "|"]
+  for p in comparisons:
+    mine, theirs = means[final, p["state"]], means[p["reference"], p["state"]]
+    metric = p["metric"]
+    significance = ("no CI" if not math.isfinite(p["ci95"]) else
+                    "CI excludes 0" if abs(p["mean"]) > p["ci95"] else "CI includes 0")
+    lines.append(
+        f"| {p['state']} | {metric} | {_fmt(mine[metric], mine.get(f'{metric}_ci95', math.nan))} | "
+        f"{p['reference']} | {_fmt(theirs[metric], theirs.get(f'{metric}_ci95', math.nan))} | "
+        f"{_fmt(p['mean'], p['ci95'], '+')} ({p['n_seeds']} seeds) | "
+        f"{_judgement(p)}, {significance} |")
+  return lines + [""]
 
 
 def markdown_table(aggregated: Sequence[Mapping[str, Any]],
                    paired: Sequence[Mapping[str, Any]], *,
                    metrics: Sequence[str] = TABLE_METRICS,
-                   baselines: Sequence[str] | None = None) -> str:
-  """Markdown report: per state, a table and verdict sentences.
+                   baselines: Sequence[str] | None = None,
+                   final: Sequence[Mapping[str, Any]] = ()) -> str:
+  """Markdown report: the final method's comparisons, then per state a table and
+  verdict sentences.
 
-  Each table has a row per method of ``aggregated`` and a column per metric of
-  ``metrics`` present in the state's rows, as ``mean ± ci95`` over seeds (the mean
-  alone with one seed); then one column ``Δ <metric> vs <reference>`` per
-  (metric, reference) of the state's ``paired`` entries, holding
-  ``method - reference`` ± its CI over seeds (over users with one seed, marked
-  "(users)"). Below each table, :func:`verdict` of every paired entry whose
-  method is not a baseline (:func:`is_baseline`).
+  First :func:`final_markdown` of ``final``. Each state's table has a row per
+  method of ``aggregated`` and a column per metric of ``metrics`` present in the
+  state's rows, as ``mean ± ci95`` over seeds (the mean alone with one seed); then
+  one column ``Δ <metric> vs <reference>`` per (metric, reference) of the state's
+  ``paired`` entries, holding ``method - reference`` ± its seed-level CI (none with
+  one seed). Below each table, :func:`support_table` when the state has binned MAE,
+  and :func:`verdict` of every paired entry whose method is not a baseline
+  (:func:`is_baseline`).
 
   Args:
     aggregated: :func:`aggregate` rows.
     paired: :func:`paired_differences` results.
     metrics: candidate metric columns.
     baselines: baseline names; None means names without a ``"-"``.
+    final: :func:`final_comparisons` results.
 
   Returns:
     The markdown text.
   """
-  lines = []
+  lines = final_markdown(final, aggregated)
   states = list(dict.fromkeys(r["state"] for r in aggregated))
   for state in states:
     rows = [r for r in aggregated if r["state"] == state]
@@ -363,7 +499,10 @@ def markdown_table(aggregated: Sequence[Mapping[str, Any]],
     deltas = list(dict.fromkeys((p["metric"], p["reference"]) for p in state_paired))
     seeds = max(r["n_seeds"] for r in rows)
     users = rows[0]["metrics"].get("num_users", math.nan)
+    full_users = rows[0]["metrics"].get("full_users", math.nan)
     user_text = f", {users:.0f} test users per seed" if math.isfinite(users) else ""
+    if math.isfinite(full_users):
+      user_text += f", full_* over {full_users:.0f} with a relevant query item"
     header = present + [f"Δ {metric} vs {ref}" for metric, ref in deltas]
     lines += [f"## {state} ({seeds} seed{'s' * (seeds != 1)}{user_text})", "",
               "| method | " + " | ".join(header) + " |",
@@ -375,9 +514,9 @@ def markdown_table(aggregated: Sequence[Mapping[str, Any]],
       for metric, ref in deltas:
         match = [p for p in state_paired if (p["metric"], p["reference"], p["method"])
                  == (metric, ref, r["method"])]
-        cells.append(_difference_cell(match[0]) if match else "—")
+        cells.append(_fmt(match[0]["mean"], match[0]["ci95"], "+") if match else "—")
       lines.append(f"| {r['method']} | " + " | ".join(cells) + " |")
-    lines.append("")
+    lines += [""] + support_table(rows)
     sentences = [verdict(p) for p in state_paired
                  if not is_baseline(p["method"], baselines)]
     if sentences:

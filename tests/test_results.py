@@ -8,6 +8,7 @@ import sys
 import numpy as np
 import pytest
 
+from jaxrec import provenance
 from jaxrec import results
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
@@ -21,13 +22,27 @@ T975 = {1: 12.706204736174707, 2: 4.302652729749464, 3: 3.182446305284263,
         10: 2.228138851986274, 30: 2.0422724563012373}
 
 
+# The code identity every test sees as the current one (the working tree changes
+# under concurrent edits, so the real one is tested in test_provenance.py).
+CURRENT = {"code_hash": "c" * 64, "dirty": False, "git_commit": "1" * 40}
+OLD = {"code_hash": "0" * 64, "dirty": True, "git_commit": "2" * 40}
+
+
+@pytest.fixture(autouse=True)
+def fixed_code_identity(monkeypatch):
+  monkeypatch.setattr(provenance, "code_identity", lambda root=None: dict(CURRENT))
+
+
 def _row(method, state, seed, **metrics):
   return {"method": method, "state": state, "seed": seed, "metrics": metrics}
 
 
-def _run(seed, method, rmse, baseline_rmse, dataset="toy"):
-  """A results.json of one run: its method and the mf_foldin baseline."""
-  return {"dataset": dataset, "protocol": {"seed": seed}, "curves": {"metric": "rmse"},
+def _run(seed, method, rmse, baseline_rmse, dataset="toy", code=CURRENT):
+  """A results.json of one run: its method and the mf_foldin baseline, trained and
+  evaluated with the code identity ``code``."""
+  return {"dataset": dataset, "protocol": {"seed": seed, "code": code,
+                                           "trained_code": code},
+          "curves": {"metric": "rmse"},
           "results": [_row(method, "new_users", seed, rmse=rmse, num_users=4),
                       _row("mf_foldin", "new_users", seed, rmse=baseline_rmse,
                            num_users=4)]}
@@ -135,10 +150,32 @@ def test_paired_differences_hand_computed():
   assert p["mean"] == pytest.approx(-0.3125)
   # s = 0.375 / sqrt(2), ci = t_{0.975,1} s / sqrt(2) = 12.7062 * 0.375 / 2.
   assert p["ci95"] == pytest.approx(12.706204736174707 * 0.375 / 2)
-  diffs = np.array([-0.5, 0.25, -1.0, 0.0])
-  assert p["num_pairs"] == 4 and p["pooled_mean"] == pytest.approx(-0.3125)
-  assert p["pooled_ci95"] == pytest.approx(3.182446305284263 * diffs.std(ddof=1) / 2)
+  # Pairs -0.5, 0.25, -1.0, 0.0: counted for information, no per-user CI.
+  assert p["num_pairs"] == 4 and "pooled_ci95" not in p
   assert (p["frac_better"], p["frac_worse"]) == (0.5, 0.25)
+
+
+def test_paired_differences_ci_is_the_seed_level_t_interval():
+  """Five seeds: the CI is the t-interval of the 5 per-seed mean differences, not
+  one over the pooled users (here far narrower: 40 users, small spread per seed)."""
+  stats = pytest.importorskip("scipy.stats")
+  rng = np.random.default_rng(0)
+  runs, seed_means = [], []
+  for seed, shift in enumerate((0.1, -0.3, 0.4, 0.0, 0.2)):
+    diff = shift + rng.normal(0.0, 0.01, 8)
+    seed_means.append(diff.mean())
+    runs.append((seed, {"s|user": np.arange(8), "a-b|s|mae": 1.0 + diff,
+                        "c|s|mae": np.ones(8)}))
+  p = results.paired_differences(runs, "a-b", "c", "s", "mae")
+  m = np.mean(seed_means)
+  lo, hi = stats.t.interval(0.95, 4, loc=m, scale=stats.sem(seed_means))
+  assert p["n_seeds"] == 5 and p["num_pairs"] == 40
+  assert p["mean"] == pytest.approx(m)
+  assert p["ci95"] == pytest.approx((hi - lo) / 2, rel=1e-9)
+  assert p["ci95"] == pytest.approx(
+      stats.t.ppf(0.975, 4) * np.std(seed_means, ddof=1) / math.sqrt(5), rel=1e-9)
+  assert [s["num_users"] for s in p["per_seed"]] == [8] * 5
+  assert "95% CI over 5 seeds; worse, CI includes 0" in results.verdict(p)
 
 
 def test_paired_differences_higher_is_better_metric():
@@ -148,8 +185,7 @@ def test_paired_differences_higher_is_better_metric():
   assert not p["lower_is_better"]
   assert p["per_seed"][0]["mean"] == pytest.approx(0.0)
   assert (p["frac_better"], p["frac_worse"]) == (0.5, 0.5)
-  assert math.isnan(p["ci95"])  # one seed
-  assert p["pooled_ci95"] == pytest.approx(T975[1] * math.sqrt(0.02) / math.sqrt(2))
+  assert math.isnan(p["ci95"]) and p["num_pairs"] == 2  # one seed: no CI
 
 
 def test_paired_differences_errors():
@@ -215,14 +251,15 @@ def test_markdown_table_and_verdicts():
   assert sum(line.startswith("- ") for line in lines) == 1
 
 
-def test_verdict_single_seed_uses_user_ci():
+def test_verdict_single_seed_has_no_ci():
   runs = [(0, {"s|user": np.array([1, 2, 3]), "a-b|s|rmse": np.array([2.0, 2.1, 2.2]),
                "c|s|rmse": np.array([1.0, 1.0, 1.0])})]
   p = results.paired_differences(runs, "a-b", "c", "s", "rmse")
-  ci = 4.302652729749464 * 0.1 / math.sqrt(3)
   assert results.verdict(p) == (
-      f"s: a-b vs c: RMSE difference +1.1000 ± {ci:.4f} (95% CI over 3 users of 1 seed; "
-      "worse, CI excludes 0); a-b better for 0% of users.")
+      "s: a-b vs c: RMSE difference +1.1000 (1 seed; worse, no CI); a-b better for 0% "
+      "of users.")
+  assert "| a-b | n/a | +1.1000 |" in results.markdown_table(
+      [{"method": "a-b", "state": "s", "n_seeds": 1, "metrics": {"rmse": math.nan}}], [p])
 
 
 # ---------------------------------------------------------------- run_all helpers
@@ -254,11 +291,12 @@ def test_load_config_errors(tmp_path):
     run_all.load_config(tmp_path / "empty.py")
 
 
-def _write_fake_run(root, config, seed, maml_rmse, base_rmse):
+def _write_fake_run(root, config, seed, maml_rmse, base_rmse, code=CURRENT):
   workdir = run_all.run_dir(root, f"{config}.py", seed)
   workdir.mkdir(parents=True)
   (workdir / "results.json").write_text(json.dumps(
-      _run(seed, f"melu-{config}", float(np.mean(maml_rmse)), float(np.mean(base_rmse)))))
+      _run(seed, f"melu-{config}", float(np.mean(maml_rmse)), float(np.mean(base_rmse)),
+           code=code)))
   np.savez(workdir / "per_user.npz", **{
       "new_users|user": np.arange(len(maml_rmse)),
       f"melu-{config}|new_users|rmse": np.asarray(maml_rmse),
@@ -312,6 +350,128 @@ def test_summarize_reports_requested_pairs(tmp_path):
     run_all.main(["--configs=x.py", f"--root={root}", "--pair", "no-colon"])
 
 
+def test_stale_reason():
+  assert results.stale_reason({"trained": CURRENT, "evaluated": CURRENT}, CURRENT) is None
+  assert results.stale_reason({"trained": None, "evaluated": OLD}, CURRENT) == (
+      "trained: no code identity recorded; evaluated: code 000000000000 (commit "
+      "222222222222, dirty), current cccccccccccc")
+  # A commit that leaves jaxrec/ and the configs alone keeps the code current.
+  assert results.stale_reason({"trained": {**CURRENT, "git_commit": "3" * 40}},
+                              CURRENT) is None
+  assert "not a git checkout" in results.stale_reason({"trained": CURRENT},
+                                                      {"code_hash": None})
+
+
+def test_summarize_refuses_to_pool_stale_runs(tmp_path, capsys):
+  root = tmp_path / "root"
+  _write_fake_run(root, "maml", 0, [1.0, 2.0], [1.5, 2.5])
+  _write_fake_run(root, "maml", 1, [1.0, 1.0], [1.0, 2.0], code=OLD)
+  old_eval = _run(2, "melu-maml", 1.0, 2.0)  # trained with the current code,
+  old_eval["protocol"].pop("code")  # evaluated by code that recorded no identity
+  _write_fake_run(root, "maml", 2, [1.0, 1.0], [2.0, 2.0])
+  (root / "maml" / "seed_2" / "results.json").write_text(json.dumps(old_eval))
+  summary = run_all.summarize(root, tmp_path / "out", command="cmd")
+  assert [r["seed"] for r in summary["pooled_runs"]] == [0]
+  assert [r["seed"] for r in summary["stale_runs"]] == [1, 2]
+  assert summary["stale_runs"][1]["stale"] == "evaluated: no code identity recorded"
+  assert summary["pooled_runs"][0]["code"] == {"trained": CURRENT, "evaluated": CURRENT}
+  assert summary["code"] == CURRENT and not summary["include_stale"]
+  [row] = [r for r in summary["aggregated"] if r["method"] == "melu-maml"]
+  assert row["seeds"] == [0]
+  markdown = (tmp_path / "out" / "results.md").read_text()
+  assert "Code cccccccccccc (commit 111111111111)." in markdown
+  assert "- maml seed 1: trained: code 000000000000" in markdown
+  assert "not pooled" in markdown and "not pooled" in capsys.readouterr().err
+  saved = json.loads((tmp_path / "out" / "results.json").read_text())
+  assert [r["seed"] for r in saved["stale_runs"]] == [1, 2]
+
+  pooled = run_all.summarize(root, tmp_path / "out", command="cmd", include_stale=True)
+  assert [r["seed"] for r in pooled["pooled_runs"]] == [0, 1, 2]
+  assert [r["seed"] for r in pooled["stale_runs"]] == [1, 2]
+  assert "pooled anyway (--include_stale)" in (tmp_path / "out" / "results.md").read_text()
+
+  only_stale = tmp_path / "only_stale"
+  _write_fake_run(only_stale, "maml", 0, [1.0], [1.0], code=OLD)
+  with pytest.raises(ValueError, match="none of the 1 finished runs .* is of the current "
+                     "code .* pass --include_stale"):
+    run_all.summarize(only_stale, only_stale, command="cmd")
+  with pytest.raises(ValueError, match="--include_stale"):
+    run_all.main(["--configs=", f"--root={only_stale}"])
+  assert run_all.main(["--configs=", f"--root={only_stale}", "--include_stale"]) == 0
+
+
+def _write_final_runs(root):
+  """Seeds 0-2 of three configs: maml (the final method), joint, and the mf_foldin
+  baseline; per-user rmse and ndcg@10 of two users."""
+  values = {  # seed -> method -> (rmse per user, ndcg@10 per user)
+      0: {"melu-maml": ([1.0, 1.0], [0.5, 0.5]), "melu-joint": ([1.2, 1.0], [0.6, 0.6]),
+          "mf_foldin": ([1.5, 1.5], [0.2, 0.2])},
+      1: {"melu-maml": ([1.1, 0.9], [0.4, 0.6]), "melu-joint": ([1.1, 1.3], [0.7, 0.5]),
+          "mf_foldin": ([1.4, 1.6], [0.3, 0.1])},
+      2: {"melu-maml": ([0.9, 0.9], [0.5, 0.3]), "melu-joint": ([1.0, 1.2], [0.6, 0.6]),
+          "mf_foldin": ([1.6, 1.4], [0.2, 0.2])}}
+  for seed, methods in values.items():
+    for config in ("maml", "joint"):
+      workdir = run_all.run_dir(root, f"{config}.py", seed)
+      workdir.mkdir(parents=True)
+      own = f"melu-{config}"
+      rows = [_row(m, "new_users", seed, rmse=float(np.mean(r)), **{
+          "ndcg@10": float(np.mean(n)), "coverage@10": 0.5, "num_users": 2})
+              for m, (r, n) in methods.items() if m in (own, "mf_foldin")]
+      (workdir / "results.json").write_text(json.dumps(
+          {"dataset": "toy", "protocol": {"seed": seed, "code": CURRENT,
+                                          "trained_code": CURRENT},
+           "curves": {"metric": "rmse"}, "results": rows}))
+      arrays = {"new_users|user": np.array([5, 6])}
+      for m in (own, "mf_foldin"):
+        arrays[f"{m}|new_users|rmse"] = np.array(methods[m][0])
+        arrays[f"{m}|new_users|ndcg@10"] = np.array(methods[m][1])
+      np.savez(workdir / "per_user.npz", **arrays)
+  return values
+
+
+def test_final_method_against_the_strongest_other_method(tmp_path):
+  root = tmp_path / "root"
+  values = _write_final_runs(root)
+  summary = run_all.summarize(root, root, command="cmd", final="melu-maml")
+  comparisons = {p["metric"]: p for p in summary["final"]["comparisons"]}
+  assert summary["final"]["method"] == "melu-maml"
+  # coverage@10 has no per-user values: not compared.
+  assert set(comparisons) == {"rmse", "ndcg@10"}
+  # The strongest other method is joint on both metrics (not the strongest
+  # baseline): RMSE means 1.1333 vs mf_foldin 1.5, nDCG@10 0.6 vs 0.2.
+  rmse, ndcg = comparisons["rmse"], comparisons["ndcg@10"]
+  assert rmse["reference"] == "melu-joint" and ndcg["reference"] == "melu-joint"
+  seed_diffs = [np.mean(values[s]["melu-maml"][1]) - np.mean(values[s]["melu-joint"][1])
+                for s in range(3)]
+  assert [p["mean"] for p in ndcg["per_seed"]] == pytest.approx(seed_diffs)
+  assert ndcg["ci95"] == pytest.approx(T975[2] * np.std(seed_diffs, ddof=1) / math.sqrt(3))
+  lines = (root / "results.md").read_text().splitlines()
+  assert "## Final method: melu-maml vs the strongest other method" in lines
+  assert ("| new_users | rmse | 0.9667 ± 0.1434 | melu-joint | 1.1333 ± 0.1434 | "
+          "-0.1667 ± 0.1434 (3 seeds) | better, CI excludes 0 |") in lines
+  assert ("| new_users | ndcg@10 | 0.4667 ± 0.1434 | melu-joint | 0.6000 ± 0.0000 | "
+          "-0.1333 ± 0.1434 (3 seeds) | worse, CI includes 0 |") in lines
+  with pytest.raises(ValueError, match="final method 'melu-x' is not among the pooled "
+                     "methods"):
+    run_all.summarize(root, root, command="cmd", final="melu-x")
+
+
+def test_support_table_in_the_pooled_report():
+  rows = [{"method": m, "state": "new_users", "n_seeds": 2, "metrics": {
+      "mae": 0.8, "mae_support_1-10": mae, "mae_support_1-10_ci95": 0.1,
+      "mae_support_31+": mae / 2, "mae_support_31+_ci95": math.nan,
+      "num_users_support_1-10": 3.5, "num_users_support_31+": 2.0}}
+          for m, mae in (("melu-maml", 0.9), ("mf_foldin", 1.0))]
+  assert results.support_table(rows) == [
+      "### MAE by support size (support ratings per user)", "",
+      "| method | 1-10 (n=3.5) | 31+ (n=2) |", "|---|---|---|",
+      "| melu-maml | 0.9000 ± 0.1000 | 0.4500 |", "| mf_foldin | 1.0000 ± 0.1000 | 0.5000 |",
+      ""]
+  assert "| melu-maml | 0.9000 ± 0.1000 | 0.4500 |" in results.markdown_table(rows, [])
+  assert results.support_table([{"method": "a", "metrics": {"mae": 1.0}}]) == []
+
+
 def test_summarize_without_runs(tmp_path):
   with pytest.raises(FileNotFoundError, match="no finished run"):
     run_all.summarize(tmp_path, tmp_path / "out", command="")
@@ -323,12 +483,28 @@ def test_run_all_synthetic_end_to_end_and_resume(tmp_path, capsys):
   argv = [f"--configs={REPO / 'experiments/configs/maml_synthetic.py'}", "--seeds=0,1",
           f"--root={root}", f"--out={out}", "--set", "num_epochs=1", "--set",
           "eval_every=5", "--set", "data.synthetic.num_users=80", "--set",
-          "data.synthetic.num_items=100", "--set", "meta.num_steps=1"]
+          "data.synthetic.num_items=100", "--set", "meta.num_steps=1",
+          "--final", "melu-maml"]
   assert run_all.main(argv) == 0
   first = json.loads((out / "results.json").read_text())
   assert [r["status"] for r in first["runs"]] == ["done", "done"]
   for seed in (0, 1):
-    assert (root / "maml_synthetic" / f"seed_{seed}" / "results.json").exists()
+    workdir = root / "maml_synthetic" / f"seed_{seed}"
+    assert (workdir / "results.json").exists()
+    assert json.loads((workdir / "provenance.json").read_text()) == CURRENT
+    with np.load(workdir / "per_user.npz") as arrays:
+      assert {"melu-maml|new_users|full_ndcg@10", "mf_foldin|warm|full_recall@10"} <= set(
+          arrays.files)
+  assert first["stale_runs"] == []
+  assert first["pooled_runs"][0]["code"] == {"trained": CURRENT, "evaluated": CURRENT}
+  final_states = {p["state"] for p in first["final"]["comparisons"]}
+  assert final_states == {"warm", "new_users", "new_items", "new_users_new_items"}
+  new_users = {(r["method"], r["state"]): r for r in first["aggregated"]}[
+      "melu-maml", "new_users"]["metrics"]
+  assert 0 < new_users["full_users"] <= new_users["num_users"]
+  assert math.isfinite(new_users["full_ndcg@10"])
+  assert sum(new_users[f"num_users_support_{b}"] for b in ("1-10", "11-30", "31+")) == (
+      new_users["num_users"])
   assert first["command"].startswith("python -m experiments.run_all --configs=")
   rows = {(r["method"], r["state"]): r for r in first["aggregated"]}
   assert rows["melu-maml", "new_users"]["n_seeds"] == 2
@@ -336,10 +512,11 @@ def test_run_all_synthetic_end_to_end_and_resume(tmp_path, capsys):
   assert math.isfinite(rows["melu-maml", "new_users"]["metrics"]["rmse_ci95"])
   states = {p["state"] for p in first["paired"]}
   assert states == {"warm", "new_users", "new_items", "new_users_new_items"}
-  for name in ("k_shot", "learning_curves", "inner_steps"):
+  for name in ("k_shot", "learning_curves", "inner_steps", "mae_by_support"):
     assert (out / f"maml_synthetic_{name}.png").stat().st_size > 0
   markdown = (out / "results.md").read_text()
   assert "## new_users (2 seeds" in markdown and "- new_users: melu-maml vs" in markdown
+  assert "### MAE by support size" in markdown and "## Final method: melu-maml" in markdown
   assert "| melu-maml |" in capsys.readouterr().out
 
   assert run_all.main(argv) == 0  # everything finished: nothing is retrained
