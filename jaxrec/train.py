@@ -134,18 +134,21 @@ def make_optimizer(config: ml_collections.ConfigDict) -> optax.GradientTransform
 def trainable(config: ml_collections.ConfigDict, model: models.RecModel) -> Any:
   """The inner loop's adapted leaves: ``config.meta.adapt`` is ``"model"`` (the
   model's ``adapt_mask``), ``"all"`` (None: every leaf) or ``"head"`` (ANIL: only
-  the output layer, the last Dense module of the network)."""
+  the output layer the model declares, its ``head_mask``).
+
+  Returns:
+    A pytree of Python bools shaped like the params, or None.
+
+  Raises:
+    ValueError: ``config.meta.adapt`` is none of these.
+  """
   adapt = config.meta.adapt
   if adapt == "model":
     return model.adapt_mask
   if adapt == "all":
     return None
   if adapt == "head":
-    paths = [tuple(k.key for k in path) for path, _ in
-             jax.tree_util.tree_flatten_with_path(model.adapt_mask)[0]]
-    head = max(p[:-1] for p in paths)
-    return jax.tree_util.tree_map_with_path(
-        lambda path, _: tuple(k.key for k in path)[:-1] == head, model.adapt_mask)
+    return model.head_mask
   raise ValueError(f"config.meta.adapt must be 'model', 'all' or 'head', got {adapt!r}")
 
 
@@ -337,7 +340,7 @@ def train(config: ml_collections.ConfigDict, workdir: str | pathlib.Path, *,
         query_size=data.query_size, negatives=data.negatives)
 
   per_epoch = episodes_lib.num_batches(episodes_of(0), config.batch_size,
-                                       buckets=config.buckets, drop_remainder=True)
+                                       buckets=config.buckets)
   total = per_epoch * config.num_epochs
   bar = tqdm(total=total, initial=int(state.step), desc=f"{config.meta.algorithm}",
              disable=not (progress and chief))
@@ -368,7 +371,7 @@ def train(config: ml_collections.ConfigDict, workdir: str | pathlib.Path, *,
     batches = episodes_lib.batch_iterator(
         episodes_of(record["epoch"]), config.batch_size,
         seed=config.seed * 100_003 + record["epoch"], buckets=config.buckets,
-        drop_remainder=True, start=record["batch"])
+        start=record["batch"])
     for batch in batches:
       state, metrics = step_fn(state, parallel.shard_batch(parallel.process_shard(batch),
                                                            mesh))

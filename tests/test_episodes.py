@@ -288,7 +288,7 @@ def test_padded_tasks_are_all_zero():
     assert p["user"][3] == 0
 
 
-def test_batch_iterator_determinism_resume_and_drop_remainder(data, split):
+def test_batch_iterator_determinism_and_resume(data, split):
   eps = make_episodes(data, split, "warm")
 
   def items(**kw):
@@ -300,11 +300,30 @@ def test_batch_iterator_determinism_resume_and_drop_remainder(data, split):
   resumed = items(seed=2, start=3)
   assert len(resumed) == len(a) - 3
   assert all(np.array_equal(x, y) for x, y in zip(a[3:], resumed))
-  full = list(batch_iterator(eps, 4, seed=2, drop_remainder=True))
-  assert all(b["support"]["mask"].sum(1).min() > 0 for b in full)
   ordered = items(shuffle=False, buckets=None)
   np.testing.assert_array_equal(ordered[0][0, :eps.support_sizes[0]],
                                 eps.part("support", 0)[0])
+
+
+@pytest.mark.parametrize("batch_size, buckets", [(8, "pow2"), (4, None), (3, 4)])
+def test_an_epoch_trains_every_user_exactly_once(data, split, batch_size, buckets):
+  # As train() iterates an epoch: shuffled, bucketed, the last batch of each
+  # bucket filled with padded tasks (none dropped).
+  eps = training_episodes(data, split, epoch=1, seed=0)
+  batches = list(batch_iterator(eps, batch_size, seed=7, buckets=buckets))
+  assert len(batches) == num_batches(eps, batch_size, buckets=buckets)
+  lengths = bucket_lengths(eps.support_sizes, buckets)
+  per_bucket = np.bincount(np.searchsorted(lengths, eps.support_sizes))
+  assert len(batches) == sum(-(-n // batch_size) for n in per_bucket)
+  assert (per_bucket % batch_size).any()  # some bucket has a remainder batch
+  real_users = []
+  for batch in batches:
+    real = batch["query"]["mask"].sum(1) > 0
+    np.testing.assert_array_equal(real, batch["support"]["mask"].sum(1) > 0)
+    assert batch["support"]["user"].shape == (batch_size,)
+    real_users += batch["support"]["user"][real].tolist()
+  assert sorted(real_users) == sorted(eps.user.tolist())
+  assert len(set(real_users)) == len(eps)
 
 
 def test_padding_fraction_by_hand_and_bucketing_helps(data, split):

@@ -17,6 +17,7 @@ from jaxrec import checkpoint
 from jaxrec import evaluate
 from jaxrec import parallel
 from jaxrec import train
+from jaxrec.data import episodes as episodes_lib
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 METRIC_KEYS = ("mae", "rmse", "ndcg@1", "ndcg@3", "ndcg@5", "ndcg@10", "ndcg_exp@10",
@@ -111,6 +112,48 @@ def test_resume_refuses_a_different_config(finished_run):
   other.meta.inner_lr = 0.123
   with pytest.raises(ValueError, match="different config"):
     train.train(other, workdir, progress=False)
+
+
+def test_an_epoch_trains_on_every_training_user_exactly_once(tmp_path, monkeypatch):
+  config = tiny_config()
+  config.batch_size = 24  # 80 training users: 3 full batches and 8 users left over
+  config.num_epochs = 1
+  config.meta.num_steps = 1
+  config.eval_every = 100
+  shard_batch = parallel.shard_batch
+  users = []
+
+  def recording(batch, mesh):
+    real = np.asarray(batch["query"]["mask"]).sum(1) > 0
+    users.extend(np.asarray(batch["query"]["user"])[real].tolist())
+    return shard_batch(batch, mesh)
+
+  monkeypatch.setattr(parallel, "shard_batch", recording)
+  summary = train.train(config, tmp_path, progress=False)
+  prepared = train.prepare(config)
+  episodes = episodes_lib.training_episodes(
+      prepared.interactions, prepared.split, epoch=0, seed=config.seed,
+      query_size=config.data.query_size, negatives=config.data.negatives)
+  assert len(episodes) % config.batch_size
+  assert sorted(users) == sorted(episodes.user.tolist())
+  assert summary["step"] == episodes_lib.num_batches(episodes, config.batch_size,
+                                                     buckets=config.buckets)
+
+
+@pytest.mark.parametrize("name, head", [
+    ("melu", {("mlp", "out", "kernel"), ("mlp", "out", "bias")}),
+    ("two_tower", {("user_tower", "user_vec"), ("user_tower", "proj", "kernel"),
+                   ("user_tower", "proj", "bias"), ("item_bias", "kernel"),
+                   ("item_bias", "bias"), ("bias",)})])
+def test_anil_adapts_the_output_layer_the_model_declares(name, head):
+  config = tiny_config("anil")
+  config.meta.adapt = "head"
+  config.model.name = name
+  model = train.build_model(config, train.prepare(config))
+  mask = train.trainable(config, model)
+  assert mask is model.head_mask
+  flat = jax.tree_util.tree_flatten_with_path(mask)[0]
+  assert {tuple(k.key for k in path) for path, leaf in flat if leaf} == head
 
 
 @pytest.mark.slow

@@ -497,12 +497,12 @@ def bucket_lengths(sizes: np.ndarray, buckets: Buckets = "pow2") -> np.ndarray:
 
 
 def _plan(episodes: Episodes, batch_size: int, buckets: Buckets,
-          rng: np.random.Generator | None, drop_remainder: bool
-          ) -> list[tuple[np.ndarray, int]]:
+          rng: np.random.Generator | None) -> list[tuple[np.ndarray, int]]:
   """The batches of an epoch: ``(episode indices, support length)`` per batch.
 
   Episodes (shuffled when ``rng`` is given) are grouped by bucket and chunked
-  into batches of ``batch_size``; the batch order is then shuffled too.
+  into batches of at most ``batch_size`` (every episode in exactly one batch);
+  the batch order is then shuffled too.
   """
   if batch_size < 1:
     raise ValueError(f"batch_size must be >= 1, got {batch_size}")
@@ -513,30 +513,29 @@ def _plan(episodes: Episodes, batch_size: int, buckets: Buckets,
   plan = []
   for b, length in enumerate(lengths):
     members = order[bucket[order] == b]
-    stop = len(members) - len(members) % batch_size if drop_remainder else len(members)
     plan += [(members[i:i + batch_size], int(length))
-             for i in range(0, stop, batch_size)]
+             for i in range(0, len(members), batch_size)]
   if rng is not None:
     plan = [plan[i] for i in rng.permutation(len(plan))]
   return plan
 
 
-def num_batches(episodes: Episodes, batch_size: int, *, buckets: Buckets = "pow2",
-                drop_remainder: bool = False) -> int:
-  """The number of batches :func:`batch_iterator` yields for ``start=0``."""
-  return len(_plan(episodes, batch_size, buckets, None, drop_remainder))
+def num_batches(episodes: Episodes, batch_size: int, *, buckets: Buckets = "pow2") -> int:
+  """The number of batches :func:`batch_iterator` yields for ``start=0``:
+  ``sum over buckets of ceil(episodes in the bucket / batch_size)``."""
+  return len(_plan(episodes, batch_size, buckets, None))
 
 
 def batch_iterator(episodes: Episodes, batch_size: int, *, seed: int = 0,
                    shuffle: bool = True, buckets: Buckets = "pow2",
-                   drop_remainder: bool = False,
                    start: int = 0) -> Iterator[dict[str, dict[str, np.ndarray]]]:
   """Yields the padded batches of one pass over ``episodes``.
 
   Episodes are grouped by support size into the buckets of
-  :func:`bucket_lengths`; every batch has ``B = batch_size`` tasks (the last
-  batch of a bucket is filled with padded tasks unless ``drop_remainder``), one
-  support length ``S`` (its bucket's) and ``Q = max query size``. With
+  :func:`bucket_lengths`; every episode is a real task of exactly one batch.
+  Every batch has ``B = batch_size`` tasks (the last batch of a bucket is filled
+  with padded tasks), one support length ``S`` (its bucket's) and ``Q = max
+  query size``. With
   ``shuffle`` the episodes and the batch order are permuted by
   ``numpy.random.default_rng(seed)``; the sequence is a function of the
   arguments, so ``start`` batches can be skipped to resume.
@@ -551,8 +550,7 @@ def batch_iterator(episodes: Episodes, batch_size: int, *, seed: int = 0,
     raise ValueError(f"start must be >= 0, got {start}")
   rng = np.random.default_rng(seed) if shuffle else None
   query_len = max(int(episodes.query_sizes.max(initial=0)), 1)
-  for indices, support_len in _plan(episodes, batch_size, buckets, rng,
-                                    drop_remainder)[start:]:
+  for indices, support_len in _plan(episodes, batch_size, buckets, rng)[start:]:
     yield pad_batch(episodes, indices, support_len=support_len, query_len=query_len,
                     batch_size=batch_size)
 
@@ -561,10 +559,10 @@ def padding_fraction(episodes: Episodes, batch_size: int,
                      buckets: Buckets = "pow2") -> float:
   """Fraction of padded slots over one pass of :func:`batch_iterator`.
 
-  ``1 - (sum_e |support_e| + |query_e|) / (sum_batches B * (S_batch + Q))``,
-  without ``drop_remainder`` (it does not depend on the shuffling).
+  ``1 - (sum_e |support_e| + |query_e|) / (sum_batches B * (S_batch + Q))``
+  (it does not depend on the shuffling).
   """
-  plan = _plan(episodes, batch_size, buckets, None, False)
+  plan = _plan(episodes, batch_size, buckets, None)
   query_len = max(int(episodes.query_sizes.max(initial=0)), 1)
   slots = sum(batch_size * (length + query_len) for _, length in plan)
   real = episodes.support_sizes.sum() + episodes.query_sizes.sum()
