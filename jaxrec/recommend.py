@@ -61,6 +61,7 @@ import ml_collections
 import numpy as np
 from jax import lax
 
+from jaxrec import adapters
 from jaxrec import evaluate
 from jaxrec import meta
 from jaxrec import models
@@ -145,7 +146,7 @@ class Recommender:
     params: θ, the restored meta-parameters.
     inner_lr: α, the run's inner rate (learned for Meta-SGD).
     num_steps: K, the inner steps run per request.
-    adapt_mask: the leaves the inner loop adapts (``jaxrec.train.trainable``).
+    adapter: how a request's ratings adapt the model (``jaxrec.train.make_adapter``).
     item_ids: ``[I]`` raw item ids (index = internal id).
     titles: ``[I]`` item titles.
     index: ``str(raw id) -> internal id``.
@@ -164,7 +165,7 @@ class Recommender:
   params: Any
   inner_lr: Any
   num_steps: int
-  adapt_mask: Any
+  adapter: adapters.Adapter
   item_ids: np.ndarray
   titles: np.ndarray
   index: Mapping[str, int]
@@ -225,7 +226,7 @@ def _new_user_table(user_table: Mapping[str, np.ndarray],
   return table
 
 
-def _make_server(model: models.RecModel, adapt_mask: Any, num_steps: int,
+def _make_server(model: models.RecModel, adapter: adapters.Adapter, num_steps: int,
                  user: int, num_items: int, item_vectors: np.ndarray,
                  rating_range: tuple[float, float]) -> Server:
   """The jitted batched request (shapes in the ``Server`` alias; ``k`` static).
@@ -242,8 +243,7 @@ def _make_server(model: models.RecModel, adapt_mask: Any, num_steps: int,
 
   def one(params, inner_lr, items, y, mask, k):
     support = {"user": user, "item": items, "y": y, "mask": mask}
-    phi = meta.adapt(model.loss, params, support, inner_lr, num_steps,
-                     trainable=adapt_mask)
+    phi = adapter(params, inner_lr, num_steps, support)
     scores = model.predict(phi, user, candidates)
     rated = jnp.zeros(num_items, bool).at[items].max(mask > 0)
     top_scores, top = lax.top_k(jnp.where(rated, -jnp.inf, scores), k)
@@ -287,17 +287,17 @@ def load_recommender(workdir: str | pathlib.Path, *,
   def build(row: tuple) -> tuple[models.RecModel, Any, Server]:
     model = train_lib.build_model(config, dataclasses.replace(
         prepared, user_table=_new_user_table(prepared.user_table, row)))
-    mask = train_lib.trainable(config, model)
-    return model, mask, _make_server(model, mask, steps, inter.num_users,
+    adapter = train_lib.make_adapter(config, model)
+    return model, adapter, _make_server(model, adapter, steps, inter.num_users,
                                      inter.num_items, item_vectors, rating_range)
 
-  model, adapt_mask, default = build(())
+  model, adapter, default = build(())
   cached = functools.lru_cache(maxsize=FEATURE_CACHE_SIZE)(lambda row: build(row)[2])
 
   return Recommender(
       config=config, prepared=prepared, model=model, params=state.params,
       inner_lr=train_lib.inner_rate(config, state), num_steps=steps,
-      adapt_mask=adapt_mask, item_ids=inter.item_ids, titles=_titles(inter.item_text),
+      adapter=adapter, item_ids=inter.item_ids, titles=_titles(inter.item_text),
       index={str(raw): i for i, raw in enumerate(inter.item_ids.tolist())},
       popularity=prepared.popularity, item_labels=_item_labels(prepared),
       rating_range=rating_range,
@@ -447,8 +447,9 @@ def recommend(recommender: Recommender, ratings: Sequence[tuple[Any, float]], *,
               user_features: Mapping[str, Any] | None = None) -> list[Recommendation]:
   """The top-``k`` unrated catalogue items for a new user, best first.
 
-  Adapts θ on the ratings (``num_steps`` steps of :func:`jaxrec.meta.adapt` with
-  the run's inner rate, the user being the all-unknown new-user row or the
+  Adapts θ on the ratings (the run's adapter, :mod:`jaxrec.adapters`:
+  ``num_steps`` steps of :func:`jaxrec.meta.adapt` with the run's inner rate,
+  from θ or from the model's closed-form solve; the user being the all-unknown new-user row or the
   ``user_features`` row), scores every item of the catalogue but the rated ones
   and keeps the ``k`` highest scores. The adapted weights never leave the call.
 

@@ -30,6 +30,7 @@ import numpy as np
 import optax
 from tqdm.auto import tqdm
 
+from jaxrec import adapters
 from jaxrec import checkpoint
 from jaxrec import meta
 from jaxrec import models
@@ -125,10 +126,15 @@ def build_model(config: ml_collections.ConfigDict, prepared: Prepared) -> models
 
 
 def make_optimizer(config: ml_collections.ConfigDict) -> optax.GradientTransformation:
-  """Adam with global-norm clipping (``config.optimizer``)."""
+  """Adam with global-norm clipping (``config.optimizer``) and, with
+  ``optimizer.weight_decay > 0``, decoupled weight decay (AdamW) on the matrices
+  (embedding tables, kernels), not on biases, vectors or scalars."""
   opt = config.optimizer
-  return optax.chain(optax.clip_by_global_norm(opt.grad_clip),
-                     optax.adam(opt.learning_rate))
+  decay = opt.get("weight_decay", 0.0)
+  adam = (optax.adamw(opt.learning_rate, weight_decay=decay,
+                      mask=lambda params: jax.tree.map(lambda x: jnp.ndim(x) > 1, params))
+          if decay else optax.adam(opt.learning_rate))
+  return optax.chain(optax.clip_by_global_norm(opt.grad_clip), adam)
 
 
 def trainable(config: ml_collections.ConfigDict, model: models.RecModel) -> Any:
@@ -177,8 +183,12 @@ def make_train_step(config: ml_collections.ConfigDict, model: models.RecModel):
   kwargs = dict(inner_lr=m.inner_lr, num_steps=m.num_steps,
                 trainable=trainable(config, model), microbatches=m.microbatches,
                 unroll=m.unroll)
+  start = make_adapter(config, model).start
   if m.algorithm in ("maml", "fomaml", "meta_sgd", "anil"):
-    kwargs["remat"] = m.remat
+    kwargs.update(remat=m.remat, start=start)
+  elif start is not None:
+    raise ValueError(f"config.meta.adapter={m.adapter!r} needs a MAML-family algorithm "
+                     f"(maml, fomaml, meta_sgd, anil), got {m.algorithm!r}")
   if m.algorithm == "meta_sgd":
     del kwargs["inner_lr"]
   optimizer = None if m.algorithm == "model_average" else make_optimizer(config)
@@ -190,15 +200,22 @@ def inner_rate(config: ml_collections.ConfigDict, state: meta.MetaState) -> Any:
   return config.meta.inner_lr if state.inner_lr is None else state.inner_lr
 
 
-def make_predict(model: models.RecModel, trainable_mask: Any):
+def make_adapter(config: ml_collections.ConfigDict, model: models.RecModel
+                 ) -> adapters.Adapter:
+  """The config's adapter (``config.meta.adapter``, default ``"gradient"``) over
+  the leaves :func:`trainable` selects; see :mod:`jaxrec.adapters`."""
+  return adapters.make_adapter(config.meta.get("adapter", "gradient"), model,
+                               trainable(config, model))
+
+
+def make_predict(model: models.RecModel, adapter: adapters.Adapter):
   """Jitted ``predict(params, inner_lr, num_steps, batch) -> float32[B, Q]``.
 
-  Each task is adapted on its support set (``num_steps`` steps of
-  :func:`jaxrec.meta.adapt`, static) and scores its query items.
+  Each task is adapted on its support set (``adapter`` with ``num_steps``
+  gradient steps, static) and scores its query items.
   """
   def one(params, inner_lr, num_steps, support, query):
-    phi = meta.adapt(model.loss, params, support, inner_lr, num_steps,
-                     trainable=trainable_mask)
+    phi = adapter(params, inner_lr, num_steps, support)
     return model.predict(phi, query["user"], query["item"])
 
   @functools.partial(jax.jit, static_argnums=2)
@@ -315,7 +332,7 @@ def train(config: ml_collections.ConfigDict, workdir: str | pathlib.Path, *,
   mesh = parallel.make_mesh(config.num_devices or None)
   state = parallel.replicate(init_state(config, model), mesh)
   step_fn = parallel.data_parallel_step(make_train_step(config, model), mesh)
-  predict = make_predict(model, trainable(config, model))
+  predict = make_predict(model, make_adapter(config, model))
   implicit = prepared.interactions.implicit
   data = config.data
   val_episodes = episodes_lib.make_episodes(

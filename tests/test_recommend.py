@@ -61,7 +61,7 @@ def reference_scores(recommender, ratings):
   support = {"user": user, "item": items, "y": y, "mask": np.ones_like(y)}
   phi = meta.adapt(recommender.model.loss, recommender.params, support,
                    recommender.inner_lr, recommender.num_steps,
-                   trainable=recommender.adapt_mask)
+                   trainable=recommender.adapter.trainable)
   scores = np.asarray(recommender.model.predict(
       phi, user, jnp.arange(recommender.num_items, dtype=jnp.int32)), np.float64)
   scores[items] = -np.inf
@@ -242,7 +242,7 @@ def test_user_features(recommender):
   phi = meta.adapt(model.loss, recommender.params,
                    {"user": user, "item": items, "y": y, "mask": np.ones_like(y)},
                    recommender.inner_lr, recommender.num_steps,
-                   trainable=recommender.adapt_mask)
+                   trainable=recommender.adapter.trainable)
   scores = np.asarray(model.predict(phi, user, jnp.arange(recommender.num_items)))
   np.testing.assert_allclose(
       [r.score for r in recs],

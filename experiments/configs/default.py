@@ -35,6 +35,7 @@ def get_config() -> ml_collections.ConfigDict:
   c.meta.inner_lr = 0.01
   c.meta.num_steps = 1
   c.meta.adapt = "model"            # model (the model's adapt_mask) | all | head (ANIL)
+  c.meta.adapter = "gradient"       # gradient (from θ) | solve (from the model's closed-form solve)
   c.meta.remat = "none"             # none | steps | recompute: second-order memory (meta.adapt)
   c.meta.microbatches = 1           # task slices per step, run one after the other (memory)
   c.meta.unroll = 1                 # lax.scan unroll of the inner loop (True: all; not with remat=steps)
@@ -42,6 +43,7 @@ def get_config() -> ml_collections.ConfigDict:
   c.optimizer = ml_collections.ConfigDict()
   c.optimizer.learning_rate = 1e-3
   c.optimizer.grad_clip = 10.0
+  c.optimizer.weight_decay = 0.0    # AdamW decay of the matrices (0: plain Adam)
 
   c.batch_size = 32
   c.num_epochs = 30

@@ -290,7 +290,8 @@ def _jit(step: StepFn, donate: bool) -> StepFn:
 def make_maml_parts(loss_fn: LossFn, optimizer: optax.GradientTransformation, *,
                     inner_lr: Any = None, num_steps: int, first_order: bool = False,
                     trainable: PyTree | None = None, learn_inner_lr: bool = False,
-                    remat: bool | str = False, unroll: int | bool = 1) -> StepParts:
+                    remat: bool | str = False, unroll: int | bool = 1,
+                    start: Callable[[PyTree, PyTree], PyTree] | None = None) -> StepParts:
   """The ``StepParts`` of ``make_maml_step`` (same arguments, less ``donate``).
 
   ``sums`` gives g_b = ∇ L_query,b(adapt_b(θ)) (w.r.t. (θ, α) with
@@ -318,7 +319,8 @@ def make_maml_parts(loss_fn: LossFn, optimizer: optax.GradientTransformation, *,
     params, rate = variables if learn_inner_lr else (variables, inner_lr)
 
     def task_terms(support: PyTree, query: PyTree) -> tuple[jax.Array, Metrics]:
-      after = maml_loss(loss_fn, params, support, query, rate, num_steps,
+      initial = params if start is None else start(params, support)
+      after = maml_loss(loss_fn, initial, support, query, rate, num_steps,
                         trainable=trainable, first_order=first_order, remat=remat,
                         unroll=unroll)
       return after, _task_metrics(loss_fn, params, support, query, after)
@@ -346,11 +348,13 @@ def make_maml_step(loss_fn: LossFn, optimizer: optax.GradientTransformation, *,
                    inner_lr: Any = None, num_steps: int, first_order: bool = False,
                    trainable: PyTree | None = None, learn_inner_lr: bool = False,
                    remat: bool | str = False, unroll: int | bool = 1,
+                   start: Callable[[PyTree, PyTree], PyTree] | None = None,
                    donate: bool = True) -> StepFn:
   """A jitted MAML / FOMAML / Meta-SGD / ANIL outer step.
 
   The meta-loss is L(θ) = Σ_b w_b L_query,b(adapt_b(θ)) / max(Σ_b w_b, 1)
-  (``maml_loss`` per task, vmapped); the step applies
+  (``maml_loss`` per task, vmapped; with ``start`` the inner loop runs from
+  φ₀,b = start(θ, support_b) instead of θ); the step applies
   ``optimizer`` to ∇_θ L (and to ∇_α L with ``learn_inner_lr``, updating θ and
   α jointly).
 
@@ -368,6 +372,10 @@ def make_maml_step(loss_fn: LossFn, optimizer: optax.GradientTransformation, *,
       memory: ``"none"`` / False, ``"steps"`` / True (one checkpoint per
       step) or ``"recompute"`` (only the loop's input; see ``adapt``).
     unroll: unroll of the inner loop's ``lax.scan`` (see ``adapt``).
+    start: optional ``start(params, support) -> params``, differentiable in
+      the params: where each task's inner loop starts (a closed-form fold-in,
+      a set encoder; ``jaxrec.adapters``). With ``num_steps=0`` the meta-loss
+      is L_query(start(θ, support)).
     donate: donate the input state's buffers to the output.
 
   Returns:
@@ -381,7 +389,8 @@ def make_maml_step(loss_fn: LossFn, optimizer: optax.GradientTransformation, *,
   """
   parts = make_maml_parts(loss_fn, optimizer, inner_lr=inner_lr, num_steps=num_steps,
                           first_order=first_order, trainable=trainable,
-                          learn_inner_lr=learn_inner_lr, remat=remat, unroll=unroll)
+                          learn_inner_lr=learn_inner_lr, remat=remat, unroll=unroll,
+                          start=start)
   return _jit(step_from_parts(parts), donate)
 
 

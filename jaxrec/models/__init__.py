@@ -3,6 +3,7 @@
 from jaxrec.models.base import (LinearInputLoss, RecModel, StagedLoss, build_model,
                                 count_params)
 from jaxrec.models.features import FieldSpec, select_features, select_fields
+from jaxrec.models.foldin import foldin
 from jaxrec.models.hybrid import hybrid
 from jaxrec.models.losses import LOSSES, bce, bpr, check_part, get_loss, mse
 from jaxrec.models.melu import melu

@@ -88,6 +88,10 @@ class RecModel:
     head_mask: a pytree of bools shaped like ``params``: the model's output
       layer, declared by the model (the leaves ANIL adapts, ``meta.adapt =
       "head"``); at least one leaf is true.
+    solve: optional ``solve(params, support) -> params``: a closed-form (or
+      encoder) start for the user part, differentiable in ``params``; the
+      ``"solve"`` adapter (``jaxrec.train.ADAPTERS``) starts its inner loop
+      from it. None for models without one.
   """
 
   name: str
@@ -97,6 +101,7 @@ class RecModel:
   loss: Callable[[Params, Part], jax.Array]
   adapt_mask: Params
   head_mask: Params
+  solve: Callable[[Params, Part], Params] | None = None
 
 
 def _path_mask(tree: Params, select: Callable[[tuple[str, ...]], bool]) -> Params:
@@ -171,6 +176,11 @@ def build_model(*, name: str, config: dict[str, Any], module: nn.Module,
                 head: Callable[[tuple[str, ...]], bool]) -> RecModel:
   """Wraps a linen scorer ``module(user_feats, item_feats) -> float32[S]``.
 
+  A module with a ``solve(user_feats, item_feats, y, mask)`` method (one user's
+  row, the support items' rows, ``float32[S]`` labels and mask) returning a dict
+  of replacement top-level parameter subtrees gives ``RecModel.solve(params,
+  support) = {**params, **module.solve(...)}``.
+
   The selected fields (and ``item_table["text"]`` when ``use_text``) are converted
   to jnp arrays once and closed over; ``predict`` gathers the user's row and the
   items' rows and applies ``module``; ``init`` is jitted (one compilation).
@@ -224,6 +234,14 @@ def build_model(*, name: str, config: dict[str, Any], module: nn.Module,
   staged = hasattr(module, "features") and hasattr(module, "head")
   loss_of = (_staged_loss(module, loss_fn, users, items, adapts, shapes) if staged
              else plain_loss)
+
+  def solve(params: Params, support: Part) -> Params:
+    check_part(support)
+    update = module.apply({"params": params}, gather(users, support["user"]),
+                          gather(items, support["item"]), support["y"], support["mask"],
+                          method="solve")
+    return {**params, **update}
+
   return RecModel(name=name, config={**config, "loss": loss}, init=jax.jit(init),
                   predict=predict, loss=loss_of, adapt_mask=adapt_mask,
-                  head_mask=head_mask)
+                  head_mask=head_mask, solve=solve if hasattr(module, "solve") else None)

@@ -8,12 +8,13 @@ from typing import Any
 import numpy as np
 
 from jaxrec.models.base import RecModel
+from jaxrec.models.foldin import foldin
 from jaxrec.models.hybrid import hybrid
 from jaxrec.models.melu import melu
 from jaxrec.models.two_tower import two_tower
 
 MODELS: dict[str, Callable[..., RecModel]] = {
-    "melu": melu, "hybrid": hybrid, "two_tower": two_tower}
+    "melu": melu, "hybrid": hybrid, "two_tower": two_tower, "foldin": foldin}
 
 
 def make_model(name: str, user_table: Mapping[str, np.ndarray],

@@ -1,0 +1,170 @@
+"""Meta-learned fold-in: biased matrix factorisation whose user part adapts.
+
+The score of item ``i`` for a user is
+
+  ``r̂(i) = μ + b_i + b_u + q_i · p_u``
+
+with the item side ``(q_i, b_i) = Σ_f E_f[x_{i,f}] (+ W t_i + c)``: one
+``rank + 1``-wide embedding per item field (the ``item_id`` and the side fields,
+multi-hot fields mean-pooled) and optionally a projection of the frozen text
+vector ``t_i``, split into ``rank`` factors and a bias. The user part
+``φ = (p_u, b_u)`` (parameters ``user/factors``, ``user/bias``) is the only part a
+meta-learner adapts; its value in ``params`` is the meta-learned prior mean.
+
+``solve`` is the closed-form fold-in from a support set ``(j, r_j)``, a ridge
+regression towards the prior:
+
+  ``φ = argmin_φ Σ_j (r_j − μ − b_j − b − p · q_j)² + Σ_d λ_d (φ_d − φ⁰_d)²``,
+  ``λ = exp(log_scale + size_slope · log(1 + n))``,
+
+solved exactly (``(XᵀX + diag λ) φ = Xᵀ t + λ ⊙ φ⁰`` with rows ``X_j = [q_j, 1]``);
+``n`` is the support size, so the learned shrinkage can depend on it. With
+``set_prior`` the prior mean also reads the support set (an encoder over it):
+``φ⁰ = φ⁰_θ + (1/n) Σ_j (A[j] + (r_j − μ − b_j) B[j])`` with learned item tables
+``A``, ``B`` (zero-initialised, so training starts from the plain prior). The solve
+is differentiable in every item-side and prior parameter, so the outer loop of
+:mod:`jaxrec.meta` learns item vectors, prior and shrinkage for the
+post-adaptation query loss. A tuned MF fold-in is a point of this family
+(``size_slope = 0``, fixed ``λ``, ALS item factors).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from jaxrec.models.base import RecModel, build_model
+from jaxrec.models.features import FieldSpec, select_fields
+from jaxrec.models.layers import ItemEncoder
+
+
+class UserPart(nn.Module):
+  """The adapted user part: ``factors float32[rank]`` and ``bias float32[]``."""
+
+  rank: int
+
+  def setup(self) -> None:
+    self.factors = self.param("factors", nn.initializers.zeros_init(), (self.rank,))
+    self.bias = self.param("bias", nn.initializers.zeros_init(), ())
+
+  def __call__(self) -> jax.Array:
+    """``[factors; bias]``, ``float32[rank + 1]``."""
+    return jnp.append(self.factors, self.bias)
+
+
+class FoldIn(nn.Module):
+  """The scorer and closed-form fold-in of the module docstring.
+
+  Parameters: ``global_bias`` (μ), ``item`` (field embeddings and text
+  projection, ``rank + 1`` wide), ``user`` (φ⁰), ``log_scale`` and
+  ``size_slope`` (``[rank + 1]``, the shrinkage) and, with ``set_prior``,
+  ``rated`` and ``residual`` (``A``, ``B``: ``[item vocabulary, rank + 1]``).
+  """
+
+  item_specs: tuple[FieldSpec, ...]
+  rank: int
+  text: bool
+  set_prior: bool
+  init_bias: float
+  init_shrinkage: float
+
+  def setup(self) -> None:
+    width = self.rank + 1
+    self.item = ItemEncoder(self.item_specs, width, width if self.text else 0)
+    self.user = UserPart(self.rank)
+    self.global_bias = self.param("global_bias", nn.initializers.constant(self.init_bias),
+                                  ())
+    self.log_scale = self.param(
+        "log_scale", nn.initializers.constant(np.log(self.init_shrinkage)), (width,))
+    self.size_slope = self.param("size_slope", nn.initializers.zeros_init(), (width,))
+    if self.set_prior:
+      vocab = next(s.vocab_size for s in self.item_specs if s.name == "item_id")
+      self.rated = self.param("rated", nn.initializers.zeros_init(), (vocab, width))
+      self.residual = self.param("residual", nn.initializers.zeros_init(), (vocab, width))
+
+  def item_side(self, item_feats: Mapping[str, jax.Array]) -> tuple[jax.Array, jax.Array]:
+    """``(q float32[S, rank], b float32[S])`` of ``[S]`` items' rows."""
+    z = sum(self.item(item_feats))
+    return z[..., :-1], z[..., -1]
+
+  def __call__(self, user_feats: Mapping[str, jax.Array],
+               item_feats: Mapping[str, jax.Array]) -> jax.Array:
+    """``r̂ float32[S] = μ + b_i + b_u + q_i · p_u`` with ``(p_u, b_u)`` = ``user``."""
+    del user_feats  # the user is its (adapted) user part
+    q, b = self.item_side(item_feats)
+    phi = self.user()
+    return self.global_bias + b + phi[-1] + q @ phi[:-1]
+
+  def solve(self, user_feats: Mapping[str, jax.Array], item_feats: Mapping[str, jax.Array],
+            y: jax.Array, mask: jax.Array) -> dict[str, dict[str, jax.Array]]:
+    """The ridge fold-in of ``S`` support rows (``y``, ``mask``: ``float32[S]``).
+
+    Returns ``{"user": {"factors": float32[rank], "bias": float32[]}}``.
+    """
+    del user_feats
+    q, b = self.item_side(item_feats)
+    x = jnp.concatenate([q, jnp.ones_like(b)[:, None]], axis=-1) * mask[:, None]
+    t = (y - self.global_bias - b) * mask
+    n = jnp.sum(mask)
+    lam = jnp.exp(self.log_scale + self.size_slope * jnp.log1p(n))
+    prior = self.user()
+    if self.set_prior:
+      ids = item_feats["item_id"]
+      encoded = self.rated[ids] + t[:, None] * self.residual[ids]
+      prior = prior + jnp.sum(mask[:, None] * encoded, axis=0) / jnp.maximum(n, 1.0)
+    phi = jnp.linalg.solve(x.T @ x + jnp.diag(lam), x.T @ t + lam * prior)
+    return {"user": {"factors": phi[:-1], "bias": phi[-1]}}
+
+
+def foldin(user_table: Mapping[str, np.ndarray], item_table: Mapping[str, np.ndarray],
+           vocab_sizes: Mapping[str, int], *, rank: int = 8,
+           item_fields: Sequence[str] | None = None, use_ids: bool = True,
+           use_side: bool = True, use_text: bool = False, set_prior: bool = False,
+           init_bias: float = 0.0, init_shrinkage: float = 3.0,
+           loss: str = "mse") -> RecModel:
+  """The meta-learned fold-in model (module docstring) as a ``RecModel``.
+
+  Args:
+    user_table, item_table: feature tables (docs/architecture.md); the user
+      table is not read (a user is its support set).
+    vocab_sizes: field -> vocabulary size for every categorical field.
+    rank: ``r``, the width of ``p_u`` and ``q_i``.
+    item_fields: item side fields; ``None`` = all.
+    use_ids: embed ``item_id`` (held-out items share id 0).
+    use_side: embed the item side fields.
+    use_text: project ``item_table["text"]`` into ``(q_i, b_i)``.
+    set_prior: the support-set encoder in the prior mean (needs ``use_ids``).
+    init_bias: the initial ``μ`` (e.g. the mean training rating).
+    init_shrinkage: the initial ``λ`` of every coordinate.
+    loss: ``"mse"``, ``"bce"`` or ``"bpr"``.
+
+  Returns:
+    A ``RecModel`` whose ``adapt_mask`` and ``head_mask`` select ``user`` and
+    whose ``solve`` is the ridge fold-in.
+
+  Raises:
+    ValueError: ``rank < 1``, ``init_shrinkage <= 0``, ``set_prior`` without
+      ``use_ids``, no item field or text selected, or as ``select_fields``.
+  """
+  if rank < 1:
+    raise ValueError(f"foldin: rank must be >= 1, got {rank}")
+  if not init_shrinkage > 0:
+    raise ValueError(f"foldin: init_shrinkage must be > 0, got {init_shrinkage}")
+  if set_prior and not use_ids:
+    raise ValueError("foldin: set_prior reads item ids; set use_ids=True")
+  item_specs = select_fields(item_table, vocab_sizes, kind="item", fields=item_fields,
+                             use_ids=use_ids, use_side=use_side)
+  if not item_specs and not use_text:
+    raise ValueError("foldin: no item field selected and no text: the item side is empty")
+  module = FoldIn(item_specs, rank, use_text, set_prior, init_bias, init_shrinkage)
+  config = {"rank": rank, "item_fields": [s.name for s in item_specs], "use_ids": use_ids,
+            "use_side": use_side, "use_text": use_text, "set_prior": set_prior,
+            "init_bias": init_bias, "init_shrinkage": init_shrinkage}
+  user_part = lambda path: path[0] == "user"  # noqa: E731
+  return build_model(name="foldin", config=config, module=module, user_table=user_table,
+                     user_specs=(), item_table=item_table, item_specs=item_specs,
+                     use_text=use_text, loss=loss, adapts=user_part, head=user_part)

@@ -1,0 +1,155 @@
+"""The meta-learned fold-in model and the "solve" adapter."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+
+from experiments.configs import maml_synthetic
+from jaxrec import adapters
+from jaxrec import meta
+from jaxrec import models
+from jaxrec import recommend as rec_lib
+from jaxrec import train
+from tests.test_models import NUM_ITEMS, make_part, ml1m_like
+
+
+def build(**kwargs):
+  model = models.make_model("foldin", *ml1m_like(), rank=3, **kwargs)
+  params = model.init(jax.random.key(0))
+  rng = np.random.default_rng(1)
+  # a non-trivial prior and shrinkage, so the test sees them
+  params = jax.tree.map(lambda x: x + 0.3 * rng.normal(size=np.shape(x)), params)
+  return model, params
+
+
+def item_side(model, params):
+  """``(mu + b float64[I], q float64[I, r])`` read off ``predict`` with unit users."""
+  rank = params["user"]["factors"].shape[0]
+  items = jnp.arange(NUM_ITEMS)
+
+  def scores(factors, bias):
+    user = {"factors": jnp.asarray(factors, jnp.float32), "bias": jnp.asarray(bias)}
+    return np.asarray(model.predict({**params, "user": user}, jnp.int32(0), items),
+                      np.float64)
+  base = scores(np.zeros(rank), 0.0)
+  q = np.stack([scores(np.eye(rank)[d], 0.0) - base for d in range(rank)], axis=1)
+  return base, q
+
+
+@pytest.mark.parametrize("set_prior", [False, True])
+def test_solve_is_the_ridge_fold_in_towards_the_prior(set_prior):
+  model, params = build(set_prior=set_prior)
+  support = make_part(seed=3, size=7, real=5)
+  solved = model.solve(params, support)
+  base, q = item_side(model, params)
+  real = np.asarray(support["mask"]) > 0
+  items, y = np.asarray(support["item"])[real], np.asarray(support["y"])[real]
+  x = np.concatenate([q[items], np.ones((len(items), 1))], axis=1)
+  t = y - base[items]
+  lam = np.exp(np.asarray(params["log_scale"])
+               + np.asarray(params["size_slope"]) * np.log1p(len(items)))
+  prior = np.append(params["user"]["factors"], params["user"]["bias"])
+  if set_prior:
+    ids = np.asarray(ml1m_like()[1]["item_id"])[items]
+    prior = prior + (np.asarray(params["rated"])[ids]
+                     + t[:, None] * np.asarray(params["residual"])[ids]).mean(axis=0)
+  expected = np.linalg.solve(x.T @ x + np.diag(lam), x.T @ t + lam * prior)
+  got = np.append(solved["user"]["factors"], solved["user"]["bias"])
+  np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-5)
+  # only the user part is replaced
+  for key in params:
+    if key != "user":
+      assert solved[key] is params[key]
+
+
+def test_solve_with_an_empty_support_is_the_prior():
+  model, params = build()
+  support = make_part(size=4, real=0)
+  solved = model.solve(params, support)
+  np.testing.assert_allclose(solved["user"]["factors"], params["user"]["factors"],
+                             rtol=1e-6)
+  np.testing.assert_allclose(solved["user"]["bias"], params["user"]["bias"], rtol=1e-6)
+
+
+def test_the_solve_adapter_meta_gradient_is_the_gradient_through_the_solve():
+  model, params = build(set_prior=True)
+  adapter = adapters.make_adapter("solve", model, model.adapt_mask)
+  support, query = make_part(seed=4), make_part(seed=5)
+  batch = jax.tree.map(lambda x: jnp.asarray(x)[None], {"support": support,
+                                                         "query": query})
+  optimizer = optax.sgd(1.0)
+  step = meta.make_maml_step(model.loss, optimizer, inner_lr=0.1, num_steps=0,
+                             trainable=model.adapt_mask, start=model.solve, donate=False)
+  state = meta.init_meta_state(params, optimizer)
+  new_state, metrics = step(state, batch)
+  grads = jax.grad(lambda p: model.loss(adapter(p, 0.1, 0, support), query))(params)
+  expected = jax.tree.map(lambda p, g: p - g, params, grads)
+  jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-7),
+               new_state.params, expected)
+  np.testing.assert_allclose(metrics["query_loss_after"],
+                             model.loss(model.solve(params, support), query), rtol=1e-6)
+  # item side, prior and shrinkage all receive gradient through the solve
+  for key in ("item", "user", "log_scale", "size_slope", "rated", "residual"):
+    assert any(np.abs(g).max() > 0 for g in jax.tree.leaves(grads[key])), key
+
+
+def test_the_solve_adapter_needs_a_model_with_a_solve():
+  model = models.make_model("melu", *ml1m_like())
+  with pytest.raises(ValueError, match="adapter 'solve' needs a model with a closed-form"):
+    adapters.make_adapter("solve", model, model.adapt_mask)
+  with pytest.raises(ValueError, match="unknown adapter 'ridge'"):
+    adapters.make_adapter("ridge", model, model.adapt_mask)
+
+
+def test_foldin_rejects_bad_settings():
+  with pytest.raises(ValueError, match="rank must be >= 1"):
+    models.make_model("foldin", *ml1m_like(), rank=0)
+  with pytest.raises(ValueError, match="set_prior reads item ids"):
+    models.make_model("foldin", *ml1m_like(), use_ids=False, set_prior=True)
+
+
+def foldin_config():
+  config = maml_synthetic.get_config()
+  config.data.synthetic = {"num_users": 120, "num_items": 150, "seed": 0}
+  config.model.name = "foldin"
+  config.model.kwargs = {"rank": 4, "init_bias": 3.0}
+  config.meta.adapter = "solve"
+  config.meta.num_steps = 1
+  config.optimizer.weight_decay = 0.1
+  config.num_epochs = 2
+  config.eval_every = 5
+  config.buckets = (128,)
+  return config
+
+
+def test_a_reptile_config_cannot_use_the_solve_adapter():
+  config = foldin_config()
+  config.meta.algorithm = "reptile"
+  with pytest.raises(ValueError, match="needs a MAML-family algorithm"):
+    train.make_train_step(config, train.build_model(config, train.prepare(config)))
+
+
+@pytest.mark.slow
+def test_a_solve_run_trains_evaluates_and_serves(tmp_path):
+  config = foldin_config()
+  out = train.train(config, tmp_path, progress=False)
+  assert np.isfinite(out["best"]["val_rmse"])
+  recommender = rec_lib.load_recommender(tmp_path)
+  assert recommender.adapter.start is not None
+  ratings = [(str(raw), 5.0) for raw in recommender.item_ids[:3].tolist()]
+  recs = rec_lib.recommend(recommender, ratings, k=5)
+  assert len(recs) == 5
+  # the served scores are those of the solved-and-refined user part
+  items = np.asarray([recommender.index[r] for r, _ in ratings], np.int32)
+  user = jnp.int32(recommender.prepared.interactions.num_users)
+  support = {"user": user, "item": items, "y": np.full(3, 5.0, np.float32),
+             "mask": np.ones(3, np.float32)}
+  phi = recommender.adapter(recommender.params, recommender.inner_lr,
+                            recommender.num_steps, support)
+  scores = np.asarray(recommender.model.predict(phi, user,
+                                                jnp.arange(len(recommender.item_ids))))
+  np.testing.assert_allclose([r.score for r in recs],
+                             scores[[recommender.index[str(r.item_id)] for r in recs]],
+                             rtol=1e-4)
