@@ -72,10 +72,13 @@ def load_interactions(data: ml_collections.ConfigDict) -> Interactions:
   """The dataset named by ``data.dataset``.
 
   ``"synthetic"`` writes the planted-taste ML-100K-format files of
-  :mod:`jaxrec.data.synthetic` (seeded by ``data.synthetic_seed``) into a
-  temporary folder and reads them with the ML-100K reader; ``"csv:<path>"`` reads
-  any CSV/TSV; other names go to :func:`jaxrec.data.readers.load_dataset` with
-  ``data.data_dir`` (or ``$JAXREC_DATA_DIR``).
+  :mod:`jaxrec.data.synthetic` (keyword arguments of
+  :func:`jaxrec.data.synthetic.write_synthetic_movielens` from the dict
+  ``data.synthetic``, e.g. ``{"num_users": 300, "seed": 0}``: seeded by
+  ``data.synthetic["seed"]``) into a temporary folder and reads them with the
+  ML-100K reader; ``"csv:<path>"`` reads any CSV/TSV; other names go to
+  :func:`jaxrec.data.readers.load_dataset` with ``data.data_dir`` (or
+  ``$JAXREC_DATA_DIR``).
   """
   name = data.dataset
   if name == "synthetic":
