@@ -9,7 +9,8 @@ times ``recommend`` for one new user (``--support`` ratings of a random held-out
 user, ``--num_steps`` inner steps, every catalogue item scored, explanations on)
 and ``recommend_batch`` for ``--batch`` such users, and prints one JSON object:
 p50/p99/mean/min milliseconds per request, users per second in batches, and the
-machine's load average (other processes on a shared CPU inflate the figures).
+machine's load average (other processes on a shared CPU inflate the figures);
+``--out`` also writes it to a file (e.g. ``benchmarks/results/recommend_latency.json``).
 """
 
 import json
@@ -37,6 +38,7 @@ _REPEATS = flags.DEFINE_integer("repeats", 300, "Timed single requests.")
 _WARMUP = flags.DEFINE_integer("warmup", 20, "Untimed requests first.")
 _BATCH = flags.DEFINE_integer("batch", 64, "Users per recommend_batch call.")
 _SEED = flags.DEFINE_integer("seed", 0, "Seed for picking the users' ratings.")
+_OUT = flags.DEFINE_string("out", None, "Also write the JSON here.")
 
 
 def train_tiny(workdir: pathlib.Path) -> None:
@@ -99,15 +101,23 @@ def measure(workdir: pathlib.Path) -> dict:
       "users_per_s": round(len(batch) / float(np.median(batched)), 1)}
 
 
+def emit(report: dict, out: str | None) -> None:
+  """Prints ``report`` as JSON to stdout (and writes it to the file ``out`` when given)."""
+  text = json.dumps(report, indent=2)
+  print(text)
+  if out:
+    pathlib.Path(out).write_text(text + "\n")
+
+
 def main(argv):
   del argv
   logging.set_verbosity(logging.WARNING)
   if _WORKDIR.value:
-    print(json.dumps(measure(pathlib.Path(_WORKDIR.value)), indent=2))
+    emit(measure(pathlib.Path(_WORKDIR.value)), _OUT.value)
     return
   with tempfile.TemporaryDirectory() as tmp:
     train_tiny(pathlib.Path(tmp))
-    print(json.dumps(measure(pathlib.Path(tmp)), indent=2))
+    emit(measure(pathlib.Path(tmp)), _OUT.value)
 
 
 if __name__ == "__main__":

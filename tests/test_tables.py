@@ -1,0 +1,104 @@
+"""experiments.tables: README blocks rendered from committed JSON, and --check."""
+
+import math
+
+import pytest
+
+from experiments import tables
+
+
+def _summary(code=None, stale_pooled=False):
+  rows = []
+  for method, rmse, seeds in (("melu-maml", 0.98, 5), ("mf_foldin", 0.95, 5),
+                              ("user_mean", 1.03, 4)):
+    rows.append({"method": method, "state": "new_users", "n_seeds": seeds,
+                 "seeds": list(range(seeds)),
+                 "metrics": {"rmse": rmse, "rmse_ci95": 0.02, "ndcg@3": 0.85,
+                             "ndcg@3_ci95": math.nan, "auc": 0.6, "auc_ci95": 0.01,
+                             "num_users": 58.0}})
+  paired = [{"method": "melu-maml", "reference": "mf_foldin", "state": "new_users",
+             "metric": "rmse", "lower_is_better": True, "n_seeds": 5, "mean": 0.0352,
+             "ci95": 0.0108, "num_pairs": 290, "frac_better": 0.38, "frac_worse": 0.62},
+            {"method": "user_mean", "reference": "mf_foldin", "state": "new_users",
+             "metric": "rmse", "lower_is_better": True, "n_seeds": 4, "mean": -0.0804,
+             "ci95": math.nan, "num_pairs": 232, "frac_better": 0.4, "frac_worse": 0.6}]
+  pooled = [{"config": "maml", "seed": s} for s in range(5)]
+  if stale_pooled:
+    pooled[0]["stale"] = "trained: no code identity recorded"
+  summary = {"metric": "rmse", "aggregated": rows, "paired": paired,
+             "pooled_runs": pooled,
+             "runs": [{"config": "maml", "seed": 5, "status": "failed"}]}
+  if code is not None:
+    summary.update(code=code, stale_runs=[p for p in pooled if "stale" in p])
+  return summary
+
+
+def test_state_table_renders_rows_deltas_and_stale_line():
+  lines = tables.state_table(_summary(), "r.json", "new_users",
+                             ["melu-maml", "user_mean", "mf_foldin"], "New users")
+  assert lines[0] == ("New users (58 test users per seed; Δ against MF (ALS) + fold-in, "
+                      "the strongest baseline):")
+  assert lines[4] == ("| MeLU + MAML (2nd order, 3 steps) | 0.980 ± 0.020 | 0.850 | "
+                      "0.600 ± 0.010 | +0.035 ± 0.011 |")
+  assert lines[5].endswith("| -0.080 |")   # one-seed-like NaN CI: mean alone
+  assert lines[6].endswith("| — |")        # the reference itself
+  assert "older code (stale)" in lines[-1] and "no code identity" in lines[-1]
+  assert "user mean 4" in lines[-1] and "failed runs: maml seed 5" in lines[-1]
+
+
+def test_provenance_line_names_the_code_or_the_stale_runs():
+  code = {"code_hash": "0123456789abcdef", "git_commit": "fedcba9876543210",
+          "dirty": False}
+  assert "all of code 0123456789ab (commit fedcba987654)" in tables.provenance_line(
+      _summary(code), "r.json")
+  line = tables.provenance_line(_summary(code, stale_pooled=True), "r.json")
+  assert "1 of them of older code than code 0123456789ab" in line and "stale" in line
+
+
+def test_state_table_raises_on_a_missing_method():
+  with pytest.raises(ValueError, match="melu-reptile"):
+    tables.state_table(_summary(), "r.json", "new_users", ["melu-reptile"], "New users")
+
+
+def test_compare_table_computes_ratios_and_megabytes():
+  mib = 2 ** 20
+  data = {"rows": [{"num_steps": 1, "batch_size": 32, "loop": 250, "func": 1000,
+                    "jaxrec_none": 2000, "jaxrec_bucketed": 2500,
+                    "jaxrec_bucketed_weights": 2400, "loop_peak_rss_growth": 32 * mib,
+                    "func_peak_rss_growth": 58 * mib, "jaxrec_step_bytes": 31 * mib}]}
+  assert tables.compare_table(data)[-1] == ("| 1 | 32 | 250 | 1000 | 2000 | 2500 | 2400 "
+                                            "| 10.0× | 2.5× | 32 / 58 / 31 |")
+
+
+def test_fill_and_differing_name_the_stale_block():
+  text = ("a\n<!-- tables:x -->\nold\n<!-- /tables:x -->\nb\n"
+          "<!-- tables:y -->\nsame\n<!-- /tables:y -->\n")
+  blocks = {"x": "new\nlines", "y": "same"}
+  assert tables.differing(text, blocks) == ["x"]
+  filled = tables.fill(text, blocks)
+  assert filled == text.replace("old", "new\nlines")
+  assert tables.differing(filled, blocks) == []
+  with pytest.raises(ValueError, match="'z'"):
+    tables.fill(text, {**blocks, "z": "?"})
+  with pytest.raises(ValueError, match="not generated"):
+    tables.fill(text + "<!-- tables:w -->\n", blocks)
+
+
+def test_every_block_starts_with_the_note_and_benchmarks_name_their_source():
+  blocks = tables.render_blocks()
+  assert all(b.startswith(tables.NOTE + "\n") for b in blocks.values())
+  assert "transcribed from the README of commit a5b1cbe" in blocks["perf_compare"]
+  assert "older code (stale)" in blocks["ml100k_new_users"]
+
+
+def test_readme_matches_the_committed_json(capsys):
+  assert tables.main(["--check"]) == 0, capsys.readouterr().err
+
+
+def test_check_fails_on_a_hand_edit(tmp_path, capsys):
+  readme = (tables.ROOT / "README.md").read_text()
+  edited = tmp_path / "README.md"
+  edited.write_text(readme.replace("| MF (ALS) + fold-in | 0.946",
+                                   "| MF (ALS) + fold-in | 0.900", 1))
+  assert tables.main(["--check", "--readme", str(edited)]) == 1
+  assert "ml100k_new_users" in capsys.readouterr().err
