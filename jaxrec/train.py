@@ -161,9 +161,30 @@ def trainable(config: ml_collections.ConfigDict, model: models.RecModel) -> Any:
   raise ValueError(f"config.meta.adapt must be 'model', 'all' or 'head', got {adapt!r}")
 
 
-def init_state(config: ml_collections.ConfigDict, model: models.RecModel) -> meta.MetaState:
-  """The initial meta-state (parameters from ``config.seed``)."""
+def init_state(config: ml_collections.ConfigDict, model: models.RecModel,
+               prepared: Prepared | None = None) -> meta.MetaState:
+  """The initial meta-state (parameters from ``config.seed``).
+
+  With ``config.model.warm_start`` (a dict ``{"reg", "foldin_reg"}``, ``foldin``
+  only) and ``prepared`` given, the parameters start as an ALS matrix
+  factorisation of the training ratings (rank ``model.kwargs.rank``, penalty
+  ``reg``) with fold-in penalty ``foldin_reg``
+  (:func:`jaxrec.models.foldin.warm_start`); without ``prepared`` (a restore
+  template) they are the random initialisation.
+  """
   params = model.init(jax.random.key(config.seed))
+  warm = config.model.get("warm_start")
+  if warm and prepared is not None:
+    from jaxrec import baselines  # pylint: disable=import-outside-toplevel
+    from jaxrec.models.foldin import warm_start  # pylint: disable=import-outside-toplevel
+    inter = prepared.interactions
+    rows = splits.training_mask(inter, prepared.split)
+    mf = baselines.MatrixFactorization(
+        rank=model.config["rank"], reg=warm["reg"], reg_bias=warm["reg"],
+        seed=config.seed).fit(inter.user[rows], inter.item[rows], inter.rating[rows],
+                              inter.num_users, inter.num_items)
+    params = warm_start(params, prepared.item_table["item_id"], mf.mu,
+                               mf.item_factors, mf.item_bias, warm["foldin_reg"])
   inner_lr = (meta.meta_sgd_init(params, config.meta.inner_lr)
               if config.meta.algorithm == "meta_sgd" else None)
   return meta.init_meta_state(params, make_optimizer(config), inner_lr)
@@ -333,7 +354,7 @@ def train(config: ml_collections.ConfigDict, workdir: str | pathlib.Path, *,
   prepared = prepare(config)
   model = build_model(config, prepared)
   mesh = parallel.make_mesh(config.num_devices or None)
-  state = parallel.replicate(init_state(config, model), mesh)
+  state = parallel.replicate(init_state(config, model, prepared), mesh)
   step_fn = parallel.data_parallel_step(make_train_step(config, model), mesh)
   predict = make_predict(model, make_adapter(config, model))
   implicit = prepared.interactions.implicit

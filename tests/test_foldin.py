@@ -153,3 +153,25 @@ def test_a_solve_run_trains_evaluates_and_serves(tmp_path):
   np.testing.assert_allclose([r.score for r in recs],
                              scores[[recommender.index[str(r.item_id)] for r in recs]],
                              rtol=1e-4)
+
+
+def test_warm_start_makes_solve_the_mf_fold_in():
+  from jaxrec import baselines  # pylint: disable=import-outside-toplevel
+  from jaxrec.models.foldin import warm_start  # pylint: disable=import-outside-toplevel
+  user_table, item_table, vocab = ml1m_like()
+  item_table = {**item_table, "item_id": np.arange(NUM_ITEMS, dtype=np.int32)}
+  vocab = {**vocab, "item_id": NUM_ITEMS}
+  model = models.make_model("foldin", user_table, item_table, vocab, rank=2,
+                            set_prior=True)
+  rng = np.random.default_rng(0)
+  users, items = rng.integers(0, 5, 60), rng.integers(1, NUM_ITEMS, 60)
+  mf = baselines.MatrixFactorization(rank=2, reg=1.0, reg_bias=1.0).fit(
+      users, items, rng.integers(1, 6, 60).astype(float), 5, NUM_ITEMS)
+  params = warm_start(model.init(jax.random.key(0)), item_table["item_id"], mf.mu,
+                      mf.item_factors, mf.item_bias, 1.0)
+  support = make_part(seed=2, size=6, real=4)
+  query = jnp.arange(1, NUM_ITEMS)
+  got = model.predict(model.solve(params, support), support["user"], query)
+  expected = mf.predict(np.asarray(support["item"])[None], np.asarray(support["y"])[None],
+                        np.asarray(support["mask"])[None], np.asarray(query)[None])[0]
+  np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-4)

@@ -168,3 +168,45 @@ def foldin(user_table: Mapping[str, np.ndarray], item_table: Mapping[str, np.nda
   return build_model(name="foldin", config=config, module=module, user_table=user_table,
                      user_specs=(), item_table=item_table, item_specs=item_specs,
                      use_text=use_text, loss=loss, adapts=user_part, head=user_part)
+
+
+def warm_start(params: dict, item_id: np.ndarray, mu: float, item_factors: np.ndarray,
+               item_bias: np.ndarray, foldin_reg: float) -> dict:
+  """``params`` set so that the model *is* a fitted MF with ridge fold-in.
+
+  The ``item_id`` embedding row of item ``i`` becomes ``[q_i, b_i]`` (items with
+  id 0, held out of training, keep the shared unknown row at 0), every other
+  item-side table and the text projection become 0, ``μ = mu``, the prior
+  ``φ⁰ = 0``, ``λ = foldin_reg`` for every coordinate (``size_slope = 0``) and
+  the set encoder 0. ``solve`` then gives exactly MF's fold-in, so meta-training
+  starts from the tuned baseline (and early stopping can keep it).
+
+  Args:
+    params: a ``foldin`` model's parameters (``use_ids=True``).
+    item_id: ``int32[I]``, the item table's ``"item_id"`` field.
+    mu, item_factors ``float[I, rank]``, item_bias ``float[I]``: the MF fit.
+    foldin_reg: the fold-in ridge penalty, ``> 0``.
+
+  Returns:
+    The new parameter pytree (same structure and dtypes).
+
+  Raises:
+    ValueError: ``params`` has no ``item_id`` table, or the MF rank differs.
+  """
+  embed = params["item"]["embed"]
+  if "item_id" not in embed:
+    raise ValueError("foldin.warm_start needs the item_id embedding (use_ids=True)")
+  table = np.zeros(embed["item_id"].shape, np.float32)
+  if item_factors.shape[1] + 1 != table.shape[1]:
+    raise ValueError(f"foldin.warm_start: MF rank {item_factors.shape[1]} differs from "
+                     f"the model's rank {table.shape[1] - 1}")
+  known = item_id > 0
+  table[item_id[known]] = np.concatenate(
+      [item_factors[known], item_bias[known, None]], axis=1)
+  zeros = jax.tree.map(jnp.zeros_like, params)
+  out = {**zeros, "user": params["user"] | zeros["user"]}
+  out["item"] = {**zeros["item"], "embed": {**zeros["item"]["embed"],
+                                            "item_id": jnp.asarray(table)}}
+  out["global_bias"] = jnp.asarray(mu, params["global_bias"].dtype)
+  out["log_scale"] = jnp.full_like(params["log_scale"], np.log(foldin_reg))
+  return out
