@@ -11,14 +11,22 @@ outer loop (second-order MAML through the exact solve) learns the item side,
 prior and shrinkage for the post-fold-in query loss. Same protocol as
 ``maml_ml100k.py``.
 
-Choices made on the validation users' new_users RMSE at seed 0 (grid below in
-``GRID``); test users were not looked at.
+Choices made on the validation users' new_users RMSE at seed 0 (58 users); test
+users were not looked at. From random initialisation (lr 3e-3, 60 epochs max):
+rank 8, AdamW decay 0.3, without / with the set encoder: 0.9236 / 0.9226 — worse
+than the tuned MF fold-in it should beat (0.9108 at rank 8, reg 3, fold-in reg 10,
+the best of rank {8, 32} x reg {1, 3, 10, 30} x fold-in reg {1, 3, 10, 30}). Warm
+started from that MF (``warm_start``), decay 0.3: lr 1e-3 without / with the set
+encoder 0.9079 / 0.9079 (best at step 70); with it, lr 3e-4 0.9089 and lr 3e-3
+0.9066 (step 50). Chosen: the warm start, lr 3e-3, the set encoder. The gain over
+the MF it starts from, 0.004 RMSE on 58 validation users, is within noise.
 """
 
 from experiments.configs import default
 
 # The grid searched on validation users (seed 0); get_config() holds the choice.
-GRID = {"model.kwargs.rank": (8, 32), "optimizer.weight_decay": (0.0, 0.1, 1.0),
+GRID = {"model.warm_start": (None, {"reg": 3.0, "foldin_reg": 10.0}),
+        "optimizer.learning_rate": (3e-4, 1e-3, 3e-3), "optimizer.weight_decay": (0.3,),
         "model.kwargs.set_prior": (False, True)}
 
 
@@ -27,7 +35,7 @@ def get_config():
   c.data.dataset = "ml-100k"
   c.name = "foldin-solve"
   c.model.name = "foldin"
-  c.model.kwargs = {"rank": 8, "use_ids": True, "use_side": True, "set_prior": False,
+  c.model.kwargs = {"rank": 8, "use_ids": True, "use_side": True, "set_prior": True,
                     "init_bias": 3.5}
   # start from the ALS MF + fold-in tuned on the same validation users (rank 8,
   # reg 3, fold-in reg 10 at seed 0): meta-training can only move away from it
@@ -37,8 +45,8 @@ def get_config():
   c.meta.adapter = "solve"
   c.meta.num_steps = 0
   c.optimizer.learning_rate = 3e-3
-  c.optimizer.weight_decay = 0.1
+  c.optimizer.weight_decay = 0.3
   c.num_epochs = 60
-  c.eval_every = 25
+  c.eval_every = 10
   c.patience = 8
   return c
