@@ -5,12 +5,16 @@ r"""Evaluates a meta-training run from its checkpoint, in a fresh process.
 Reads only ``<workdir>/config.json`` and the best checkpoint (any device count),
 writes ``results.json``, ``results.md``, ``per_user.npz`` and the PNG plots into the
 workdir, and prints the markdown table.
+
+Bad input (a missing file, an unknown flag or config field, a bad value) exits with
+status 2 and one ``error: ...`` line on stderr; ``--traceback`` (or
+``JAXREC_TRACEBACK=1``) shows the full traceback instead.
 """
 
-from absl import app
 from absl import flags
 from absl import logging
 
+from experiments import _cli
 from jaxrec import evaluate
 
 _WORKDIR = flags.DEFINE_string("workdir", None, "Run directory written by meta_train.")
@@ -24,4 +28,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  app.run(main)
+  _cli.run(main)

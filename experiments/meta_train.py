@@ -5,15 +5,19 @@ r"""Meta-trains a cold-start recommender from a config.
 
 Re-running the same command resumes from the latest checkpoint in ``--workdir``.
 With ``--evaluate`` the run is then evaluated as ``experiments.evaluate`` does.
+
+Bad input (a missing file, an unknown flag or config field, a bad value) exits with
+status 2 and one ``error: ...`` line on stderr; ``--traceback`` (or
+``JAXREC_TRACEBACK=1``) shows the full traceback instead.
 """
 
 import json
 
-from absl import app
 from absl import flags
 from absl import logging
 from ml_collections import config_flags
 
+from experiments import _cli
 from jaxrec import evaluate
 from jaxrec import train
 
@@ -36,4 +40,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  app.run(main)
+  _cli.run(main, config_files=[_CONFIG])

@@ -6,12 +6,16 @@ r"""Top-k recommendations with explanations for a brand-new user, from a run.
 dataset, e.g. ML-100K movie ids; a header line is optional). Reads only
 ``<workdir>/config.json`` and the best checkpoint, prints a table, writes nothing;
 the user's adapted weights never leave the process (see :mod:`jaxrec.recommend`).
+
+Bad input (a missing file, an unknown flag or config field, a bad value) exits with
+status 2 and one ``error: ...`` line on stderr; ``--traceback`` (or
+``JAXREC_TRACEBACK=1``) shows the full traceback instead.
 """
 
-from absl import app
 from absl import flags
 from absl import logging
 
+from experiments import _cli
 from jaxrec import recommend
 
 _WORKDIR = flags.DEFINE_string("workdir", None, "Run directory written by meta_train.")
@@ -31,4 +35,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  app.run(main)
+  _cli.run(main)

@@ -17,7 +17,9 @@ paired differences against the strongest baseline of each state and for every
 the runs with their code identities, the command line), ``<out>/results.md``, and
 ``<out>/<config>_{k_shot,learning_curves,inner_steps,mae_by_support}.png`` copied
 from each config's lowest pooled seed (seed 0 normally). ``--out`` defaults to
-``root``. The exit status is 1 when a run failed.
+``root``. The exit status is 1 when a run failed, 2 for bad input (a missing
+config file, a bad ``--set``, nothing to pool: one ``error:`` line on stderr;
+``--traceback`` or ``JAXREC_TRACEBACK=1`` shows the traceback instead).
 
 A finished run is *stale* when the code identity it was trained or evaluated with
 (:func:`jaxrec.provenance.code_identity`, recorded in ``results.json``) has another
@@ -44,6 +46,7 @@ import ml_collections
 import numpy as np
 from absl import logging
 
+from experiments import _cli
 from jaxrec import provenance
 from jaxrec import results as results_lib
 
@@ -323,6 +326,7 @@ def main(argv: Sequence[str] | None = None) -> int:
   parser.add_argument("--include_stale", action="store_true",
                       help="also pool runs trained or evaluated with other code than "
                            "the current one (they are listed as stale either way)")
+  parser.add_argument("--traceback", action="store_true", help=_cli.TRACEBACK_HELP)
   args = parser.parse_args(argv)
   summary = run_all([p for p in args.configs.split(",") if p], args.seeds, args.root,
                     args.out, [parse_override(s) for s in args.overrides],
@@ -338,4 +342,5 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-  sys.exit(main())
+  with _cli.exit_on_bad_input(sys.argv):
+    sys.exit(main())
