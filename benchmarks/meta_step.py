@@ -54,7 +54,8 @@ import numpy as np
 import optax
 
 from jaxrec import meta, models, parallel
-from jaxrec.data.episodes import Episodes, bucket_lengths, pad_batch
+from jaxrec.data.batching import bucket_lengths, pad_batch
+from jaxrec.data.episodes import Episodes
 
 # field -> (vocabulary size, max ids per row); 1 = a single-id field.
 ITEM_FIELDS = {"rate": (6, 1), "genre": (25, 6), "director": (2186, 3), "actor": (8030, 10)}

@@ -44,7 +44,7 @@ from torch.func import functional_call, grad, vmap
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 from benchmarks import meta_step  # noqa: E402
-from jaxrec.data.episodes import pad_batch  # noqa: E402
+from jaxrec.data.batching import pad_batch  # noqa: E402
 
 Batch = dict[str, dict[str, torch.Tensor]]
 

@@ -39,6 +39,7 @@ from jaxrec import metrics
 from jaxrec import provenance
 from jaxrec import results as results_lib
 from jaxrec import train as train_lib
+from jaxrec.data import batching
 from jaxrec.data import episodes as episodes_lib
 from jaxrec.data import splits
 
@@ -109,9 +110,9 @@ def _batches(episodes: episodes_lib.Episodes, shape: tuple[int, int, int]) -> li
   every state, k-shot set and method reuses one compiled scorer."""
   batch_size, support_len, query_len = shape
   support_len = max(support_len, int(episodes.support_sizes.max(initial=1)))
-  return [episodes_lib.pad_batch(episodes, np.arange(i, min(i + batch_size, len(episodes))),
-                                 support_len=support_len, query_len=query_len,
-                                 batch_size=batch_size)
+  return [batching.pad_batch(episodes, np.arange(i, min(i + batch_size, len(episodes))),
+                             support_len=support_len, query_len=query_len,
+                             batch_size=batch_size)
           for i in range(0, len(episodes), batch_size)]
 
 
@@ -409,11 +410,8 @@ def k_shot_curve(scorers: dict, episodes: episodes_lib.Episodes, shape: tuple[in
   ``new_users``: each user's support set truncated to ``k`` random ratings;
   users with fewer than ``k`` leave that point (``users`` counts those left).
   The curve ends before the first ``k`` no user reaches (support positives: every
-  rating, or the ``y != 0`` entries when negatives are sampled)."""
-  positive = (episodes.support_y != 0 if episodes.negatives
-              else np.ones(len(episodes.support_y), bool))
-  episode_of_entry = np.repeat(np.arange(len(episodes)), episodes.support_sizes)
-  most = np.bincount(episode_of_entry[positive], minlength=len(episodes)).max(initial=0)
+  rating, or the ``y != 0`` entries when negatives are sampled: ``support_positives``)."""
+  most = episodes.support_positives.max(initial=0)
   curve = {"k": [], "users": [], "values": {m: [] for m in scorers}}
   for k in (k for k in K_SHOTS if k <= most):
     truncated = episodes_lib.truncate_support(episodes, k, seed=seed)

@@ -36,6 +36,7 @@ from jaxrec import meta
 from jaxrec import models
 from jaxrec import parallel
 from jaxrec import provenance
+from jaxrec.data import batching
 from jaxrec.data import episodes as episodes_lib
 from jaxrec.data import readers
 from jaxrec.data import splits
@@ -280,8 +281,8 @@ def predict_episodes(predict, params, inner_lr, num_steps: int,
   Returns:
     :func:`query_arrays` of the episodes' batches, in user order.
   """
-  batches = list(episodes_lib.batch_iterator(episodes, batch_size, shuffle=False,
-                                             buckets=buckets))
+  batches = list(batching.batch_iterator(episodes, batch_size, shuffle=False,
+                                         buckets=buckets))
   return query_arrays(batches, [predict(params, inner_lr, num_steps, b) for b in batches])
 
 
@@ -380,8 +381,8 @@ def train(config: ml_collections.ConfigDict, workdir: str | pathlib.Path, *,
         prepared.interactions, prepared.split, epoch=epoch, seed=config.seed,
         query_size=data.query_size, negatives=data.negatives)
 
-  per_epoch = episodes_lib.num_batches(episodes_of(0), config.batch_size,
-                                       buckets=config.buckets)
+  per_epoch = batching.num_batches(episodes_of(0), config.batch_size,
+                                   buckets=config.buckets)
   total = per_epoch * config.num_epochs
   bar = tqdm(total=total, initial=int(state.step), desc=f"{config.meta.algorithm}",
              disable=not (progress and chief))
@@ -409,7 +410,7 @@ def train(config: ml_collections.ConfigDict, workdir: str | pathlib.Path, *,
   stopped_early = False
   window = []  # step metrics since the last log line, averaged into it
   while record["epoch"] < config.num_epochs and not stopped_early:
-    batches = episodes_lib.batch_iterator(
+    batches = batching.batch_iterator(
         episodes_of(record["epoch"]), config.batch_size,
         seed=config.seed * 100_003 + record["epoch"], buckets=config.buckets,
         start=record["batch"])

@@ -21,7 +21,7 @@ import pytest
 
 from benchmarks import meta_step
 from jaxrec import meta, models
-from jaxrec.data.episodes import pad_batch
+from jaxrec.data.batching import pad_batch
 from jaxrec.models.layers import MLP
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]

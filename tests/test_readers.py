@@ -5,12 +5,16 @@ import dataclasses
 import json
 import pathlib
 import re
+import subprocess
+import sys
 import warnings
 
 import numpy as np
 import pytest
 
 from jaxrec.data import download, graph, readers, splits, synthetic, tags
+from jaxrec.data.readers import csv as csv_reader
+from jaxrec.data.readers import lastfm, movielens
 
 FRIENDS = "userID\tfriendID\r\n2\t3\r\n3\t2\r\n"
 GENRE_FILE = "".join(f"{g}|{k}\n" for k, g in enumerate(readers.ML_GENRES)) + "\n"
@@ -114,14 +118,14 @@ def test_ml100k_tiny_hand_checked(tmp_path):
                                         (34, 3), (35, 4), (45, 5), (49, 5), (50, 6),
                                         (55, 6), (56, 7), (90, 7)])
 def test_age_groups_match_ml1m(age, group):
-  assert readers._age_group(age) == group
+  assert movielens._age_group(age) == group
 
 
 @pytest.mark.parametrize("year, name", [(1939, "before 1940"), (1940, "1940-1949"),
                                         (1992, "1990-1992"), (1993, "1993-1994"),
                                         (1997, "1997"), (2000, "1998 and later")])
 def test_year_buckets(year, name):
-  assert readers.YEAR_NAMES[readers._year_bucket(year)] == name
+  assert readers.YEAR_NAMES[movielens._year_bucket(year)] == name
 
 
 def test_ml100k_keeps_first_six_genres(tmp_path):
@@ -646,6 +650,25 @@ def test_cli_prints_json(tmp_path, capsys):
   _write_ml100k(tmp_path / "ml-100k")
   readers.main(["--dataset=ml-100k", f"--data_dir={tmp_path}"])
   assert json.loads(capsys.readouterr().out)["interactions"] == 4
+
+
+def test_python_m_cli_prints_json(tmp_path):
+  _write_ml100k(tmp_path / "ml-100k")
+  result = subprocess.run(
+      [sys.executable, "-m", "jaxrec.data.readers", "--dataset=ml-100k",
+       f"--data_dir={tmp_path}"], capture_output=True, text=True, check=False,
+      timeout=120, cwd=pathlib.Path(__file__).resolve().parents[1])
+  assert result.returncode == 0, result.stderr
+  assert json.loads(result.stdout)["interactions"] == 4
+
+
+def test_package_exports_each_public_name_from_its_module():
+  for name in readers.__all__:
+    assert getattr(readers, name) is not None, name
+  assert readers.load_movielens_1m is movielens.load_movielens_1m
+  assert readers.load_lastfm is lastfm.load_lastfm
+  assert readers.load_csv is csv_reader.load_csv
+  assert set(readers.LOADERS) == {"ml-100k", "ml-1m", "lastfm"}
 
 
 # ---------------------------------------------------------------------------

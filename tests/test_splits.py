@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 
 from jaxrec.data.interactions import Interactions, ItemTags
-from jaxrec.data.splits import (ColdStartSplit, build_tables, holdout_mask,
-                                item_popularity, random_split, time_split,
-                                training_mask)
+from jaxrec.data.splits import (ColdStartSplit, build_tables, holdout_mask, item_popularity,
+                                item_rows, member_mask, random_split, rank_within_user,
+                                time_split, training_mask, user_rows)
 
 
 def make_interactions(num_users: int = 60, num_items: int = 50, *,
@@ -127,6 +127,25 @@ def test_training_mask_and_popularity_by_hand():
                                 [1, 0, 0, 0, 0, 1, 0])
   np.testing.assert_array_equal(item_popularity(data, split), [1, 1, 0, 0])
   assert item_popularity(data, split).dtype == np.float32
+
+
+def test_row_masks_by_hand():
+  data, split = tiny_interactions(), tiny_split()
+  np.testing.assert_array_equal(member_mask(np.array([3, 0]), 5), [1, 0, 0, 1, 0])
+  # users 0 0 0 1 1 2 2, items 0 1 3 0 2 1 3
+  np.testing.assert_array_equal(user_rows(data, split.train_users), [1, 1, 1, 0, 0, 1, 1])
+  np.testing.assert_array_equal(item_rows(data, split.test_items), [0, 0, 1, 0, 0, 0, 1])
+  np.testing.assert_array_equal(holdout_mask(data, split), [0, 1, 0, 0, 0, 0, 0])
+  np.testing.assert_array_equal(
+      training_mask(data, split),
+      user_rows(data, split.train_users) & item_rows(data, split.train_items)
+      & ~holdout_mask(data, split))
+
+
+def test_rank_within_user_breaks_ties_by_position():
+  users = np.array([1, 0, 1, 1, 0])
+  keys = np.array([0.5, 0.2, 0.1, 0.5, 0.2])
+  np.testing.assert_array_equal(rank_within_user(users, keys), [1, 0, 0, 2, 1])
 
 
 def test_build_tables_ids_are_training_ranks():

@@ -17,6 +17,7 @@ from jaxrec import checkpoint
 from jaxrec import evaluate
 from jaxrec import parallel
 from jaxrec import train
+from jaxrec.data import batching
 from jaxrec.data import episodes as episodes_lib
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
@@ -136,8 +137,8 @@ def test_an_epoch_trains_on_every_training_user_exactly_once(tmp_path, monkeypat
       query_size=config.data.query_size, negatives=config.data.negatives)
   assert len(episodes) % config.batch_size
   assert sorted(users) == sorted(episodes.user.tolist())
-  assert summary["step"] == episodes_lib.num_batches(episodes, config.batch_size,
-                                                     buckets=config.buckets)
+  assert summary["step"] == batching.num_batches(episodes, config.batch_size,
+                                                 buckets=config.buckets)
 
 
 @pytest.mark.parametrize("name, head", [

@@ -1,12 +1,12 @@
 """jaxrec.data: raw rating files -> Interactions -> cold-start splits -> episode batches."""
 
+from jaxrec.data.batching import batch_iterator as batch_iterator
+from jaxrec.data.batching import pad_batch as pad_batch
+from jaxrec.data.batching import padding_fraction as padding_fraction
+from jaxrec.data.batching import summarize as summarize
 from jaxrec.data.episodes import STATES as STATES
 from jaxrec.data.episodes import Episodes as Episodes
-from jaxrec.data.episodes import batch_iterator as batch_iterator
 from jaxrec.data.episodes import make_episodes as make_episodes
-from jaxrec.data.episodes import pad_batch as pad_batch
-from jaxrec.data.episodes import padding_fraction as padding_fraction
-from jaxrec.data.episodes import summarize as summarize
 from jaxrec.data.episodes import training_episodes as training_episodes
 from jaxrec.data.episodes import truncate_support as truncate_support
 from jaxrec.data.interactions import Interactions as Interactions

@@ -1,35 +1,28 @@
-"""User episodes (support / query ratings) per cold-start state, and padded batches.
+"""User episodes (support / query ratings) per cold-start state.
 
 An :class:`Episodes` holds one ragged (CSR-style) set of tasks: episode ``e`` is
 user ``user[e]`` with support ratings
 ``support_item[support_offsets[e]:support_offsets[e + 1]]`` (and ``support_y``)
-and query ratings sliced the same way. :func:`batch_iterator` turns them into the
-fixed-shape numpy batches of the contract (docs/architecture.md)::
-
-  {"support": {"user": int32[B], "item": int32[B, S], "y": float32[B, S],
-               "mask": float32[B, S]},
-   "query":   {"user": int32[B], "item": int32[B, Q], "y": float32[B, Q],
-               "mask": float32[B, Q]}}
-
-grouping users of similar support size into a few padded lengths ``S`` so that a
-jitted step compiles once per bucket.
+and query ratings sliced the same way. :func:`make_episodes` builds the
+evaluation episodes of a cold-start state from the row masks of
+:mod:`jaxrec.data.splits`, :func:`training_episodes` the meta-training ones, and
+:mod:`jaxrec.data.batching` pads them into the fixed-shape batches of the
+contract (docs/architecture.md).
 """
 
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Iterator, Sequence
+from typing import Any, Sequence
 
 import numpy as np
 
 from jaxrec.data.interactions import Interactions
-from jaxrec.data.splits import (ColdStartSplit, _member_mask, _rank_within_user,
-                                holdout_mask, training_mask)
+from jaxrec.data.splits import (ColdStartSplit, holdout_mask, item_rows, member_mask,
+                                rank_within_user, training_mask, user_rows)
 
 STATES = ("warm", "new_users", "new_items", "new_users_new_items")
 PARTS = ("support", "query")
-
-Buckets = Sequence[int] | int | str | None
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -77,6 +70,22 @@ class Episodes:
     """``int64[E]``: number of query entries of each episode."""
     return np.diff(self.query_offsets)
 
+  @property
+  def support_negative(self) -> np.ndarray:
+    """``bool[Ns]``: which support entries are sampled negatives (``y == 0`` when
+    ``negatives > 0``; none for explicit data, where ``y`` is a rating)."""
+    if self.negatives:
+      return self.support_y == 0
+    return np.zeros(len(self.support_y), bool)
+
+  @property
+  def support_positives(self) -> np.ndarray:
+    """``int64[E]``: support positives of each episode, the entries that are not
+    sampled negatives (every entry for explicit data): what ``k`` counts in
+    :func:`truncate_support`."""
+    entry_episode = np.repeat(np.arange(len(self)), self.support_sizes)
+    return np.bincount(entry_episode[~self.support_negative], minlength=len(self))
+
   def part(self, name: str, e: int) -> tuple[np.ndarray, np.ndarray]:
     """``(item int32[n], y float32[n])`` of episode ``e``'s part ``name``.
 
@@ -86,15 +95,28 @@ class Episodes:
     items, ys, offsets = _part_arrays(self, name)
     return items[offsets[e]:offsets[e + 1]], ys[offsets[e]:offsets[e + 1]]
 
+  def gather(self, name: str, indices: np.ndarray
+             ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Part ``name`` of the episodes at ``indices`` (``int[K]``), concatenated.
+
+    Returns:
+      ``(item int32[M], y float32[M], offsets int64[K + 1])``: entries
+      ``offsets[k]:offsets[k + 1]`` are those of episode ``indices[k]``.
+
+    Raises:
+      ValueError: when ``name`` is not ``"support"`` or ``"query"``.
+    """
+    items, ys, offsets = _part_arrays(self, name)
+    pos, new_offsets = _segment_positions(offsets, np.asarray(indices, np.int64))
+    return items[pos], ys[pos], new_offsets
+
   def select(self, indices: np.ndarray) -> "Episodes":
     """The episodes at ``indices`` (``int[K]``), in that order; same ``num_dropped``."""
     indices = np.asarray(indices, np.int64)
     fields = {"user": self.user[indices]}
     for name in PARTS:
-      items, ys, offsets = _part_arrays(self, name)
-      pos, new_offsets = _segment_positions(offsets, indices)
-      fields.update({f"{name}_item": items[pos], f"{name}_y": ys[pos],
-                     f"{name}_offsets": new_offsets})
+      items, ys, offsets = self.gather(name, indices)
+      fields.update({f"{name}_item": items, f"{name}_y": ys, f"{name}_offsets": offsets})
     return dataclasses.replace(self, **fields)
 
 
@@ -189,9 +211,9 @@ def _assemble(interactions: Interactions, state: str, group: str,
   Raises:
     ValueError: when no candidate user is left.
   """
-  is_candidate = _member_mask(candidates, interactions.num_users)
-  support = support & is_candidate[interactions.user]
-  query = query & is_candidate[interactions.user]
+  is_candidate = user_rows(interactions, candidates)
+  support = support & is_candidate
+  query = query & is_candidate
   n_support = np.bincount(interactions.user[support], minlength=interactions.num_users)
   n_query = np.bincount(interactions.user[query], minlength=interactions.num_users)
   keep = candidates[(n_support[candidates] >= min_support) & (n_query[candidates] >= 1)]
@@ -211,7 +233,7 @@ def _assemble(interactions: Interactions, state: str, group: str,
     parts.append((interactions.item[rows].astype(np.int32), y,
                   _offsets(episode_of[interactions.user[rows]], len(keep))))
   if negatives:
-    pool_masks = [_member_mask(pool, interactions.num_items) for pool in pools]
+    pool_masks = [member_mask(pool, interactions.num_items) for pool in pools]
     parts = _sample_negatives(keep, [(items, off) for items, _, off in parts],
                               pool_masks, _items_by_user(interactions, known_rows),
                               negatives, rng)
@@ -228,7 +250,7 @@ def _pick_per_user(interactions: Interactions, rows: np.ndarray, counts: np.ndar
   idx = np.flatnonzero(rows)
   users = interactions.user[idx]
   picked = np.zeros(interactions.num_interactions, bool)
-  picked[idx[_rank_within_user(users, keys[idx]) < counts[users]]] = True
+  picked[idx[rank_within_user(users, keys[idx]) < counts[users]]] = True
   return picked
 
 
@@ -318,8 +340,7 @@ def make_episodes(interactions: Interactions, split: ColdStartSplit, state: str,
   users = split.users(group) if new_users else split.train_users
   rng = np.random.default_rng(seed)
   keys = _query_keys(interactions, query_by, rng)
-  on_train_items = _member_mask(split.train_items, interactions.num_items)[
-      interactions.item]
+  on_train_items = item_rows(interactions, split.train_items)
   train_rows = training_mask(interactions, split)
   rows = on_train_items if new_users and group != "train" else train_rows
   query_pool = split.train_items
@@ -329,7 +350,7 @@ def make_episodes(interactions: Interactions, split: ColdStartSplit, state: str,
     support, query = _split_rows(interactions, rows, query_size, min_support, keys)
   else:
     query_pool = split.items(group)
-    on_group_items = _member_mask(query_pool, interactions.num_items)[interactions.item]
+    on_group_items = item_rows(interactions, query_pool)
     counts = np.full(interactions.num_users, query_size)
     support, query = rows, _pick_per_user(interactions, on_group_items, counts, keys)
   return _assemble(interactions, state, group, users, support, query,
@@ -345,9 +366,10 @@ def training_episodes(interactions: Interactions, split: ColdStartSplit, *, epoc
   Each train user's training ratings (``training_mask``) are freshly and
   randomly split into query = ``min(query_size, n_u - 1)`` ratings and
   support = the rest, seeded by ``(seed, epoch)``, so an epoch is reproducible
-  (resume with :func:`batch_iterator`'s ``start``). Users with fewer than two
-  training ratings are dropped. For implicit data, ``negatives`` per positive are
-  sampled from the train items the user has no *training* interaction with.
+  (resume with :func:`jaxrec.data.batching.batch_iterator`'s ``start``). Users
+  with fewer than two training ratings are dropped. For implicit data,
+  ``negatives`` per positive are sampled from the train items the user has no
+  *training* interaction with.
 
   Returns:
     :class:`Episodes` with ``state = group = "train"``.
@@ -380,15 +402,12 @@ def truncate_support(episodes: Episodes, k: int, *, seed: int) -> Episodes:
   """
   if k < 1:
     raise ValueError(f"k must be >= 1, got {k}")
-  sizes = episodes.support_sizes
-  entry_episode = np.repeat(np.arange(len(episodes)), sizes)
-  negative = (episodes.support_y == 0) if episodes.negatives else np.zeros(
-      len(entry_episode), bool)
+  entry_episode = np.repeat(np.arange(len(episodes)), episodes.support_sizes)
+  negative = episodes.support_negative
   rng = np.random.default_rng(seed)
-  ranks = _rank_within_user(2 * entry_episode + negative,
-                            rng.random(len(entry_episode)))
+  ranks = rank_within_user(2 * entry_episode + negative, rng.random(len(entry_episode)))
   keep_entry = ranks < np.where(negative, k * episodes.negatives, k)
-  positives = np.bincount(entry_episode[~negative], minlength=len(episodes))
+  positives = episodes.support_positives
   keep = np.flatnonzero(positives >= k)
   if len(keep) == 0:
     raise ValueError(f"truncate_support: no episode of state '{episodes.state}' "
@@ -401,172 +420,6 @@ def truncate_support(episodes: Episodes, k: int, *, seed: int) -> Episodes:
       support_offsets=_offsets(entry_episode[kept_entries], len(episodes)),
       num_dropped=episodes.num_dropped + len(episodes) - len(keep))
   return truncated.select(keep)
-
-
-def pad_batch(episodes: Episodes, indices: Sequence[int] | np.ndarray, *,
-              support_len: int, query_len: int,
-              batch_size: int | None = None) -> dict[str, dict[str, np.ndarray]]:
-  """The contract's padded batch of the episodes at ``indices``.
-
-  Task ``b < len(indices)`` holds episode ``indices[b]``, left-aligned:
-  ``item[b, :n] / y[b, :n]`` its entries and ``mask[b, :n] = 1``; the padding has
-  item 0, y 0, mask 0. Rows ``len(indices) .. batch_size - 1`` are padded tasks
-  (user 0, all-zero masks).
-
-  Args:
-    episodes: the episodes.
-    indices: ``int[K]`` episode indices.
-    support_len, query_len: the padded lengths ``S`` and ``Q``.
-    batch_size: ``B``; defaults to ``K``.
-
-  Returns:
-    ``{"support": {"user": int32[B], "item": int32[B, S], "y": float32[B, S],
-    "mask": float32[B, S]}, "query": {... [B, Q]}}`` (numpy).
-
-  Raises:
-    ValueError: when ``batch_size < K`` or an episode is longer than its
-      padded length (the message names the episode and user).
-  """
-  indices = np.asarray(indices, np.int64)
-  batch_size = len(indices) if batch_size is None else batch_size
-  if batch_size < len(indices):
-    raise ValueError(f"batch_size={batch_size} is smaller than the {len(indices)} "
-                     "episodes requested")
-  user = np.zeros(batch_size, np.int32)
-  user[:len(indices)] = episodes.user[indices]
-  batch = {}
-  for name, length in (("support", support_len), ("query", query_len)):
-    items, ys, offsets = _part_arrays(episodes, name)
-    sizes = np.diff(offsets)[indices]
-    if (sizes > length).any():
-      b = int(np.argmax(sizes > length))
-      raise ValueError(
-          f"episode {indices[b]} (user {episodes.user[indices[b]]}) has {sizes[b]} "
-          f"{name} entries, more than {name}_len={length}")
-    pos, new_offsets = _segment_positions(offsets, indices)
-    rows = np.repeat(np.arange(len(indices)), sizes)
-    cols = np.arange(len(pos)) - new_offsets[rows]
-    part = {"user": user.copy(), "item": np.zeros((batch_size, length), np.int32),
-            "y": np.zeros((batch_size, length), np.float32),
-            "mask": np.zeros((batch_size, length), np.float32)}
-    part["item"][rows, cols] = items[pos]
-    part["y"][rows, cols] = ys[pos]
-    part["mask"][rows, cols] = 1.0
-    batch[name] = part
-  return batch
-
-
-def bucket_lengths(sizes: np.ndarray, buckets: Buckets = "pow2") -> np.ndarray:
-  """The sorted padded support lengths of the buckets; the last is ``max(sizes)``.
-
-  Args:
-    sizes: ``int[E]`` support sizes (non-empty).
-    buckets: ``None`` (one bucket), ``"pow2"`` (8, 16, 32, ... below the
-      maximum), an ``int`` n (the ``j / n`` quantiles of ``sizes``, rounded up),
-      or explicit lengths (those below the maximum are kept).
-
-  Returns:
-    ``int64[L]`` strictly increasing lengths; an episode of size ``s`` goes to
-    the smallest length ``>= s``.
-
-  Raises:
-    ValueError: for an unknown string, a non-positive count or length, or empty
-      ``sizes``.
-  """
-  sizes = np.asarray(sizes)
-  if sizes.size == 0:
-    raise ValueError("bucket_lengths: no episodes")
-  top = int(sizes.max())
-  if buckets is None:
-    lengths = []
-  elif isinstance(buckets, str):
-    if buckets != "pow2":
-      raise ValueError(
-          f"buckets must be None, 'pow2', an int or lengths, got {buckets!r}")
-    lengths = 8 * 2 ** np.arange(max(int(np.ceil(np.log2(max(top, 8) / 8))), 0))
-  elif isinstance(buckets, (int, np.integer)):
-    if buckets < 1:
-      raise ValueError(f"the number of buckets must be >= 1, got {buckets}")
-    lengths = np.ceil(np.quantile(sizes, np.arange(1, buckets + 1) / buckets))
-  else:
-    lengths = np.asarray(buckets)
-    if lengths.size and lengths.min() < 1:
-      raise ValueError(f"bucket lengths must be >= 1, got {lengths.tolist()}")
-  lengths = np.asarray(lengths, np.int64)
-  return np.unique(np.r_[lengths[lengths < top], max(top, 1)]).astype(np.int64)
-
-
-def _plan(episodes: Episodes, batch_size: int, buckets: Buckets,
-          rng: np.random.Generator | None) -> list[tuple[np.ndarray, int]]:
-  """The batches of an epoch: ``(episode indices, support length)`` per batch.
-
-  Episodes (shuffled when ``rng`` is given) are grouped by bucket and chunked
-  into batches of at most ``batch_size`` (every episode in exactly one batch);
-  the batch order is then shuffled too.
-  """
-  if batch_size < 1:
-    raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-  sizes = episodes.support_sizes
-  lengths = bucket_lengths(sizes, buckets)
-  bucket = np.searchsorted(lengths, sizes)
-  order = np.arange(len(episodes)) if rng is None else rng.permutation(len(episodes))
-  plan = []
-  for b, length in enumerate(lengths):
-    members = order[bucket[order] == b]
-    plan += [(members[i:i + batch_size], int(length))
-             for i in range(0, len(members), batch_size)]
-  if rng is not None:
-    plan = [plan[i] for i in rng.permutation(len(plan))]
-  return plan
-
-
-def num_batches(episodes: Episodes, batch_size: int, *, buckets: Buckets = "pow2") -> int:
-  """The number of batches :func:`batch_iterator` yields for ``start=0``:
-  ``sum over buckets of ceil(episodes in the bucket / batch_size)``."""
-  return len(_plan(episodes, batch_size, buckets, None))
-
-
-def batch_iterator(episodes: Episodes, batch_size: int, *, seed: int = 0,
-                   shuffle: bool = True, buckets: Buckets = "pow2",
-                   start: int = 0) -> Iterator[dict[str, dict[str, np.ndarray]]]:
-  """Yields the padded batches of one pass over ``episodes``.
-
-  Episodes are grouped by support size into the buckets of
-  :func:`bucket_lengths`; every episode is a real task of exactly one batch.
-  Every batch has ``B = batch_size`` tasks (the last batch of a bucket is filled
-  with padded tasks), one support length ``S`` (its bucket's) and ``Q = max
-  query size``. With
-  ``shuffle`` the episodes and the batch order are permuted by
-  ``numpy.random.default_rng(seed)``; the sequence is a function of the
-  arguments, so ``start`` batches can be skipped to resume.
-
-  Yields:
-    :func:`pad_batch` dicts, ready for ``jax.device_put``.
-
-  Raises:
-    ValueError: for ``batch_size < 1``, ``start < 0`` or bad ``buckets``.
-  """
-  if start < 0:
-    raise ValueError(f"start must be >= 0, got {start}")
-  rng = np.random.default_rng(seed) if shuffle else None
-  query_len = max(int(episodes.query_sizes.max(initial=0)), 1)
-  for indices, support_len in _plan(episodes, batch_size, buckets, rng)[start:]:
-    yield pad_batch(episodes, indices, support_len=support_len, query_len=query_len,
-                    batch_size=batch_size)
-
-
-def padding_fraction(episodes: Episodes, batch_size: int,
-                     buckets: Buckets = "pow2") -> float:
-  """Fraction of padded slots over one pass of :func:`batch_iterator`.
-
-  ``1 - (sum_e |support_e| + |query_e|) / (sum_batches B * (S_batch + Q))``
-  (it does not depend on the shuffling).
-  """
-  plan = _plan(episodes, batch_size, buckets, None)
-  query_len = max(int(episodes.query_sizes.max(initial=0)), 1)
-  slots = sum(batch_size * (length + query_len) for _, length in plan)
-  real = episodes.support_sizes.sum() + episodes.query_sizes.sum()
-  return float(1.0 - real / slots)
 
 
 def _size_stats(prefix: str, sizes: np.ndarray) -> dict[str, float]:
@@ -585,41 +438,3 @@ def describe(episodes: Episodes) -> dict[str, Any]:
           "dropped": episodes.num_dropped,
           **_size_stats("support", episodes.support_sizes),
           **_size_stats("query", episodes.query_sizes)}
-
-
-def summarize(interactions: Interactions, split: ColdStartSplit, *,
-              batch_size: int = 32, buckets: Buckets = "pow2",
-              **episode_kwargs: Any) -> dict[str, Any]:
-  """A data summary: dataset and split sizes, and the episodes of every state.
-
-  ``episodes`` maps ``"train"`` (meta-training episodes of epoch 0), ``"warm"``
-  and ``"<state>/<group>"`` for the other states and the val/test groups to
-  :func:`describe` plus the padding fraction of a pass with ``buckets``
-  (``padding_bucketed``) and with one bucket (``padding_unbucketed``).
-  ``episode_kwargs`` go to :func:`make_episodes` (``query_size`` and
-  ``negatives`` also to :func:`training_episodes`).
-
-  Raises:
-    ValueError: as :func:`make_episodes` does.
-  """
-  sets = {"train": training_episodes(
-      interactions, split, epoch=0, seed=episode_kwargs.get("seed", 0),
-      **{k: episode_kwargs[k] for k in ("query_size", "negatives")
-         if k in episode_kwargs}),
-          "warm": make_episodes(interactions, split, "warm", **episode_kwargs)}
-  for state in STATES[1:]:
-    for group in ("val", "test"):
-      sets[f"{state}/{group}"] = make_episodes(interactions, split, state, group=group,
-                                               **episode_kwargs)
-  episodes = {
-      key: {**describe(eps),
-            "padding_bucketed": padding_fraction(eps, batch_size, buckets),
-            "padding_unbucketed": padding_fraction(eps, batch_size, None)}
-      for key, eps in sets.items()}
-  return {"dataset": interactions.name, "users": interactions.num_users,
-          "items": interactions.num_items, "ratings": interactions.num_interactions,
-          "implicit": interactions.implicit,
-          "training_ratings": int(training_mask(interactions, split).sum()),
-          "warm_holdout": len(split.warm_holdout),
-          "excluded_users": len(split.excluded_users), **split.sizes(),
-          "episodes": episodes}

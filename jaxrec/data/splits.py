@@ -7,6 +7,10 @@ ratings of the ``warm`` state). Meta-training only ever sees
 ``training_mask(interactions, split)``: ratings of train users on train items
 minus that warm hold-out; every statistic (item means, popularity, id
 vocabularies) is computed from those ratings only.
+
+The row masks (``bool[N]`` over the interactions) live here, for episodes,
+baselines and training alike: `user_rows`, `item_rows` (built on `member_mask`),
+`holdout_mask` and `training_mask`; `rank_within_user` ranks entries per user.
 """
 
 from __future__ import annotations
@@ -69,11 +73,25 @@ def _check_group(group: str) -> str:
   return group
 
 
-def _member_mask(ids: np.ndarray, size: int) -> np.ndarray:
-  """``bool[size]``, true at ``ids``."""
+def member_mask(ids: np.ndarray, size: int) -> np.ndarray:
+  """``bool[size]``: ``mask[j] = j in ids`` (``ids``: ``int[n]`` in ``[0, size)``).
+
+  Raises:
+    IndexError: an id is outside ``[-size, size)`` (numpy indexing).
+  """
   mask = np.zeros(size, bool)
   mask[ids] = True
   return mask
+
+
+def user_rows(interactions: Interactions, users: np.ndarray) -> np.ndarray:
+  """``bool[N]``: ``rows[n] = user[n] in users`` (``users``: ``int[n]`` internal ids)."""
+  return member_mask(users, interactions.num_users)[interactions.user]
+
+
+def item_rows(interactions: Interactions, items: np.ndarray) -> np.ndarray:
+  """``bool[N]``: ``rows[n] = item[n] in items`` (``items``: ``int[n]`` internal ids)."""
+  return member_mask(items, interactions.num_items)[interactions.item]
 
 
 def _eligible_users(interactions: Interactions, min_ratings: int,
@@ -127,8 +145,13 @@ def _check_nonempty(kind: str, groups: Sequence[np.ndarray]) -> None:
                        f"({kind} group sizes: {sizes})")
 
 
-def _rank_within_user(users: np.ndarray, keys: np.ndarray) -> np.ndarray:
-  """``int64[n]``: rank of each entry among the entries of its user, by ``keys``."""
+def rank_within_user(users: np.ndarray, keys: np.ndarray) -> np.ndarray:
+  """``int64[n]``: rank (from 0) of each entry among the entries of its user, by ``keys``.
+
+  ``rank[j] = #{i : users[i] = users[j] and (keys[i], i) < (keys[j], j)}``: ties
+  in ``keys`` are broken by position. ``users`` is any ``int[n]`` grouping (a
+  user, an episode, ...), ``keys`` any sortable ``[n]``.
+  """
   order = np.lexsort((keys, users))
   sorted_users = users[order]
   starts = np.flatnonzero(np.r_[True, sorted_users[1:] != sorted_users[:-1]])
@@ -136,6 +159,11 @@ def _rank_within_user(users: np.ndarray, keys: np.ndarray) -> np.ndarray:
   ranks = np.empty(len(users), np.int64)
   ranks[order] = np.arange(len(users)) - group_start
   return ranks
+
+
+# The old private name, still imported by jaxrec/baselines/knn.py (owned elsewhere);
+# remove once it imports `rank_within_user`.
+_rank_within_user = rank_within_user
 
 
 def _warm_holdout(interactions: Interactions, train_users: np.ndarray,
@@ -148,12 +176,11 @@ def _warm_holdout(interactions: Interactions, train_users: np.ndarray,
   """
   if query_size < 1:
     raise ValueError(f"query_size must be >= 1, got {query_size}")
-  candidates = np.flatnonzero(
-      _member_mask(train_users, interactions.num_users)[interactions.user]
-      & _member_mask(train_items, interactions.num_items)[interactions.item])
+  candidates = np.flatnonzero(user_rows(interactions, train_users)
+                              & item_rows(interactions, train_items))
   users = interactions.user[candidates]
   counts = np.bincount(users, minlength=interactions.num_users)
-  ranks = _rank_within_user(users, rng.random(len(candidates)))
+  ranks = rank_within_user(users, rng.random(len(candidates)))
   keep = ranks < np.minimum(query_size, counts[users] - 1)
   return candidates[keep].astype(np.int64)
 
@@ -272,7 +299,7 @@ def time_split(interactions: Interactions, *, user_cutoff: int, item_cutoff: int
 
 def holdout_mask(interactions: Interactions, split: ColdStartSplit) -> np.ndarray:
   """``bool[N]``: true for the interactions in the warm hold-out."""
-  return _member_mask(split.warm_holdout, interactions.num_interactions)
+  return member_mask(split.warm_holdout, interactions.num_interactions)
 
 
 def training_mask(interactions: Interactions, split: ColdStartSplit) -> np.ndarray:
@@ -281,9 +308,8 @@ def training_mask(interactions: Interactions, split: ColdStartSplit) -> np.ndarr
   ``train_mask[n] = user[n] in train_users and item[n] in train_items and
   n not in warm_holdout``. Every training statistic must come from these.
   """
-  return (_member_mask(split.train_users, interactions.num_users)[interactions.user]
-          & _member_mask(split.train_items, interactions.num_items)[interactions.item]
-          & ~holdout_mask(interactions, split))
+  return (user_rows(interactions, split.train_users)
+          & item_rows(interactions, split.train_items) & ~holdout_mask(interactions, split))
 
 
 def _id_field(ids: np.ndarray, size: int) -> np.ndarray:

@@ -14,7 +14,7 @@ import urllib.parse
 
 import numpy as np
 
-from jaxrec.data.readers import AGE_GROUP_STARTS, ML_GENRES
+from jaxrec.data.readers.movielens import AGE_GROUP_STARTS, ML_GENRES
 
 _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct",
            "Nov", "Dec")
