@@ -161,11 +161,6 @@ def rank_within_user(users: np.ndarray, keys: np.ndarray) -> np.ndarray:
   return ranks
 
 
-# The old private name, still imported by jaxrec/baselines/knn.py (owned elsewhere);
-# remove once it imports `rank_within_user`.
-_rank_within_user = rank_within_user
-
-
 def _warm_holdout(interactions: Interactions, train_users: np.ndarray,
                   train_items: np.ndarray, query_size: int,
                   rng: np.random.Generator) -> np.ndarray:
