@@ -48,14 +48,40 @@ KS = (1, 3, 5, 10)
 K_SHOTS = (1, 2, 3, 5, 10, 15, 20)
 INNER_STEPS = (0, 1, 2, 3, 5, 10)
 CATALOGUE_K = 10
-# Hyperparameter grids of the baselines, searched on validation users only.
+# The tuned baselines, by feedback kind: name -> (class, grid, inputs). Grids are
+# searched on validation users only (``config.best_metric``): the "explicit" or
+# "implicit" ones on the validation users' new_users episodes, the "content" ones
+# (item cold start, both kinds) on the train users' new_items episodes of the
+# validation items. ``inputs`` are constructor arguments fit_baselines supplies:
+# an earlier baseline's chosen hyperparameter of that name, ``item_vectors`` (one
+# baseline per vector source: "features", and "text" when the config has text
+# vectors), ``like_threshold`` (the relevance threshold) or ``factor_model`` (the
+# tuned mf_foldin / ials_foldin).
 BASELINE_GRIDS = {
-    "item_mean": (baselines.ItemMean, {"damping": (1.0, 5.0, 25.0)}),
-    "item_mean_user_bias": (baselines.ItemMeanUserBias,
-                            {"item_damping": (1.0, 5.0, 25.0),
-                             "user_damping": (1.0, 5.0, 25.0)}),
-    "mf_foldin": (baselines.MatrixFactorization,
-                  {"rank": (8, 32), "reg": (1.0, 10.0, 30.0)}),
+    "explicit": {
+        "item_mean": (baselines.ItemMean, {"damping": (1.0, 5.0, 25.0)}, ()),
+        "item_mean_user_bias": (baselines.ItemMeanUserBias,
+                                {"item_damping": (1.0, 5.0, 25.0),
+                                 "user_damping": (1.0, 5.0, 25.0)}, ()),
+        "item_knn_baseline": (baselines.ItemKNNBaseline,
+                              {"neighbours": (10, 20, 40, 80), "shrinkage": (10.0, 100.0)},
+                              ("item_damping", "user_damping")),
+        "mf_foldin": (baselines.MatrixFactorization,
+                      {"rank": (8, 32), "reg": (3.0, 10.0), "fold_in_reg": (3.0, 10.0, 30.0)},
+                      ()),
+    },
+    "implicit": {
+        "item_knn": (baselines.ItemKNN, {"neighbours": (50, 200, 0)}, ()),
+        "ease": (baselines.EASE, {"l2": (1e3, 3e3, 1e4, 3e4, 1e5)}, ()),
+        "ials_foldin": (baselines.ImplicitALS,
+                        {"factors": (8, 16, 32), "reg": (3.0, 10.0), "alpha": (10.0, 30.0)},
+                        ()),
+    },
+    "content": {
+        "content_knn": (baselines.ContentKNN, {}, ("item_vectors", "like_threshold")),
+        "content_to_factor": (baselines.ContentToFactor, {"l2": (0.01, 0.1, 1.0, 10.0, 100.0)},
+                              ("item_vectors", "factor_model")),
+    },
 }
 FINETUNE_GRID = {"inner_lr": (1e-3, 1e-2, 1e-1), "num_steps": (1, 5, 10)}
 
@@ -277,36 +303,103 @@ def _evaluate_scores(batches: Sequence[dict], scores: Sequence[np.ndarray], impl
 def fit_baselines(config: ml_collections.ConfigDict, prepared: train_lib.Prepared,
                   val_batches: Sequence[dict]) -> dict[str, tuple[baselines.Baseline, dict]]:
   """Every baseline fit on the training ratings, grids chosen on validation users
-  (``config.best_metric``).
+  (``config.best_metric``; see ``BASELINE_GRIDS``), read from the on-disk cache
+  when this (data, split, seed, episodes, grids, code) was fit before.
 
-  For implicit data the training rows are those the models see: the positives and
-  the sampled negatives (``y = 0``) of the training episodes of epoch 0.
+  The training rows are the models' training interactions
+  (``splits.training_mask``: training users x training items, warm hold-out
+  removed) with their ratings, or for implicit data their weights (play
+  counts); never the sampled negatives. Explicit data get ``global_mean``,
+  ``user_mean`` and the "explicit" grids, implicit data ``popularity`` and the
+  "implicit" grids; both get the "content" baselines, ``<name>_features`` and,
+  with text vectors, ``<name>_text``. The cache entry
+  (``jaxrec.baselines.cache.load_or_fit``, under ``$JAXREC_CACHE_DIR/baselines``)
+  is keyed by the interactions and item tables, the split parameters and seed,
+  the episode parameters, the metric, ``BASELINE_GRIDS`` and the source of
+  ``jaxrec/baselines/`` and of this fitting code, so every config of one
+  dataset and seed shares one fit.
 
-  Returns ``{name: (fitted baseline, chosen hyperparameters)}``.
+  Args:
+    config: the run's config.
+    prepared: ``train.prepare(config)``.
+    val_batches: the validation users' padded ``new_users`` batches; their
+      ``(batch, support, query)`` shape is reused for the ``new_items`` ones.
+
+  Returns:
+    ``{name: (fitted baseline, chosen hyperparameters)}`` (inputs that are not
+    numbers are recorded by name, e.g. ``"factor_model": "mf_foldin"``).
+
+  Raises:
+    ValueError: as ``baselines.grid_search`` and the episode builders.
   """
   inter = prepared.interactions
-  if inter.implicit:
-    episodes = episodes_lib.training_episodes(
-        inter, prepared.split, epoch=0, seed=config.seed,
-        query_size=config.data.query_size, negatives=config.data.negatives)
-    parts = [(np.repeat(episodes.user, np.diff(offsets)), items, y) for offsets, items, y in
-             ((episodes.support_offsets, episodes.support_item, episodes.support_y),
-              (episodes.query_offsets, episodes.query_item, episodes.query_y))]
-    user, item, y = (np.concatenate(column) for column in zip(*parts))
+  parts = {"dataset": inter.name, "implicit": inter.implicit,
+           "data": baselines.cache.array_hash(
+               inter.user, inter.item, inter.rating,
+               *(prepared.item_table[k] for k in sorted(prepared.item_table))),
+           "split": prepared.split.params, "seed": config.seed,
+           "episodes": {"query_size": config.data.query_size,
+                        "negatives": config.data.negatives},
+           "metric": config.best_metric, "grids": BASELINE_GRIDS,
+           "code": baselines.cache.source_hash(fit_baselines, _fit_baselines,
+                                               _tune_baselines, item_vectors)}
+  return baselines.cache.load_or_fit(baselines.cache.cache_key(parts),
+                                     lambda: _fit_baselines(config, prepared, val_batches))
+
+
+def _fit_baselines(config: ml_collections.ConfigDict, prepared: train_lib.Prepared,
+                   val_batches: Sequence[dict]) -> dict[str, tuple[baselines.Baseline, dict]]:
+  """``fit_baselines`` without the cache."""
+  inter, split, implicit = prepared.interactions, prepared.split, prepared.interactions.implicit
+  train = splits.training_mask(inter, split)
+  fit_args = (inter.user[train], inter.item[train], inter.rating[train], inter.num_users,
+              inter.num_items)
+  if implicit:
+    fitted = {"popularity": (baselines.Popularity().fit(*fit_args), {})}
   else:
-    train = splits.training_mask(inter, prepared.split)
-    user, item, y = inter.user[train], inter.item[train], inter.rating[train]
-  fit_args = (user, item, y, inter.num_users, inter.num_items)
-  metric = config.best_metric
-  fitted = {"global_mean": (baselines.GlobalMean().fit(*fit_args), {}),
-            "user_mean": (baselines.UserMean().fit(*fit_args), {})}
-  if inter.implicit:
-    fitted["popularity"] = (baselines.Popularity().fit(*fit_args), {})
-  for name, (cls, grid) in BASELINE_GRIDS.items():
-    found = baselines.grid_search(cls, grid, fit_args, val_batches, metric,
-                                  implicit=inter.implicit)
-    fitted[name] = (cls(**found.best_params).fit(*fit_args), found.best_params)
+    fitted = {"global_mean": (baselines.GlobalMean().fit(*fit_args), {}),
+              "user_mean": (baselines.UserMean().fit(*fit_args), {})}
+  inputs, names = {}, {}
+  fitted.update(_tune_baselines(BASELINE_GRIDS["implicit" if implicit else "explicit"],
+                                inputs, names, fit_args, val_batches, config.best_metric,
+                                implicit))
+  factor_name = "ials_foldin" if implicit else "mf_foldin"
+  inputs.update(factor_model=fitted[factor_name][0],
+                like_threshold=metrics.relevance_threshold_for(implicit, None))
+  names["factor_model"] = factor_name
+  shape = (len(val_batches[0]["support"]["item"]), val_batches[0]["support"]["item"].shape[1],
+           val_batches[0]["query"]["item"].shape[1])
+  new_item_batches = _batches(episodes_lib.make_episodes(
+      inter, split, "new_items", group="val", query_size=config.data.query_size,
+      negatives=config.data.negatives, seed=config.seed), shape)
+  sources = {"features": baselines.sparse_item_vectors(
+      functools.partial(item_vectors, prepared), inter.num_items)}
+  if "text" in prepared.item_table:
+    sources["text"] = prepared.item_table["text"]
+  for source, vectors in sources.items():
+    tuned = _tune_baselines(BASELINE_GRIDS["content"], {**inputs, "item_vectors": vectors},
+                            {**names, "item_vectors": source}, fit_args, new_item_batches,
+                            config.best_metric, implicit)
+    fitted.update({f"{name}_{source}": value for name, value in tuned.items()})
   return fitted
+
+
+def _tune_baselines(table: dict, inputs: dict[str, Any], names: dict[str, str],
+                    fit_args: tuple, batches: Sequence[dict], metric: str, implicit: bool
+                    ) -> dict[str, tuple[baselines.Baseline, dict]]:
+  """Grid-searches each ``(class, grid, input names)`` of ``table`` in order on
+  ``batches`` by ``metric``; each baseline's chosen hyperparameters join ``inputs`` for the
+  later ones. Returns ``{name: (best baseline, chosen hyperparameters and inputs:
+  numbers as they are, others by their ``names`` entry)}``."""
+  tuned = {}
+  for name, (cls, grid, needs) in table.items():
+    given = {k: inputs[k] for k in needs}
+    found = baselines.grid_search(functools.partial(cls, **given), grid, fit_args, batches,
+                                  metric, implicit=implicit)
+    recorded = {k: names.get(k, v) for k, v in given.items()}
+    tuned[name] = (found.best_baseline, {**recorded, **found.best_params})
+    inputs.update(found.best_params)
+  return tuned
 
 
 def method_name(config: ml_collections.ConfigDict) -> str:

@@ -200,5 +200,5 @@ def test_baseline_input_errors():
     model.predict([[0]], [[1.0]], [[1.0]], [[9]])
   with pytest.raises(ValueError, match="support shapes differ"):
     model.predict([[0, 1]], [[1.0]], [[1.0]], [[0]])
-  with pytest.raises(ValueError, match="'reg' and 'reg_bias' must be > 0"):
+  with pytest.raises(ValueError, match="'reg', 'reg_bias' and 'fold_in_reg' must be > 0"):
     baselines.MatrixFactorization(reg=0.0)

@@ -1,6 +1,14 @@
 """jaxrec.baselines: trivial-but-strong baselines predicting for episode batches."""
 
+from jaxrec.baselines import cache
 from jaxrec.baselines.base import Baseline
+from jaxrec.baselines.content import ContentKNN
+from jaxrec.baselines.content import ContentToFactor
+from jaxrec.baselines.content import sparse_item_vectors
+from jaxrec.baselines.ease import EASE
+from jaxrec.baselines.ials import ImplicitALS
+from jaxrec.baselines.knn import ItemKNN
+from jaxrec.baselines.knn import ItemKNNBaseline
 from jaxrec.baselines.mf import MatrixFactorization
 from jaxrec.baselines.mf import ridge_solve
 from jaxrec.baselines.search import GridSearchResult
@@ -11,3 +19,4 @@ from jaxrec.baselines.simple import ItemMeanUserBias
 from jaxrec.baselines.simple import Popularity
 from jaxrec.baselines.simple import UserMean
 from jaxrec.baselines.simple import damped_item_means
+from jaxrec.baselines.simple import damped_mean

@@ -11,6 +11,8 @@ global statistics.
 from __future__ import annotations
 
 import abc
+import copy
+import inspect
 from typing import Any, Self
 
 import numpy as np
@@ -19,11 +21,15 @@ import numpy as np
 class Baseline(abc.ABC):
   """Base class: ``fit(...) -> self`` then ``predict(...) -> float64[B, Q]``.
 
-  Hyperparameters are constructor keyword arguments (so ``grid_search`` can
-  build one per grid point); fitted statistics are attributes set by ``fit``.
+  Hyperparameters are constructor keyword arguments stored under their own
+  names (so ``grid_search`` can build one per grid point and ``get_params``
+  reads them back); fitted statistics are attributes set by ``fit``. The
+  hyperparameters named in ``PREDICT_PARAMS`` only change ``predict``, so one
+  fit serves every value of them (``with_params``).
   """
 
   num_items: int | None = None
+  PREDICT_PARAMS: tuple[str, ...] = ()
 
   @abc.abstractmethod
   def fit(self, user, item, y, num_users: int, num_items: int) -> Self:
@@ -40,6 +46,33 @@ class Baseline(abc.ABC):
     """
     support, query = batch["support"], batch["query"]
     return self.predict(support["item"], support["y"], support["mask"], query["item"])
+
+  def get_params(self) -> dict[str, Any]:
+    """The constructor's keyword arguments, read back from the same-named attributes."""
+    kinds = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+    names = [name for name, p in inspect.signature(type(self).__init__).parameters.items()
+             if name != "self" and p.kind in kinds]
+    return {name: getattr(self, name) for name in names}
+
+  def with_params(self, **params: Any) -> Self:
+    """A copy sharing this fit, with prediction-time hyperparameters replaced
+    (``self`` when ``params`` is empty).
+
+    Raises:
+      ValueError: if a name is not in ``PREDICT_PARAMS``, or as the
+        constructor for a bad value.
+    """
+    unknown = sorted(set(params) - set(self.PREDICT_PARAMS))
+    if unknown:
+      raise ValueError(f"{type(self).__name__}: {unknown} are not prediction-time "
+                       f"hyperparameters (those are {list(self.PREDICT_PARAMS)})")
+    if not params:
+      return self
+    checked = type(self)(**{**self.get_params(), **params})
+    new = copy.copy(self)
+    for name in params:
+      setattr(new, name, getattr(checked, name))
+    return new
 
 
 def training_arrays(user, item, y, num_users: int, num_items: int
@@ -120,6 +153,16 @@ def episode_arrays(support_item, support_y, support_mask, query_item, num_items:
           query_item.astype(np.int64))
 
 
+def positives(support_y: np.ndarray, real: np.ndarray) -> np.ndarray:
+  """``bool[B, S]``: the real support rows with ``y > 0``.
+
+  For implicit data these are the interactions (``y = 1``); the sampled
+  negatives (``y = 0``) are left out, so a baseline folds a user in from the
+  items they interacted with only.
+  """
+  return real & (support_y > 0)
+
+
 def check_ids(ids: np.ndarray, size: int, name: str) -> None:
   """Raises ValueError naming the first entry of ``ids`` outside ``[0, size)``."""
   if not np.issubdtype(ids.dtype, np.integer):
@@ -141,3 +184,10 @@ def check_nonnegative(value: float, name: str) -> float:
   if not np.isfinite(value) or value < 0:
     raise ValueError(f"'{name}' must be finite and >= 0, got {value!r}")
   return float(value)
+
+
+def check_count(value: int, name: str) -> int:
+  """Returns ``value`` as an int; raises ValueError unless it is an integer >= 0."""
+  if isinstance(value, bool) or int(value) != value or value < 0:
+    raise ValueError(f"'{name}' must be an integer >= 0, got {value!r}")
+  return int(value)

@@ -25,20 +25,29 @@ class MatrixFactorization(base.Baseline):
 
   Prediction folds a user in from the task's support set ``(j, r_j)``: with item
   factors fixed, ``(p, b) = argmin sum_j (r_j - mu - b_j - b - p . q_j)^2 +
-  reg |p|^2 + reg_bias b^2`` (the same ridge regression as a training user
-  step), then ``r_hat(q) = mu + b + b_q + p . q_q``. An empty support set gives
-  ``p = 0``, ``b = 0``.
+  fold_in_reg |p|^2 + reg_bias b^2`` (the ridge regression of a training user
+  step, with its own factor penalty ``fold_in_reg``, default ``reg``: a user
+  with a few support ratings may want more shrinkage than the training users),
+  then ``r_hat(q) = mu + b + b_q + p . q_q``. An empty support set gives
+  ``p = 0``, ``b = 0``. ``fold_in_reg`` only changes prediction
+  (``PREDICT_PARAMS``), so ``grid_search`` fits once per other setting.
   """
 
+  PREDICT_PARAMS = ("fold_in_reg",)
+
   def __init__(self, rank: int = 16, reg: float = 5.0, reg_bias: float = 5.0,
-               epochs: int = 15, init_scale: float = 0.1, seed: int = 0):
+               epochs: int = 15, init_scale: float = 0.1, seed: int = 0,
+               fold_in_reg: float | None = None):
     self.rank = _checks.positive_int(rank, "rank")
     self.epochs = _checks.positive_int(epochs, "epochs")
     self.reg = base.check_nonnegative(reg, "reg")
     self.reg_bias = base.check_nonnegative(reg_bias, "reg_bias")
-    if self.reg == 0 or self.reg_bias == 0:
-      raise ValueError(f"'reg' and 'reg_bias' must be > 0 (got {reg}, {reg_bias}): "
-                       "the ridge systems are singular otherwise")
+    self.fold_in_reg = (None if fold_in_reg is None
+                        else base.check_nonnegative(fold_in_reg, "fold_in_reg"))
+    if self.reg == 0 or self.reg_bias == 0 or self.fold_in_reg == 0:
+      raise ValueError(f"'reg', 'reg_bias' and 'fold_in_reg' must be > 0 (got {reg}, "
+                       f"{reg_bias}, {fold_in_reg}): the ridge systems are singular "
+                       "otherwise")
     self.init_scale = base.check_nonnegative(init_scale, "init_scale")
     self.seed = seed
 
@@ -75,7 +84,8 @@ class MatrixFactorization(base.Baseline):
         support_item, support_y, support_mask, support_item, base.check_fitted(self))
     design = np.where(real[..., None], self._design(self.item_factors[support_item]), 0.0)
     target = support_y - self.mu - self.item_bias[support_item]
-    solution = ridge_solve(design, target, self._reg_diagonal())
+    fold_in_reg = self.reg if self.fold_in_reg is None else self.fold_in_reg
+    solution = ridge_solve(design, target, self._reg_diagonal(fold_in_reg))
     return solution[:, :-1], solution[:, -1]
 
   def predict(self, support_item, support_y, support_mask, query_item) -> np.ndarray:
@@ -89,9 +99,9 @@ class MatrixFactorization(base.Baseline):
     return (self.mu + b[:, None] + self.item_bias[query_item]
             + np.einsum("bqr,br->bq", self.item_factors[query_item], p))
 
-  def _reg_diagonal(self) -> np.ndarray:
+  def _reg_diagonal(self, reg: float) -> np.ndarray:
     """``float64[rank + 1]``: ``reg`` on the factors, ``reg_bias`` on the bias."""
-    return np.append(np.full(self.rank, self.reg), self.reg_bias)
+    return np.append(np.full(self.rank, reg), self.reg_bias)
 
   @staticmethod
   def _design(factors: np.ndarray) -> np.ndarray:
@@ -107,7 +117,7 @@ class MatrixFactorization(base.Baseline):
     ``([num, rank], [num])``; entities without rows get zeros.
     """
     gram, rhs = _normal_equations(ids, num, self._design(other_factors), target)
-    solution = _solve_ridge(gram, rhs, self._reg_diagonal())
+    solution = _solve_ridge(gram, rhs, self._reg_diagonal(self.reg))
     return solution[:, :-1], solution[:, -1]
 
 
@@ -134,10 +144,12 @@ def _solve_ridge(gram: np.ndarray, rhs: np.ndarray, reg_diagonal: np.ndarray
 
 
 def _normal_equations(ids: np.ndarray, num: int, design: np.ndarray, target: np.ndarray,
-                      max_rows: int = 1 << 18) -> tuple[np.ndarray, np.ndarray]:
-  """``(X_e^T X_e float64[num, d, d], X_e^T t_e [num, d])`` for every entity ``e``.
+                      weight: np.ndarray | None = None, max_rows: int = 1 << 18
+                      ) -> tuple[np.ndarray, np.ndarray]:
+  """``(X_e^T W_e X_e float64[num, d, d], X_e^T t_e [num, d])`` for every entity ``e``.
 
-  ``X_e`` stacks the rows ``design[n]`` with ``ids[n] == e``. Entities are grouped
+  ``X_e`` stacks the rows ``design[n]`` with ``ids[n] == e``, ``W_e`` is the
+  diagonal of their ``weight[n]`` (default 1). Entities are grouped
   by their row count rounded up to a power of two, each group is gathered into a
   zero-padded ``[E, width, d]`` block (at most ``max_rows`` rows at a time) and
   multiplied in one batched matmul, so the cost is that of a few BLAS calls,
@@ -156,6 +168,7 @@ def _normal_equations(ids: np.ndarray, num: int, design: np.ndarray, target: np.
       valid = offset < counts[chunk, None]
       rows = order[np.where(valid, starts[chunk, None] + offset, 0)]
       x = np.where(valid[..., None], design[rows], 0.0)
-      gram[chunk] = np.swapaxes(x, -1, -2) @ x
+      weighted = x if weight is None else x * weight[rows][..., None]
+      gram[chunk] = np.swapaxes(weighted, -1, -2) @ x
       rhs[chunk] = np.einsum("ewd,ew->ed", x, np.where(valid, target[rows], 0.0))
   return gram, rhs

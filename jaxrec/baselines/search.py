@@ -44,12 +44,17 @@ def grid_search(baseline_cls: type[base.Baseline], grid: Mapping[str, Sequence[A
   num_items)`` or the matching keyword dict) and scores it on the validation
   episode batches: the ``metric`` of ``jaxrec.metrics.per_user_metrics``
   (e.g. ``"rmse"``, ``"ndcg@5"``), averaged over all validation users of all
-  batches. ``"mae"`` and ``"rmse"`` are minimised, everything else maximised;
-  ties keep the earlier grid point and NaN scores are never chosen. Only
-  ``val_batches`` are scored: pass validation users' episodes, never test ones.
+  batches. Grid entries the baseline lists in ``PREDICT_PARAMS`` do not change
+  the fit: it is fit once per combination of the other entries and each
+  prediction-time value is applied with ``with_params``. ``"mae"`` and
+  ``"rmse"`` are minimised, everything else maximised; ties keep the earlier
+  grid point and NaN scores are never chosen. Only ``val_batches`` are scored:
+  pass validation users' episodes, never test ones.
 
   Args:
-    baseline_cls: a ``Baseline`` subclass.
+    baseline_cls: a ``Baseline`` subclass, or any callable returning one from
+      the grid's keyword arguments (e.g. a ``functools.partial`` that fixes
+      inputs such as item vectors).
     grid: hyperparameter name -> candidate values (an empty grid tries the
       defaults once).
     fit_args: training interactions, positional sequence or keyword mapping.
@@ -59,7 +64,7 @@ def grid_search(baseline_cls: type[base.Baseline], grid: Mapping[str, Sequence[A
     relevance_threshold: forwarded to ``per_user_metrics``.
 
   Returns:
-    A ``GridSearchResult``.
+    A ``GridSearchResult``; ``scores`` in grid order.
 
   Raises:
     ValueError: if a grid entry is empty, there are no validation batches, the
@@ -72,22 +77,33 @@ def grid_search(baseline_cls: type[base.Baseline], grid: Mapping[str, Sequence[A
   if not val_batches:
     raise ValueError("grid_search needs at least one validation batch")
   sign = 1.0 if metric in LOWER_IS_BETTER else -1.0
-  scores, best = [], None
-  for values in itertools.product(*grid.values()):
-    params = dict(zip(grid, values))
-    model = baseline_cls(**params)
+  points = [dict(zip(grid, values)) for values in itertools.product(*grid.values())]
+  predict_names = set(baseline_cls(**points[0]).PREDICT_PARAMS) & set(grid)
+  fits: dict[str, list[int]] = {}  # fit-time params -> indices of their grid points
+  for index, params in enumerate(points):
+    fit_params = {k: v for k, v in params.items() if k not in predict_names}
+    fits.setdefault(repr(fit_params), []).append(index)
+  scores, best = [math.nan] * len(points), None
+  for indices in fits.values():
+    model = baseline_cls(**points[indices[0]])
     if isinstance(fit_args, Mapping):
       model.fit(**fit_args)
     else:
       model.fit(*fit_args)
-    score = _validation_score(model, val_batches, metric, implicit, relevance_threshold)
-    scores.append((params, score))
-    if not math.isnan(score) and (best is None or sign * score < sign * best[1]):
-      best = (params, score, model)
+    for index in indices:
+      candidate = model.with_params(
+          **{k: v for k, v in points[index].items() if k in predict_names})
+      score = _validation_score(candidate, val_batches, metric, implicit,
+                                relevance_threshold)
+      scores[index] = score
+      if not math.isnan(score) and (
+          best is None or sign * score < sign * best[1]
+          or (score == best[1] and index < best[3])):
+        best = (points[index], score, candidate, index)
   if best is None:
     raise ValueError(f"metric '{metric}' is NaN for every grid point (no eligible "
                      "validation users)")
-  return GridSearchResult(*best, scores)
+  return GridSearchResult(*best[:3], list(zip(points, scores)))
 
 
 def _validation_score(model: base.Baseline, val_batches: Sequence[dict[str, Any]],

@@ -109,9 +109,7 @@ class ItemMeanUserBias(base.Baseline):
     support_item, support_y, real, _ = base.episode_arrays(
         support_item, support_y, support_mask, support_item, base.check_fitted(self))
     residual = np.where(real, support_y - self.item_mean[support_item], 0.0).sum(axis=1)
-    denominator = real.sum(axis=1) + self.user_damping
-    return np.divide(residual, denominator, out=np.zeros_like(residual),
-                     where=denominator > 0)
+    return damped_mean(residual, real.sum(axis=1), self.user_damping, 0.0)
 
   def predict(self, support_item, support_y, support_mask, query_item) -> np.ndarray:
     """``float64[B, Q]``: ``item_mean[query_item] + b_u[:, None]``.
@@ -164,8 +162,18 @@ def damped_item_means(item: np.ndarray, y: np.ndarray, num_items: int,
   """
   mu = float(y.mean())
   total = np.bincount(item, y, minlength=num_items)
-  count = np.bincount(item, minlength=num_items).astype(np.float64)
-  denominator = count + damping
-  means = np.divide(total + damping * mu, denominator, out=np.full(num_items, mu),
-                    where=denominator > 0)
-  return mu, means
+  count = np.bincount(item, minlength=num_items)
+  return mu, damped_mean(total, count, damping, mu)
+
+
+def damped_mean(total: np.ndarray, count: np.ndarray, damping: float,
+                prior: float) -> np.ndarray:
+  """``(total + damping * prior) / (count + damping)``, elementwise.
+
+  The mean of ``count`` values summing to ``total``, shrunk towards ``prior``
+  by ``damping`` pseudo-observations; ``prior`` where ``count + damping = 0``.
+  Takes and returns ``float64[...]`` arrays of one shape.
+  """
+  denominator = np.asarray(count, np.float64) + damping
+  return np.divide(total + damping * prior, denominator,
+                   out=np.full(denominator.shape, float(prior)), where=denominator > 0)

@@ -1,0 +1,146 @@
+"""Content baselines for item cold start: item vectors stand in for ratings.
+
+Both take ``item_vectors`` (``float[I, d]``, dense or ``scipy.sparse``; e.g. the
+side-feature one-hot vectors of ``jaxrec.evaluate.item_vectors`` or the frozen
+text vectors ``item_table["text"]``) as a constructor argument, so an item
+nobody rated in training is still scored from its vector.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Self
+
+import numpy as np
+from scipy import sparse
+from scipy.sparse import linalg as sparse_linalg
+
+from jaxrec.baselines import base
+from jaxrec.baselines.knn import support_indicator
+
+
+def sparse_item_vectors(rows: Callable[[np.ndarray], np.ndarray], num_items: int,
+                        chunk: int = 2048) -> sparse.csr_array:
+  """``csr_array float64[num_items, d]`` stacked from ``rows(items) -> float[n, d]``
+  called on ``chunk`` consecutive item ids at a time, so that a wide one-hot
+  encoding (e.g. ~12k Last.fm tags) is never dense for every item at once."""
+  return sparse.vstack([sparse.csr_array(rows(np.arange(start, min(start + chunk, num_items))),
+                                         dtype=np.float64)
+                        for start in range(0, num_items, chunk)], format="csr")
+
+
+def _as_csr(item_vectors) -> sparse.csr_array:
+  """``item_vectors`` as a float64 ``csr_array [I, d]``; ValueError unless finite 2-D."""
+  vectors = sparse.csr_array(item_vectors, dtype=np.float64)
+  if vectors.ndim != 2:
+    raise ValueError(f"'item_vectors' must be 2-D [items, dim], got shape {vectors.shape}")
+  if not np.isfinite(vectors.data).all():
+    raise ValueError("'item_vectors' has non-finite entries")
+  return vectors
+
+
+def _check_rows(vectors: sparse.csr_array, num_items: int, owner: str) -> None:
+  if vectors.shape[0] != num_items:
+    raise ValueError(f"{owner}: 'item_vectors' has {vectors.shape[0]} rows, the data "
+                     f"{num_items} items")
+
+
+class ContentKNN(base.Baseline):
+  """Mean cosine similarity of a query item to the user's liked support items.
+
+  ``score(q) = (1 / |L|) sum_{j in L} cos(v_q, v_j)`` with ``L`` the support
+  rows with ``y >= like_threshold`` (e.g. 4 for 1-5 star ratings, 1 for
+  implicit positives, which leaves out the sampled negatives ``y = 0``) and
+  ``v`` the item vectors. A task with no liked item, and an item with a zero
+  vector, score 0. No training statistic is used, so held-out items are scored
+  like training items. Scores are not ratings: use ranking metrics.
+  """
+
+  def __init__(self, item_vectors, like_threshold: float = 4.0):
+    self.item_vectors = _as_csr(item_vectors)
+    self.like_threshold = float(like_threshold)
+    if not np.isfinite(self.like_threshold):
+      raise ValueError(f"'like_threshold' must be finite, got {like_threshold!r}")
+
+  def fit(self, user, item, y, num_users: int, num_items: int) -> Self:
+    """Checks the inputs (``item_vectors`` must have ``num_items`` rows) and sets
+    ``norm float64[I]``; raises ValueError otherwise."""
+    base.training_arrays(user, item, y, num_users, num_items)
+    _check_rows(self.item_vectors, num_items, type(self).__name__)
+    self.norm = np.sqrt(np.asarray(self.item_vectors.multiply(self.item_vectors)
+                                   .sum(axis=1))).ravel()
+    self.num_items = num_items
+    return self
+
+  def predict(self, support_item, support_y, support_mask, query_item) -> np.ndarray:
+    """``float64[B, Q]`` mean cosine similarities (class docstring); raises
+    ValueError on bad input or before fit."""
+    support_item, support_y, real, query_item = base.episode_arrays(
+        support_item, support_y, support_mask, query_item, base.check_fitted(self))
+    liked = real & (support_y >= self.like_threshold)
+    inverse_norm = np.divide(1.0, self.norm, out=np.zeros_like(self.norm),
+                             where=self.norm > 0)
+    weight = inverse_norm[support_item] / np.maximum(liked.sum(axis=1, keepdims=True), 1)
+    profile = support_indicator(support_item, liked, self.num_items, weight) @ (
+        self.item_vectors)  # [B, d]: mean of the liked items' unit vectors
+    scores = (profile @ self.item_vectors.T).toarray()
+    return np.take_along_axis(scores, query_item, axis=1) * inverse_norm[query_item]
+
+
+class ContentToFactor(base.Baseline):
+  """A fitted factor model whose items unseen in training get factors from content.
+
+  ``factor_model`` is a fitted ``MatrixFactorization`` or ``ImplicitALS``
+  (anything with ``mu``, ``item_factors [I, r]``, ``item_bias [I]`` and
+  ``fold_in -> (p [B, r], b [B])``). ``fit`` regresses each training item's
+  ``t_i = [q_i, b_i]`` on its vector by ridge regression with an intercept:
+  ``W = argmin sum_i |t_i - t_mean - v_i W|^2 + l2 |W|^2`` over the items with
+  training rows, ``t_mean`` their mean. Items without training rows get
+  ``t_hat = t_mean + v W``; items with training rows keep their own factors.
+  Prediction folds the user in with the factor model and scores
+  ``r_hat(q) = mu + b + b_q + p . q_q`` with those factors, so for training
+  items it equals the factor model.
+  """
+
+  def __init__(self, item_vectors, factor_model: base.Baseline, l2: float = 10.0):
+    self.item_vectors = _as_csr(item_vectors)
+    self.factor_model = factor_model
+    self.l2 = base.check_nonnegative(l2, "l2")
+    if self.l2 == 0:
+      raise ValueError("'l2' must be > 0: the ridge system may be singular otherwise")
+
+  def fit(self, user, item, y, num_users: int, num_items: int) -> Self:
+    """Fits the ridge map on the items of ``item [N]`` and sets ``mu``,
+    ``item_factors float64[I, r]`` and ``item_bias [I]``.
+
+    Raises ValueError on bad input, before the factor model is fit, or when
+    ``item_vectors`` / the factor model do not have ``num_items`` items.
+    """
+    _, item, _ = base.training_arrays(user, item, y, num_users, num_items)
+    owner = type(self).__name__
+    _check_rows(self.item_vectors, num_items, owner)
+    if base.check_fitted(self.factor_model) != num_items:
+      raise ValueError(f"{owner}: the factor model was fit with "
+                       f"{self.factor_model.num_items} items, the data have {num_items}")
+    model = self.factor_model
+    target = np.concatenate([model.item_factors, model.item_bias[:, None]], axis=1)
+    trained = np.bincount(item, minlength=num_items) > 0
+    vectors = self.item_vectors[trained]
+    mean = target[trained].mean(axis=0)
+    gram = (vectors.T @ vectors + self.l2 * sparse.eye_array(vectors.shape[1])).tocsc()
+    rhs = vectors.T @ (target[trained] - mean)
+    weights = sparse_linalg.splu(gram).solve(np.asarray(rhs))
+    parameters = np.where(trained[:, None], target, mean + self.item_vectors @ weights)
+    self.mu = model.mu
+    self.item_factors, self.item_bias = parameters[:, :-1], parameters[:, -1]
+    self.num_items = num_items
+    return self
+
+  def predict(self, support_item, support_y, support_mask, query_item) -> np.ndarray:
+    """``float64[B, Q]``: ``mu + b + item_bias[q] + item_factors[q] . p``; raises
+    ValueError on bad input or before fit."""
+    _, _, _, query_item = base.episode_arrays(
+        support_item, support_y, support_mask, query_item, base.check_fitted(self))
+    p, b = self.factor_model.fold_in(support_item, support_y, support_mask)
+    return (self.mu + b[:, None] + self.item_bias[query_item]
+            + np.einsum("bqr,br->bq", self.item_factors[query_item], p))
