@@ -298,6 +298,9 @@ def test_content_to_factor_ridge_for_unseen_items():
   predicted = mean + vectors[8:] @ w
   np.testing.assert_allclose(model.item_factors[:8], mf.item_factors[:8])
   np.testing.assert_allclose(np.c_[model.item_factors[8:], model.item_bias[8:]], predicted)
+  by_sparse = baselines.ContentToFactor(sparse.csr_array(vectors), mf, l2=0.7).fit(**train)
+  np.testing.assert_allclose(by_sparse.item_factors, model.item_factors)
+  np.testing.assert_allclose(by_sparse.item_bias, model.item_bias)
   task = _one_task([0, 3, 5], [5.0, 2.0, 4.0], [1, 8, 9])
   p, b = mf.fold_in(*task[:3])
   expected = mf.mu + b[0] + predicted[:, 2] + predicted[:, :2] @ p[0]

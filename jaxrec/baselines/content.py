@@ -1,9 +1,10 @@
 """Content baselines for item cold start: item vectors stand in for ratings.
 
-Both take ``item_vectors`` (``float[I, d]``, dense or ``scipy.sparse``; e.g. the
-side-feature one-hot vectors of ``jaxrec.evaluate.item_vectors`` or the frozen
-text vectors ``item_table["text"]``) as a constructor argument, so an item
-nobody rated in training is still scored from its vector.
+Both take ``item_vectors`` (``float[I, d]``: a dense array, used without a copy,
+or a ``scipy.sparse`` matrix; e.g. the side-feature one-hot vectors of
+``jaxrec.evaluate.item_vectors`` or the frozen text vectors
+``item_table["text"]``) as a constructor argument, so an item nobody rated in
+training is still scored from its vector.
 """
 
 from __future__ import annotations
@@ -29,17 +30,30 @@ def sparse_item_vectors(rows: Callable[[np.ndarray], np.ndarray], num_items: int
                         for start in range(0, num_items, chunk)], format="csr")
 
 
-def _as_csr(item_vectors) -> sparse.csr_array:
-  """``item_vectors`` as a float64 ``csr_array [I, d]``; ValueError unless finite 2-D."""
-  vectors = sparse.csr_array(item_vectors, dtype=np.float64)
+def _as_matrix(item_vectors) -> np.ndarray | sparse.csr_array:
+  """``item_vectors [I, d]`` as a floating ndarray (not copied when it is one) or a
+  ``csr_array``; ValueError unless 2-D and finite."""
+  if sparse.issparse(item_vectors):
+    vectors = sparse.csr_array(item_vectors, dtype=np.float64)
+    values = vectors.data
+  else:
+    vectors = np.asarray(item_vectors)
+    if not np.issubdtype(vectors.dtype, np.floating):
+      vectors = vectors.astype(np.float64)
+    values = vectors
   if vectors.ndim != 2:
     raise ValueError(f"'item_vectors' must be 2-D [items, dim], got shape {vectors.shape}")
-  if not np.isfinite(vectors.data).all():
+  if not np.isfinite(values).all():
     raise ValueError("'item_vectors' has non-finite entries")
   return vectors
 
 
-def _check_rows(vectors: sparse.csr_array, num_items: int, owner: str) -> None:
+def _dense(matrix) -> np.ndarray:
+  """A sparse or dense matrix product as a float64 ndarray."""
+  return np.asarray(matrix.toarray() if sparse.issparse(matrix) else matrix, np.float64)
+
+
+def _check_rows(vectors, num_items: int, owner: str) -> None:
   if vectors.shape[0] != num_items:
     raise ValueError(f"{owner}: 'item_vectors' has {vectors.shape[0]} rows, the data "
                      f"{num_items} items")
@@ -57,7 +71,7 @@ class ContentKNN(base.Baseline):
   """
 
   def __init__(self, item_vectors, like_threshold: float = 4.0):
-    self.item_vectors = _as_csr(item_vectors)
+    self.item_vectors = _as_matrix(item_vectors)
     self.like_threshold = float(like_threshold)
     if not np.isfinite(self.like_threshold):
       raise ValueError(f"'like_threshold' must be finite, got {like_threshold!r}")
@@ -67,8 +81,9 @@ class ContentKNN(base.Baseline):
     ``norm float64[I]``; raises ValueError otherwise."""
     base.training_arrays(user, item, y, num_users, num_items)
     _check_rows(self.item_vectors, num_items, type(self).__name__)
-    self.norm = np.sqrt(np.asarray(self.item_vectors.multiply(self.item_vectors)
-                                   .sum(axis=1))).ravel()
+    squares = (self.item_vectors.multiply(self.item_vectors) if sparse.issparse(
+        self.item_vectors) else np.square(self.item_vectors, dtype=np.float64))
+    self.norm = np.sqrt(np.asarray(squares.sum(axis=1), np.float64)).ravel()
     self.num_items = num_items
     return self
 
@@ -81,9 +96,9 @@ class ContentKNN(base.Baseline):
     inverse_norm = np.divide(1.0, self.norm, out=np.zeros_like(self.norm),
                              where=self.norm > 0)
     weight = inverse_norm[support_item] / np.maximum(liked.sum(axis=1, keepdims=True), 1)
-    profile = support_indicator(support_item, liked, self.num_items, weight) @ (
-        self.item_vectors)  # [B, d]: mean of the liked items' unit vectors
-    scores = (profile @ self.item_vectors.T).toarray()
+    profile = _dense(support_indicator(support_item, liked, self.num_items, weight)
+                     @ self.item_vectors)  # [B, d]: mean of the liked items' unit vectors
+    scores = _dense(self.item_vectors @ profile.T).T
     return np.take_along_axis(scores, query_item, axis=1) * inverse_norm[query_item]
 
 
@@ -103,7 +118,7 @@ class ContentToFactor(base.Baseline):
   """
 
   def __init__(self, item_vectors, factor_model: base.Baseline, l2: float = 10.0):
-    self.item_vectors = _as_csr(item_vectors)
+    self.item_vectors = _as_matrix(item_vectors)
     self.factor_model = factor_model
     self.l2 = base.check_nonnegative(l2, "l2")
     if self.l2 == 0:
@@ -127,10 +142,15 @@ class ContentToFactor(base.Baseline):
     trained = np.bincount(item, minlength=num_items) > 0
     vectors = self.item_vectors[trained]
     mean = target[trained].mean(axis=0)
-    gram = (vectors.T @ vectors + self.l2 * sparse.eye_array(vectors.shape[1])).tocsc()
-    rhs = vectors.T @ (target[trained] - mean)
-    weights = sparse_linalg.splu(gram).solve(np.asarray(rhs))
-    parameters = np.where(trained[:, None], target, mean + self.item_vectors @ weights)
+    gram = vectors.T @ vectors
+    rhs = _dense(vectors.T @ (target[trained] - mean))
+    if sparse.issparse(gram):  # e.g. ~12k one-hot tags: a sparse LU
+      weights = sparse_linalg.splu(
+          (gram + self.l2 * sparse.eye_array(gram.shape[0])).tocsc()).solve(rhs)
+    else:
+      weights = np.linalg.solve(gram + self.l2 * np.eye(len(gram)), rhs)
+    parameters = np.where(trained[:, None], target,
+                          mean + _dense(self.item_vectors @ weights))
     self.mu = model.mu
     self.item_factors, self.item_bias = parameters[:, :-1], parameters[:, -1]
     self.num_items = num_items
