@@ -32,6 +32,7 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
+from jaxrec import adapters
 from jaxrec import baselines
 from jaxrec import checkpoint
 from jaxrec import meta
@@ -147,7 +148,7 @@ def _candidates(prepared: train_lib.Prepared, state: str) -> np.ndarray:
   return prepared.split.test_items if new_items else prepared.split.train_items
 
 
-def _catalogue(score_all: Callable[[dict, np.ndarray], np.ndarray],
+def catalogue_metrics(score_all: Callable[[dict, np.ndarray], np.ndarray],
                batches: Sequence[dict], candidates: np.ndarray,
                prepared: train_lib.Prepared
                ) -> tuple[dict[str, float], dict[str, np.ndarray]]:
@@ -214,28 +215,27 @@ def _catalogue(score_all: Callable[[dict, np.ndarray], np.ndarray],
   return out, per_user
 
 
-def model_scoring(model, trainable_mask: Any):
+def model_scoring(model, adapter: adapters.Adapter):
   """``scorers(params, inner_lr, num_steps) -> (score_query, score_all)`` for a
-  (meta-)trained model: each task is adapted on its support set, then scores its
-  query items / every item of a candidate array. The jitted functions are built
-  once, so every call of ``scorers`` with same-shaped batches reuses them."""
-  predict = train_lib.make_predict(model, trainable_mask)
+  (meta-)trained model: each task is adapted on its support set (``adapter``),
+  then scores its query items / every item of a candidate array. The jitted
+  functions are built once, so every call of ``scorers`` with same-shaped
+  batches reuses them."""
+  predict = train_lib.make_predict(model, adapter)
 
   @functools.partial(jax.jit, static_argnums=2)
   def all_items(params, lr, num_steps, batch, candidates):
     def one(support, user):
-      phi = meta.adapt(model.loss, params, support, lr, num_steps,
-                       trainable=trainable_mask)
-      return model.predict(phi, user, candidates)
+      return model.predict(adapter(params, lr, num_steps, support), user, candidates)
     return jax.vmap(one)(batch["support"], batch["query"]["user"])
 
   @functools.partial(jax.jit, static_argnums=2)
   def trajectory(params, lr, max_steps, batch):
     def one(support, query):
-      phi, scores = params, []
+      phi, scores = adapter.initial(params, support), []
       for _ in range(max_steps + 1):
         scores.append(model.predict(phi, query["user"], query["item"]))
-        phi = meta.adapt(model.loss, phi, support, lr, 1, trainable=trainable_mask)
+        phi = meta.adapt(model.loss, phi, support, lr, 1, trainable=adapter.trainable)
       return jnp.stack(scores)
     return jax.vmap(one, out_axes=1)(batch["support"], batch["query"])
 
@@ -438,7 +438,7 @@ def evaluate_run(workdir: str | pathlib.Path, *, progress: bool = True) -> dict[
                       seed=config.seed)
   val_batches = _batches(episodes_lib.make_episodes(
       inter, prepared.split, "new_users", group="val", **episode_args), shape)
-  scoring = model_scoring(model, train_lib.trainable(config, model))
+  scoring = model_scoring(model, train_lib.make_adapter(config, model))
   inner_lr = train_lib.inner_rate(config, state)
   name = method_name(config)
   scorers = {name: scoring(state.params, inner_lr, config.meta.num_steps)}
@@ -463,7 +463,7 @@ def evaluate_run(workdir: str | pathlib.Path, *, progress: bool = True) -> dict[
     support_sizes = episodes.support_sizes[np.argsort(episodes.user, kind="stable")]
     for method, (score, score_all) in scorers.items():
       summary, per_user = _evaluate_scorer(score, batches, implicit)
-      catalogue, full = _catalogue(score_all, batches, candidates, prepared)
+      catalogue, full = catalogue_metrics(score_all, batches, candidates, prepared)
       summary.update(catalogue)
       per_user.update(full)
       if state_name == "new_users" and "mae" in per_user:  # users in user-id order

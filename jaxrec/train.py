@@ -20,7 +20,7 @@ import functools
 import json
 import pathlib
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import jax
@@ -45,7 +45,7 @@ from jaxrec.data import tags
 from jaxrec.data.interactions import Interactions
 
 # Metrics where larger is better; every other validation metric is minimised.
-_MAXIMISED = ("auc", "ndcg", "precision", "recall", "f1")
+_MAXIMISED = ("auc", "ndcg", "precision", "recall", "f1", "full_")
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -69,24 +69,29 @@ class Prepared:
   popularity: np.ndarray
 
 
+# Synthetic datasets: name -> (writer into a folder, reader of that folder).
+SYNTHETIC = {
+    "synthetic": (synthetic.write_synthetic_movielens, readers.load_movielens_100k),
+    "synthetic-lastfm": (synthetic.write_synthetic_lastfm, readers.load_lastfm),
+}
+
+
 def load_interactions(data: ml_collections.ConfigDict) -> Interactions:
   """The dataset named by ``data.dataset``.
 
-  ``"synthetic"`` writes the planted-taste ML-100K-format files of
-  :mod:`jaxrec.data.synthetic` (keyword arguments of
-  :func:`jaxrec.data.synthetic.write_synthetic_movielens` from the dict
-  ``data.synthetic``, e.g. ``{"num_users": 300, "seed": 0}``: seeded by
-  ``data.synthetic["seed"]``) into a temporary folder and reads them with the
-  ML-100K reader; ``"csv:<path>"`` reads any CSV/TSV; other names go to
-  :func:`jaxrec.data.readers.load_dataset` with ``data.data_dir`` (or
-  ``$JAXREC_DATA_DIR``).
+  ``"synthetic"`` (``"synthetic-lastfm"``) writes the planted-taste ML-100K-format
+  (HetRec Last.fm-format) files of :mod:`jaxrec.data.synthetic` (keyword
+  arguments of its writer from the dict ``data.synthetic``, e.g. ``{"num_users":
+  300, "seed": 0}``: seeded by ``data.synthetic["seed"]``) into a temporary folder
+  and reads them with the dataset's reader; ``"csv:<path>"`` reads any CSV/TSV;
+  other names go to :func:`jaxrec.data.readers.load_dataset` with
+  ``data.data_dir`` (or ``$JAXREC_DATA_DIR``).
   """
   name = data.dataset
-  if name == "synthetic":
+  if name in SYNTHETIC:
+    write, read = SYNTHETIC[name]
     with tempfile.TemporaryDirectory() as tmp:
-      path = synthetic.write_synthetic_movielens(
-          tmp, **dict(data.get("synthetic", {})))
-      return readers.load_movielens_100k(path)
+      return read(write(tmp, **dict(data.get("synthetic", {}))))
   if name.startswith("csv:"):
     return readers.load_csv(name[len("csv:"):])
   return readers.load_dataset(name, data.data_dir or None, download=data.download)
@@ -287,15 +292,42 @@ def predict_episodes(predict, params, inner_lr, num_steps: int,
 
 
 def validation_metric(config: ml_collections.ConfigDict, predict, state: meta.MetaState,
-                      episodes: episodes_lib.Episodes, implicit: bool) -> dict[str, float]:
-  """``config.best_metric`` (and RMSE or AUC) on the validation episodes."""
+                      episodes: episodes_lib.Episodes, implicit: bool,
+                      catalogue: Callable[[Any, Any], dict[str, float]] | None = None
+                      ) -> dict[str, float]:
+  """The query-set metrics (RMSE, nDCG, AUC, ...) on the validation episodes and,
+  with ``catalogue``, its full-catalogue metrics (``full_ndcg@10``, ...;
+  :func:`catalogue_validation`), each keyed ``"val_<metric>"``."""
   from jaxrec import metrics  # pylint: disable=import-outside-toplevel
-  out = predict_episodes(predict, state.params, inner_rate(config, state),
-                         config.meta.num_steps, episodes,
+  rate = inner_rate(config, state)
+  out = predict_episodes(predict, state.params, rate, config.meta.num_steps, episodes,
                          batch_size=config.eval_batch_size, buckets=config.buckets)
   values = metrics.evaluate_predictions(out["scores"], out["y"], out["mask"],
                                         implicit=implicit)
+  if catalogue is not None:
+    values.update(catalogue(state.params, rate))
   return {f"val_{k}": float(v) for k, v in values.items()}
+
+
+def catalogue_validation(config: ml_collections.ConfigDict, prepared: Prepared,
+                         model: models.RecModel, adapter: adapters.Adapter,
+                         episodes: episodes_lib.Episodes
+                         ) -> Callable[[Any, Any], dict[str, float]]:
+  """``metrics(params, inner_lr)``: the validation users' rankings of every
+  training item (their support items excluded) scored as in evaluation
+  (:func:`jaxrec.evaluate.catalogue_metrics`: ``full_ndcg@10``, ``full_recall@10``,
+  ...), for selecting on a full-catalogue metric (``config.best_metric =
+  "full_ndcg@10"``)."""
+  from jaxrec import evaluate  # pylint: disable=import-outside-toplevel
+  scorers = evaluate.model_scoring(model, adapter)
+  batches = list(batching.batch_iterator(episodes, config.eval_batch_size, shuffle=False,
+                                         buckets=config.buckets))
+
+  def metrics_of(params: Any, inner_lr: Any) -> dict[str, float]:
+    score_all = scorers(params, inner_lr, config.meta.num_steps)[1]
+    return evaluate.catalogue_metrics(score_all, batches, prepared.split.train_items,
+                                      prepared)[0]
+  return metrics_of
 
 
 def is_better(metric: str, new: float, best: float | None) -> bool:
@@ -345,24 +377,28 @@ def train(config: ml_collections.ConfigDict, workdir: str | pathlib.Path, *,
     if saved != json.loads(config.to_json()):
       raise ValueError(f"{config_path} holds a different config: resume with the same "
                        "config, or use a fresh --workdir")
-  elif chief:
-    config_path.write_text(config.to_json(indent=2))
-  provenance_path = workdir / "provenance.json"
-  if chief and not provenance_path.exists():  # the code the run started with
-    provenance_path.write_text(json.dumps(provenance.code_identity(), indent=2))
   log_path = workdir / "metrics.jsonl"
 
   prepared = prepare(config)
   model = build_model(config, prepared)
   mesh = parallel.make_mesh(config.num_devices or None)
-  state = parallel.replicate(init_state(config, model, prepared), mesh)
   step_fn = parallel.data_parallel_step(make_train_step(config, model), mesh)
-  predict = make_predict(model, make_adapter(config, model))
+  adapter = make_adapter(config, model)
+  predict = make_predict(model, adapter)
+  # written once the config has proved valid, so a failed start leaves no run behind
+  provenance_path = workdir / "provenance.json"
+  if chief and not config_path.exists():
+    config_path.write_text(config.to_json(indent=2))
+  if chief and not provenance_path.exists():  # the code the run started with
+    provenance_path.write_text(json.dumps(provenance.code_identity(), indent=2))
+  state = parallel.replicate(init_state(config, model, prepared), mesh)
   implicit = prepared.interactions.implicit
   data = config.data
   val_episodes = episodes_lib.make_episodes(
       prepared.interactions, prepared.split, "new_users", group="val",
       query_size=data.query_size, negatives=data.negatives, seed=config.seed)
+  catalogue = (catalogue_validation(config, prepared, model, adapter, val_episodes)
+               if config.best_metric.startswith("full_") else None)
   best_key = f"val_{config.best_metric}"
   latest, best_manager = checkpoint.managers(
       workdir, best_metric=best_key,
@@ -391,7 +427,7 @@ def train(config: ml_collections.ConfigDict, workdir: str | pathlib.Path, *,
     train_metrics = {f"train_{k}": float(np.mean([m[k] for m in window])) for k in
                      (window[0] if window else {})}
     window.clear()
-    val = validation_metric(config, predict, state, val_episodes, implicit)
+    val = validation_metric(config, predict, state, val_episodes, implicit, catalogue)
     step = int(state.step)
     improved = is_better(config.best_metric, val[best_key], record["best"])
     if improved:

@@ -15,7 +15,7 @@ NUM_ITEMS = 12
 
 
 def _prepared(implicit):
-  """The parts of a ``train.Prepared`` that ``_catalogue`` and ``protocol`` read."""
+  """The parts of a ``train.Prepared`` that ``catalogue_metrics`` and ``protocol`` read."""
   split = types.SimpleNamespace(train_users=np.arange(5), params={"seed": 0},
                                 sizes=lambda: {"train_users": 5})
   return types.SimpleNamespace(
@@ -50,7 +50,7 @@ def _scores(batch, candidates):
 
 @pytest.mark.parametrize("implicit", [False, True])
 def test_catalogue_full_ranking_of_relevant_query_items(implicit):
-  summary, per_user = evaluate._catalogue(_scores, [_batch(implicit)],
+  summary, per_user = evaluate.catalogue_metrics(_scores, [_batch(implicit)],
                                           np.arange(NUM_ITEMS), _prepared(implicit))
   # Explicit: support item 0 is excluded, so the ranking is 3 (10), 2 (8), 1 (5):
   # the liked item 1 is third, the disliked 2 stays a candidate above it. Implicit:
@@ -68,7 +68,7 @@ def test_catalogue_excludes_support_items_only():
   batch = _batch(False)
   batch["support"]["mask"][0] = [1, 1]  # item 3 now a rated support item: excluded
   batch["support"]["y"][0] = [5.0, 4.0]
-  _, per_user = evaluate._catalogue(_scores, [batch], np.arange(NUM_ITEMS),
+  _, per_user = evaluate.catalogue_metrics(_scores, [batch], np.arange(NUM_ITEMS),
                                     _prepared(False))
   assert per_user["full_ndcg@10"][1] == pytest.approx(1 / math.log2(3))  # 2, then 1
 

@@ -175,3 +175,76 @@ def test_warm_start_makes_solve_the_mf_fold_in():
   expected = mf.predict(np.asarray(support["item"])[None], np.asarray(support["y"])[None],
                         np.asarray(support["mask"])[None], np.asarray(query)[None])[0]
   np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-4)
+
+
+def test_implicit_solve_is_the_implicit_als_fold_in():
+  user_table, item_table, vocab = ml1m_like()
+  model = models.make_model("foldin", user_table, item_table, vocab, rank=3,
+                            unobserved_weight=0.2, loss="softmax")
+  params = jax.tree.map(lambda x: x + 0.2 * np.random.default_rng(2).normal(
+      size=np.shape(x)), model.init(jax.random.key(0)))
+  support = make_part(seed=6, size=6, real=4, implicit=True)
+  support = {**support, "y": support["mask"]}  # positives only
+  base, q = item_side(model, params)
+  real = np.asarray(support["mask"]) > 0
+  items = np.asarray(support["item"])[real]
+  known = (np.asarray(item_table["item_id"]) > 0).astype(float)
+  x = np.concatenate([q, np.ones((NUM_ITEMS, 1))], axis=1)
+  w = np.exp(float(params["log_unobserved"]))
+  lam = np.exp(np.asarray(params["log_scale"])
+               + np.asarray(params["size_slope"]) * np.log1p(len(items)))
+  prior = np.append(params["user"]["factors"], params["user"]["bias"])
+  gram = x[items].T @ x[items] + w * (x * known[:, None]).T @ x + np.diag(lam)
+  rhs = x[items].T @ (1.0 - base[items]) - w * x.T @ (known * base) + lam * prior
+  solved = model.solve(params, support)
+  np.testing.assert_allclose(np.append(solved["user"]["factors"], solved["user"]["bias"]),
+                             np.linalg.solve(gram, rhs), rtol=1e-3, atol=1e-4)
+
+
+def test_catalogue_softmax_is_the_cross_entropy_over_training_items():
+  user_table, item_table, vocab = ml1m_like()
+  model = models.make_model("foldin", user_table, item_table, vocab, rank=3,
+                            loss="softmax")
+  params = jax.tree.map(lambda x: x + 0.3 * np.random.default_rng(3).normal(
+      size=np.shape(x)), model.init(jax.random.key(0)))
+  part = make_part(seed=7, size=6, real=5, implicit=True)
+  scores = np.asarray(model.predict(params, part["user"], jnp.arange(NUM_ITEMS)),
+                      np.float64)
+  candidates = np.asarray(item_table["item_id"]) > 0
+  log_z = np.log(np.exp(scores[candidates]).sum())
+  positive = (np.asarray(part["mask"]) > 0) & (np.asarray(part["y"]) > 0)
+  expected = np.mean(log_z - scores[np.asarray(part["item"])[positive]])
+  np.testing.assert_allclose(model.loss(params, part), expected, rtol=1e-5)
+  empty = make_part(size=4, real=0, implicit=True)
+  assert float(model.loss(params, empty)) == 0.0
+
+
+@pytest.mark.slow
+def test_positives_only_requests_find_the_planted_taste(tmp_path):
+  """A new listener who gives only artists sharing one tag is served that tag."""
+  config = maml_synthetic.get_config()
+  config.data.dataset = "synthetic-lastfm"
+  config.data.synthetic = {"num_users": 200, "num_artists": 300, "seed": 0,
+                           "tag_probability": 0.6}
+  config.data.negatives = 0
+  config.model.name = "foldin"
+  config.model.kwargs = {"rank": 8, "unobserved_weight": 0.05, "loss": "softmax"}
+  config.meta.adapter = "solve"
+  config.meta.num_steps = 0
+  config.best_metric = "full_ndcg@10"
+  config.num_epochs = 15
+  config.eval_every = 20
+  train.train(config, tmp_path, progress=False)
+  recommender = rec_lib.load_recommender(tmp_path)
+  tag, mask = recommender.prepared.item_table["tag"], recommender.prepared.item_table[
+      "tag_mask"]
+  has = lambda t: ((tag == t) & (mask > 0)).any(axis=1)  # noqa: E731
+  train_items = recommender.prepared.split.train_items
+  lifts = []
+  for t in range(1, 6):
+    items = [i for i in train_items if has(t)[i]]
+    request = [(str(recommender.item_ids[i]), 1.0) for i in items[:5]]
+    recs = rec_lib.recommend(recommender, request, k=10, explain=False)
+    hit = np.mean([has(t)[recommender.index[str(r.item_id)]] for r in recs])
+    lifts.append(hit / has(t)[train_items].mean())
+  assert np.median(lifts) > 2.0, lifts

@@ -176,10 +176,10 @@ def build_model(*, name: str, config: dict[str, Any], module: nn.Module,
                 head: Callable[[tuple[str, ...]], bool]) -> RecModel:
   """Wraps a linen scorer ``module(user_feats, item_feats) -> float32[S]``.
 
-  A module with a ``solve(user_feats, item_feats, y, mask)`` method (one user's
-  row, the support items' rows, ``float32[S]`` labels and mask) returning a dict
-  of replacement top-level parameter subtrees gives ``RecModel.solve(params,
-  support) = {**params, **module.solve(...)}``.
+  A module with a ``solve(user_feats, item_feats, y, mask, catalogue)`` method
+  (one user's row, the support items' rows, ``float32[S]`` labels and mask, and
+  every item's row) returning a dict of replacement top-level parameter subtrees
+  gives ``RecModel.solve(params, support) = {**params, **module.solve(...)}``.
 
   The selected fields (and ``item_table["text"]`` when ``use_text``) are converted
   to jnp arrays once and closed over; ``predict`` gathers the user's row and the
@@ -239,7 +239,7 @@ def build_model(*, name: str, config: dict[str, Any], module: nn.Module,
     check_part(support)
     update = module.apply({"params": params}, gather(users, support["user"]),
                           gather(items, support["item"]), support["y"], support["mask"],
-                          method="solve")
+                          items, method="solve")
     return {**params, **update}
 
   return RecModel(name=name, config={**config, "loss": loss}, init=jax.jit(init),

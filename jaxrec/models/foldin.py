@@ -18,8 +18,13 @@ regression towards the prior:
   ``λ = exp(log_scale + size_slope · log(1 + n))``,
 
 solved exactly (``(XᵀX + diag λ) φ = Xᵀ t + λ ⊙ φ⁰`` with rows ``X_j = [q_j, 1]``);
-``n`` is the support size, so the learned shrinkage can depend on it. With
-``set_prior`` the prior mean also reads the support set (an encoder over it):
+``n`` is the support size, so the learned shrinkage can depend on it. For
+implicit feedback (``unobserved_weight = w₀ > 0``) the support holds positives
+(``r_j = 1``) and every training item not in it counts as an observed 0 with weight
+``w = exp(log_unobserved)`` (learned, initialised at ``w₀``), as in implicit ALS: the
+normal equations gain ``w Σ_c x_c x_cᵀ`` and ``w Σ_c x_c (0 − μ − b_c)`` over the
+catalogue's training items ``c`` (the support items' own 0-terms are kept: with
+``w`` small against 1 that is the usual approximation). With ``set_prior`` the prior mean also reads the support set (an encoder over it):
 ``φ⁰ = φ⁰_θ + (1/n) Σ_j (A[j] + (r_j − μ − b_j) B[j])`` with learned item tables
 ``A``, ``B`` (zero-initialised, so training starts from the plain prior). The solve
 is differentiable in every item-side and prior parameter, so the outer loop of
@@ -30,7 +35,9 @@ post-adaptation query loss. A tuned MF fold-in is a point of this family
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import dataclasses
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 import flax.linen as nn
 import jax
@@ -38,6 +45,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxrec.models.base import RecModel, build_model
+from jaxrec.models.losses import check_part
 from jaxrec.models.features import FieldSpec, select_fields
 from jaxrec.models.layers import ItemEncoder
 
@@ -71,6 +79,7 @@ class FoldIn(nn.Module):
   set_prior: bool
   init_bias: float
   init_shrinkage: float
+  unobserved_weight: float = 0.0
 
   def setup(self) -> None:
     width = self.rank + 1
@@ -81,6 +90,9 @@ class FoldIn(nn.Module):
     self.log_scale = self.param(
         "log_scale", nn.initializers.constant(np.log(self.init_shrinkage)), (width,))
     self.size_slope = self.param("size_slope", nn.initializers.zeros_init(), (width,))
+    if self.unobserved_weight:
+      self.log_unobserved = self.param(
+          "log_unobserved", nn.initializers.constant(np.log(self.unobserved_weight)), ())
     if self.set_prior:
       vocab = next(s.vocab_size for s in self.item_specs if s.name == "item_id")
       self.rated = self.param("rated", nn.initializers.zeros_init(), (vocab, width))
@@ -100,8 +112,10 @@ class FoldIn(nn.Module):
     return self.global_bias + b + phi[-1] + q @ phi[:-1]
 
   def solve(self, user_feats: Mapping[str, jax.Array], item_feats: Mapping[str, jax.Array],
-            y: jax.Array, mask: jax.Array) -> dict[str, dict[str, jax.Array]]:
-    """The ridge fold-in of ``S`` support rows (``y``, ``mask``: ``float32[S]``).
+            y: jax.Array, mask: jax.Array, catalogue: Mapping[str, jax.Array]
+            ) -> dict[str, dict[str, jax.Array]]:
+    """The ridge fold-in of ``S`` support rows (``y``, ``mask``: ``float32[S]``);
+    ``catalogue`` (every item's row) enters only with ``unobserved_weight``.
 
     Returns ``{"user": {"factors": float32[rank], "bias": float32[]}}``.
     """
@@ -116,8 +130,52 @@ class FoldIn(nn.Module):
       ids = item_feats["item_id"]
       encoded = self.rated[ids] + t[:, None] * self.residual[ids]
       prior = prior + jnp.sum(mask[:, None] * encoded, axis=0) / jnp.maximum(n, 1.0)
-    phi = jnp.linalg.solve(x.T @ x + jnp.diag(lam), x.T @ t + lam * prior)
+    gram, rhs = x.T @ x + jnp.diag(lam), x.T @ t + lam * prior
+    if self.unobserved_weight:
+      qc, bc = self.item_side(catalogue)
+      known = training_items(catalogue, bc.shape[0])
+      xc = jnp.concatenate([qc, jnp.ones_like(bc)[:, None]], axis=-1) * known[:, None]
+      w = jnp.exp(self.log_unobserved)
+      gram = gram + w * xc.T @ xc
+      rhs = rhs - w * xc.T @ ((self.global_bias + bc) * known)
+    phi = jnp.linalg.solve(gram, rhs)
     return {"user": {"factors": phi[:-1], "bias": phi[-1]}}
+
+
+def training_items(table: Mapping[str, jax.Array], num_items: int) -> jax.Array:
+  """``float32[I]``: 1 for the training items (``item_id > 0``), 0 for held-out
+  ones; every item when the table has no ``item_id`` field."""
+  if "item_id" not in table:
+    return jnp.ones(num_items)
+  return (table["item_id"] > 0).astype(jnp.float32)
+
+
+def catalogue_softmax(predict: Callable[[Any, jax.Array, jax.Array], jax.Array],
+                      candidates: jax.Array) -> Callable[[Any, Mapping[str, jax.Array]],
+                                                          jax.Array]:
+  """The full-catalogue softmax loss of a part's positives.
+
+  ``L = Σ_j m_j [y_j > 0] (log Σ_c exp s_c − s_{i_j}) / max(Σ_j m_j [y_j > 0], 1)``
+  with ``s = predict(params, user, all items)`` and ``c`` over the items with
+  ``candidates[c] = 1`` (the training items).
+
+  Args:
+    predict: the model's ``predict(params, user, items) -> float32[S]``.
+    candidates: ``float32[I]`` 0/1.
+
+  Returns:
+    ``loss(params, part) -> float32[]``; 0 for a part without a positive.
+  """
+  items = jnp.arange(candidates.shape[0])
+
+  def loss(params: Any, part: Mapping[str, jax.Array]) -> jax.Array:
+    check_part(part)
+    scores = predict(params, part["user"], items)
+    normaliser = jax.nn.logsumexp(jnp.where(candidates > 0, scores, -jnp.inf))
+    weight = part["mask"] * (part["y"] > 0)
+    nll = jnp.where(weight > 0, normaliser - scores[part["item"]], 0.0)
+    return jnp.sum(weight * nll) / jnp.maximum(jnp.sum(weight), 1.0)
+  return loss
 
 
 def foldin(user_table: Mapping[str, np.ndarray], item_table: Mapping[str, np.ndarray],
@@ -125,7 +183,7 @@ def foldin(user_table: Mapping[str, np.ndarray], item_table: Mapping[str, np.nda
            item_fields: Sequence[str] | None = None, use_ids: bool = True,
            use_side: bool = True, use_text: bool = False, set_prior: bool = False,
            init_bias: float = 0.0, init_shrinkage: float = 3.0,
-           loss: str = "mse") -> RecModel:
+           unobserved_weight: float = 0.0, loss: str = "mse") -> RecModel:
   """The meta-learned fold-in model (module docstring) as a ``RecModel``.
 
   Args:
@@ -140,7 +198,11 @@ def foldin(user_table: Mapping[str, np.ndarray], item_table: Mapping[str, np.nda
     set_prior: the support-set encoder in the prior mean (needs ``use_ids``).
     init_bias: the initial ``μ`` (e.g. the mean training rating).
     init_shrinkage: the initial ``λ`` of every coordinate.
-    loss: ``"mse"``, ``"bce"`` or ``"bpr"``.
+    unobserved_weight: ``w₀``, the initial weight of the implicit-feedback
+      unobserved term in ``solve`` (0: explicit ridge, no such term).
+    loss: ``"mse"``, ``"bce"``, ``"bpr"`` or ``"softmax"`` (the full-catalogue
+      softmax of the part's positives over the training items,
+      :func:`catalogue_softmax`).
 
   Returns:
     A ``RecModel`` whose ``adapt_mask`` and ``head_mask`` select ``user`` and
@@ -160,14 +222,25 @@ def foldin(user_table: Mapping[str, np.ndarray], item_table: Mapping[str, np.nda
                              use_ids=use_ids, use_side=use_side)
   if not item_specs and not use_text:
     raise ValueError("foldin: no item field selected and no text: the item side is empty")
-  module = FoldIn(item_specs, rank, use_text, set_prior, init_bias, init_shrinkage)
+  if unobserved_weight < 0:
+    raise ValueError(f"foldin: unobserved_weight must be >= 0, got {unobserved_weight}")
+  module = FoldIn(item_specs, rank, use_text, set_prior, init_bias, init_shrinkage,
+                  unobserved_weight)
   config = {"rank": rank, "item_fields": [s.name for s in item_specs], "use_ids": use_ids,
             "use_side": use_side, "use_text": use_text, "set_prior": set_prior,
-            "init_bias": init_bias, "init_shrinkage": init_shrinkage}
+            "init_bias": init_bias, "init_shrinkage": init_shrinkage,
+            "unobserved_weight": unobserved_weight}
   user_part = lambda path: path[0] == "user"  # noqa: E731
-  return build_model(name="foldin", config=config, module=module, user_table=user_table,
-                     user_specs=(), item_table=item_table, item_specs=item_specs,
-                     use_text=use_text, loss=loss, adapts=user_part, head=user_part)
+  model = build_model(name="foldin", config=config, module=module, user_table=user_table,
+                      user_specs=(), item_table=item_table, item_specs=item_specs,
+                      use_text=use_text, loss="mse" if loss == "softmax" else loss,
+                      adapts=user_part, head=user_part)
+  if loss != "softmax":
+    return model
+  candidates = training_items({k: jnp.asarray(v) for k, v in item_table.items()
+                               if k == "item_id"}, len(next(iter(item_table.values()))))
+  return dataclasses.replace(model, loss=catalogue_softmax(model.predict, candidates),
+                             config={**model.config, "loss": loss})
 
 
 def warm_start(params: dict, item_id: np.ndarray, mu: float, item_factors: np.ndarray,
