@@ -31,8 +31,7 @@ import numpy as np
 import optax
 
 from jaxrec.data.episodes import Episodes
-from jaxrec.meta.core import LossFn, PyTree
-from jaxrec.meta.steps import StepFn, make_meta_parts, step_from_parts
+from jaxrec.meta import LossFn, PyTree, StepFn, make_meta_parts, step_from_parts
 
 DATA_AXIS = "data"
 
@@ -199,7 +198,7 @@ def make_pmap_step(algorithm: str, loss_fn: LossFn,
                    donate: bool = True, **kwargs: Any) -> StepFn:
   """A ``jax.pmap``-ed meta-step over per-device shards of a batch.
 
-  Device d computes the weighted sums of its tasks (``jaxrec.meta.steps``
+  Device d computes the weighted sums of its tasks (``jaxrec.meta``
   ``StepParts.sums``); they are ``lax.psum``-ed over ``axis_name`` before the
   division, so every device applies the same update with
   ḡ = Σ_d Σ_b w_db g_db / max(Σ_d Σ_b w_db, 1), exactly the single-device

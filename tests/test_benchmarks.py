@@ -3,10 +3,10 @@
 The fast paths (``SharedInputDense``, the staged MeLU loss with catalogue
 features, ``adapt`` hoisting ``prepare`` out of the inner loop and running the
 first step outside the scan) must give the straightforward path's losses and
-meta-gradients to float tolerance.
+meta-gradients to float tolerance. The feature-space MAML loss is tested in
+``test_meta_feature_space.py``.
 """
 
-import dataclasses
 import json
 import pathlib
 import subprocess
@@ -21,37 +21,10 @@ import pytest
 
 from benchmarks import meta_step
 from jaxrec import meta, models
-from jaxrec.data.batching import pad_batch
 from jaxrec.models.layers import MLP
+from tests.melu_case import assert_trees_close, reference_loss, small_batch, small_model
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
-
-
-def small_model():
-  """MeLU on shrunk ML-1M-like random tables (186 items, 302 users)."""
-  user, item, vocab = meta_step.ml1m_tables(seed=1, scale=20)
-  return models.melu(user, item, vocab, embed_dim=4, hidden=(5, 3)), user, item
-
-
-def small_batch(num_users, num_items, batch_size=3, support_len=7, query_len=4):
-  episodes = meta_step.synthetic_episodes(batch_size, num_users=num_users,
-                                          num_items=num_items, seed=2, min_support=1,
-                                          max_support=support_len, query_size=query_len)
-  batch = pad_batch(episodes, np.arange(batch_size), support_len=support_len,
-                              query_len=query_len)
-  return jax.tree.map(jnp.asarray, batch)
-
-
-def reference_loss(model):
-  """The straightforward task loss: predict on the gathered rows, masked MSE."""
-  def loss(params, part):
-    return models.mse(model.predict(params, part["user"], part["item"]), part["y"],
-                      part["mask"])
-  return loss
-
-
-def assert_trees_close(a, b, rtol=1e-5, atol=1e-6):
-  jax.tree.map(lambda x, y: np.testing.assert_allclose(x, y, rtol=rtol, atol=atol), a, b)
 
 
 def test_shared_input_dense_matches_dense_on_concatenation():
@@ -104,85 +77,6 @@ def test_hoisted_maml_meta_gradient_matches_the_plain_path(num_steps, first_orde
   # the embeddings get an outer gradient through the hoisted features
   assert float(optax.tree.norm(grads["item"])) > 0
   assert float(optax.tree.norm(grads["user_embed"])) > 0
-
-
-def feature_space_case():
-  model, user, item = small_model()
-  params = model.init(jax.random.key(0))
-  batch = small_batch(len(user["zip"]), len(item["rate"]))
-  support, query = (jax.tree.map(lambda x: x[1], batch[k]) for k in ("support", "query"))
-  return model, params, support, query
-
-
-@pytest.mark.parametrize("num_steps", [1, 3])
-@pytest.mark.parametrize("first_order, remat, adapt_bias", [
-    (False, False, True), (False, True, True), (False, "recompute", True), (True, False, True),
-    (False, False, False)])
-def test_feature_space_maml_loss_matches_the_weight_space_path(num_steps, first_order,
-                                                               remat, adapt_bias):
-  # The inner loop on the first layer's output rows (LinearInputLoss) gives the
-  # loss and the gradients w.r.t. θ and the scalar α of adapting the weights.
-  model, params, support, query = feature_space_case()
-  assert isinstance(model.loss, meta.LinearInputLossFn)
-  trainable = jax.tree_util.tree_map_with_path(
-      lambda path, flag: flag and (adapt_bias or jax.tree_util.keystr(path) !=
-                                   "['mlp']['hidden_0']['bias']"), model.adapt_mask)
-
-  def objective(loss_fn, remat):
-    return jax.jit(jax.value_and_grad(lambda p, lr: meta.maml_loss(
-        loss_fn, p, support, query, lr, num_steps, first_order=first_order,
-        trainable=trainable, remat=remat), argnums=(0, 1)))
-
-  value, grads = objective(model.loss, remat)(params, 0.3)
-  ref_value, ref_grads = objective(reference_loss(model), False)(params, 0.3)
-  np.testing.assert_allclose(value, ref_value, rtol=1e-5)
-  assert_trees_close(grads, ref_grads, rtol=1e-4, atol=1e-6)
-  assert abs(float(grads[1])) > 0  # the inner rate gets its gradient
-
-
-def test_feature_space_loop_unrolled_gives_the_same_gradients():
-  model, params, support, query = feature_space_case()
-  values = [jax.jit(jax.value_and_grad(lambda p, unroll=unroll: meta.maml_loss(
-      model.loss, p, support, query, 0.3, 4, trainable=model.adapt_mask,
-      unroll=unroll)))(params) for unroll in (1, True)]
-  np.testing.assert_allclose(values[0][0], values[1][0], rtol=1e-6)
-  assert_trees_close(values[0][1], values[1][1], rtol=1e-5, atol=1e-7)
-
-
-def test_feature_space_linear_inputs_without_a_row_index():
-  # linear_inputs may hand over X itself (index None) instead of a table and rows.
-  model, params, support, query = feature_space_case()
-  rows_only = dataclasses.replace(
-      model.loss, linear_inputs=lambda f: (f["user_x"], f["item_x"], None))
-  values = [jax.value_and_grad(lambda p: meta.maml_loss(
-      loss_fn, p, support, query, 0.3, 3, trainable=model.adapt_mask))(params)
-            for loss_fn in (rows_only, reference_loss(model))]
-  np.testing.assert_allclose(values[0][0], values[1][0], rtol=1e-5)
-  assert_trees_close(values[0][1], values[1][1], rtol=1e-4, atol=1e-6)
-
-
-def test_feature_space_path_names_an_integer_trainable_leaf():
-  model, params, support, query = feature_space_case()
-  params["mlp"]["out"]["bias"] = jnp.zeros(1, jnp.int32)
-  with pytest.raises(ValueError, match="trainable leaf 'mlp/out/bias' has dtype int32"):
-    meta.maml_loss(model.loss, params, support, query, 0.3, 2, trainable=model.adapt_mask)
-
-
-def test_feature_space_path_is_skipped_where_it_does_not_apply():
-  # A pytree α (Meta-SGD) and a frozen first layer (ANIL) take the weight-space
-  # path: mutate head_from so that using it would change the result.
-  model, params, support, query = feature_space_case()
-  broken = dataclasses.replace(model.loss, head_from=lambda p, h, f: jnp.float32(0.0))
-  rates = meta.meta_sgd_init(params, 0.3)
-  anil = meta.trainable_mask(params, "^mlp/out/")
-  for kwargs in ({"inner_lr": rates, "trainable": model.adapt_mask},
-                 {"inner_lr": 0.3, "trainable": anil}):
-    got = meta.maml_loss(broken, params, support, query, num_steps=2, **kwargs)
-    expected = meta.maml_loss(reference_loss(model), params, support, query, num_steps=2,
-                              **kwargs)
-    np.testing.assert_allclose(got, expected, rtol=1e-5)
-  assert float(meta.maml_loss(broken, params, support, query, 0.3, 2,
-                              trainable=model.adapt_mask)) == 0.0
 
 
 def test_staged_loss_is_not_hoisted_when_prepare_reads_an_adapted_leaf():

@@ -1,5 +1,11 @@
 """Correctness of jaxrec.meta's core functions (float64 throughout)."""
 
+import pathlib
+import subprocess
+import sys
+import tomllib
+import warnings
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -7,6 +13,8 @@ import pytest
 from jax.flatten_util import ravel_pytree
 
 from jaxrec import meta
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(autouse=True)
@@ -432,3 +440,39 @@ def test_bad_trainable_and_inner_lr():
     meta.trainable_mask(params, "(")
   with pytest.raises(ValueError, match="regex string or a callable"):
     meta.trainable_mask(params, 3)
+
+
+def test_recompute_uses_no_deprecated_jax_api():
+  # "recompute" traces the step (jax.make_jaxpr) and evaluates it
+  # (jax.core.eval_jaxpr): a deprecation of either must fail here first.
+  params = mlp_params()
+  support, query = mlp_task()
+  with warnings.catch_warnings():
+    warnings.simplefilter("error", DeprecationWarning)
+    jax.grad(lambda p: meta.maml_loss(mlp_loss, p, support, query, 0.3, 3,
+                                      remat="recompute"))(params)
+
+
+def test_import_meta_loads_neither_flax_nor_the_rest_of_jaxrec():
+  code = ("import jaxrec.meta, sys; assert not any(m.startswith(('flax', 'jaxrec.data', "
+          "'jaxrec.metrics', 'jaxrec.baselines')) for m in sys.modules), "
+          "sorted(m for m in sys.modules if m.startswith(('flax', 'jaxrec')))")
+  proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
+                        text=True, check=False)
+  assert proc.returncode == 0, proc.stderr
+
+
+def test_jaxrec_subpackages_load_on_first_access():
+  code = ("import sys, jaxrec; assert 'jaxrec.models' not in sys.modules; "
+          "assert jaxrec.models.__name__ == 'jaxrec.models'; "
+          "assert set(jaxrec.__all__) <= set(dir(jaxrec)); "
+          "assert not hasattr(jaxrec, 'nonexistent')")
+  proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
+                        text=True, check=False)
+  assert proc.returncode == 0, proc.stderr
+
+
+def test_type_hints_are_packaged():
+  pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
+  assert "py.typed" in pyproject["tool"]["setuptools"]["package-data"]["jaxrec"]
+  assert (ROOT / "jaxrec" / "py.typed").is_file()

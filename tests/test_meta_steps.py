@@ -1,5 +1,7 @@
 """The batched meta-steps of jaxrec.meta.steps (float64 throughout)."""
 
+import dataclasses
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -316,3 +318,45 @@ def test_maml_beats_joint_training_on_held_out_tasks():
       linear_loss, state.params, s, q, alpha, k))(test["support"], test["query"]))
   joint_mse = jnp.mean(jax.vmap(lambda q: linear_loss(joint, q))(test["query"]))
   assert maml_mse < 0.5 * joint_mse, (maml_mse, joint_mse)
+
+
+def test_meta_state_is_a_plain_dataclass_pytree():
+  state = meta.init_meta_state(initial_params(), optax.adam(0.1))
+  assert dataclasses.is_dataclass(state)
+  assert not any(cls.__module__.startswith("flax") for cls in type(state).__mro__)
+  paths = [jax.tree_util.keystr(p) for p, _ in jax.tree_util.tree_leaves_with_path(state)]
+  assert paths[:3] == [".step", ".params['b']", ".params['w']"]
+  bumped = state.replace(step=state.step + 1)
+  assert int(bumped.step) == 1 and int(state.step) == 0
+  assert_trees_close(dataclasses.replace(state, step=bumped.step), bumped, "replace", rtol=0)
+  with pytest.raises(dataclasses.FrozenInstanceError):
+    state.step = 3
+  with pytest.raises(TypeError):
+    state.replace(steps=1)
+  doubled = jax.jit(lambda s: jax.tree.map(lambda x: 2 * x, s))(bumped)
+  assert isinstance(doubled, meta.MetaState) and int(doubled.step) == 2
+
+
+def test_algorithms_share_one_registry_and_public_parts():
+  assert meta.ALGORITHMS == ("maml", "fomaml", "meta_sgd", "anil", "reptile",
+                             "model_average")
+  batch, _ = padded_batch(seed=5)
+  state = meta.init_meta_state(initial_params(), optax.sgd(1.0))
+  kwargs = {"inner_lr": INNER_LR, "num_steps": NUM_STEPS, "donate": False}
+  # model averaging ignores the optimizer it is given; it is reptile with sgd(1)
+  averaged = [meta.make_meta_step("model_average", linear_loss, optimizer, **kwargs)(
+      state, batch)[0].params for optimizer in (None, optax.adam(0.3))]
+  reptile = meta.make_reptile_step(linear_loss, optax.sgd(1.0), **kwargs)(state, batch)[0]
+  assert_trees_close(averaged[0], averaged[1], "model_average", rtol=0)
+  assert_trees_close(averaged[0], reptile.params, "reptile sgd(1)", rtol=1e-12)
+  # the public parts make the same step as the factory
+  parts = meta.make_meta_parts("fomaml", linear_loss, optax.sgd(0.1), inner_lr=INNER_LR,
+                               num_steps=NUM_STEPS)
+  assert isinstance(parts, meta.StepParts)
+  sums = parts.sums(state, batch)
+  assert isinstance(sums, meta.TaskSums) and float(sums.weight) == 3.0
+  got = meta.step_from_parts(parts)(state, batch)
+  expected = meta.make_maml_step(linear_loss, optax.sgd(0.1), inner_lr=INNER_LR,
+                                 num_steps=NUM_STEPS, first_order=True, donate=False)(
+                                     state, batch)
+  assert_trees_close(got, expected, "parts vs step", rtol=1e-12)
