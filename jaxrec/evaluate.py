@@ -34,21 +34,19 @@ import numpy as np
 
 from jaxrec import adapters
 from jaxrec import baselines
-from jaxrec import checkpoint
 from jaxrec import meta
 from jaxrec import metrics
 from jaxrec import provenance
 from jaxrec import results as results_lib
+from jaxrec import run as run_lib
 from jaxrec import train as train_lib
 from jaxrec.data import batching
 from jaxrec.data import episodes as episodes_lib
 from jaxrec.data import splits
 
-STATES = ("warm", "new_users", "new_items", "new_users_new_items")
 KS = (1, 3, 5, 10)
 K_SHOTS = (1, 2, 3, 5, 10, 15, 20)
 INNER_STEPS = (0, 1, 2, 3, 5, 10)
-CATALOGUE_K = 10
 # The tuned baselines, by feedback kind: name -> (class, grid, inputs). Grids are
 # searched on validation users only (``config.best_metric``): the "explicit" or
 # "implicit" ones on the validation users' new_users episodes, the "content" ones
@@ -89,31 +87,6 @@ FINETUNE_GRID = {"inner_lr": (1e-3, 1e-2, 1e-1), "num_steps": (1, 5, 10)}
 Scorer = Callable[[dict], np.ndarray]  # padded batch -> float[B, Q] query scores
 
 
-def load_config(workdir: str | pathlib.Path) -> ml_collections.ConfigDict:
-  """The config a run was trained with (``<workdir>/config.json``)."""
-  path = pathlib.Path(workdir) / "config.json"
-  if not path.exists():
-    raise FileNotFoundError(f"{path} not found: is {workdir} a meta_train workdir?")
-  return ml_collections.ConfigDict(json.loads(path.read_text()))
-
-
-def load_run(workdir: str | pathlib.Path, config: ml_collections.ConfigDict | None = None
-             ) -> tuple[ml_collections.ConfigDict, train_lib.Prepared, Any, Any]:
-  """``(config, prepared, model, state)`` with the best checkpoint's state.
-
-  The state is restored onto the current devices (replicated on the first one),
-  whatever device count wrote it.
-  """
-  config = config or load_config(workdir)
-  prepared = train_lib.prepare(config)
-  model = train_lib.build_model(config, prepared)
-  template = train_lib.init_state(config, model)
-  best = checkpoint.managers(workdir, read_only=True)[1]
-  state, _ = checkpoint.restore(best, template,
-                                sharding=jax.sharding.SingleDeviceSharding(jax.devices()[0]))
-  return config, prepared, model, state
-
-
 def protocol(config: ml_collections.ConfigDict, prepared: train_lib.Prepared) -> dict:
   """The split parameters, seeds, relevance threshold, the code identity
   (:func:`jaxrec.provenance.code_identity`: code hash, dirty flag, git commit,
@@ -122,10 +95,10 @@ def protocol(config: ml_collections.ConfigDict, prepared: train_lib.Prepared) ->
       "split": {**prepared.split.params, **prepared.split.sizes()},
       "seed": config.seed,
       "query_size": config.data.query_size,
-      "states": list(STATES),
+      "states": list(episodes_lib.STATES),
       "relevance_threshold": metrics.relevance_threshold_for(
           prepared.interactions.implicit, None),
-      "catalogue_k": CATALOGUE_K,
+      "catalogue_k": results_lib.CATALOGUE_K,
       "code": provenance.code_identity(),
       "device": f"{jax.devices()[0].platform}: {jax.devices()[0].device_kind} "
                 f"x{jax.device_count()}",
@@ -179,7 +152,7 @@ def catalogue_metrics(score_all: Callable[[dict, np.ndarray], np.ndarray],
     ValueError: as :func:`jaxrec.metrics.per_user_full_catalogue` and
       :func:`jaxrec.metrics.top_k_items` (e.g. fewer than ``k`` candidates).
   """
-  k = CATALOGUE_K
+  k = results_lib.CATALOGUE_K
   threshold = metrics.relevance_threshold_for(prepared.interactions.implicit, None)
   position = np.full(prepared.interactions.num_items, -1)
   position[candidates] = np.arange(len(candidates))
@@ -420,7 +393,7 @@ def tune_finetuning(scorers, params, val_batches: Sequence[dict], metric: str,
     for steps in FINETUNE_GRID["num_steps"]:
       score = scorers(params, lr, steps)[0]
       value = _evaluate_scorer(score, val_batches, implicit)[0][metric]
-      if best is None or train_lib.is_better(metric, value, best[0]):
+      if best is None or metrics.is_better(metric, value, best[0]):
         best = (value, {"inner_lr": lr, "num_steps": steps})
   return best[1]
 
@@ -429,7 +402,7 @@ def evaluate_run(workdir: str | pathlib.Path, *, progress: bool = True) -> dict[
   """Evaluates a run's best checkpoint and the baselines on every state; writes
   the files listed in the module docstring and returns the results dict."""
   workdir = pathlib.Path(workdir)
-  config, prepared, model, state = load_run(workdir)
+  config, prepared, model, state = run_lib.load_run(workdir)
   inter, data = prepared.interactions, config.data
   implicit = inter.implicit
   query_len = data.query_size * (1 + data.negatives)
@@ -454,7 +427,7 @@ def evaluate_run(workdir: str | pathlib.Path, *, progress: bool = True) -> dict[
     chosen[base_name] = params
 
   results, per_user_all, test_episodes = [], {}, {}
-  for state_name in STATES:
+  for state_name in episodes_lib.STATES:
     episodes = episodes_lib.make_episodes(inter, prepared.split, state_name,
                                           group="test", **episode_args)
     test_episodes[state_name] = episodes
@@ -527,22 +500,16 @@ def inner_steps_curve(scoring, params, inner_lr, batches: Sequence[dict], implic
   return {"steps": list(INNER_STEPS), "values": values}
 
 
-TABLE_METRICS = ("mae", "rmse", "ndcg@3", "ndcg@10", "precision@5", "recall@5", "auc",
-                 f"full_recall@{CATALOGUE_K}", f"full_ndcg@{CATALOGUE_K}",
-                 f"coverage@{CATALOGUE_K}", f"novelty@{CATALOGUE_K}",
-                 f"diversity@{CATALOGUE_K}")
-
-
 def results_markdown(output: dict[str, Any]) -> str:
   """One markdown table per state: a row per method, a column per main metric
   (``mean ± 95% CI`` when several seeds are pooled); on ``new_users`` also MAE by
   support size (:func:`jaxrec.results.support_table`)."""
   lines = [f"# {output['dataset']}", ""]
-  for state_name in STATES:
+  for state_name in episodes_lib.STATES:
     rows = [r for r in output["results"] if r["state"] == state_name]
     if not rows:
       continue
-    present = [m for m in TABLE_METRICS if m in rows[0]["metrics"]]
+    present = [m for m in results_lib.TABLE_METRICS if m in rows[0]["metrics"]]
     users = rows[0]["metrics"].get("num_users", "?")
     full_users = rows[0]["metrics"].get("full_users")
     full_text = ("" if full_users is None else

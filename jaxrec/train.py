@@ -43,6 +43,7 @@ from jaxrec.data import splits
 from jaxrec.data import synthetic
 from jaxrec.data import tags
 from jaxrec.data.interactions import Interactions
+from jaxrec.serving import bundle as serving_bundle
 
 # Metrics where larger is better; every other validation metric is minimised.
 _MAXIMISED = ("auc", "ndcg", "precision", "recall", "f1", "full_")
@@ -128,8 +129,10 @@ def prepare(config: ml_collections.ConfigDict) -> Prepared:
                   popularity=splits.item_popularity(interactions, split))
 
 
-def build_model(config: ml_collections.ConfigDict, prepared: Prepared) -> models.RecModel:
-  """The config's model over the prepared tables."""
+def build_model(config: ml_collections.ConfigDict,
+                prepared: Prepared | serving_bundle.Bundle) -> models.RecModel:
+  """The config's model over the tables of ``prepared`` (its ``user_table``,
+  ``item_table`` and ``vocab_sizes``: a ``Prepared``, or a serving bundle)."""
   return models.make_model(config.model.name, prepared.user_table, prepared.item_table,
                            prepared.vocab_sizes, **config.model.kwargs.to_dict())
 
@@ -468,5 +471,7 @@ def train(config: ml_collections.ConfigDict, workdir: str | pathlib.Path, *,
   bar.close()
   latest.close()
   best_manager.close()
+  if chief:  # what serving reads instead of the dataset (jaxrec.serving.bundle)
+    serving_bundle.write_bundle(workdir, prepared)
   return {"step": int(state.step), "best_step": record["best_step"],
           "best": {best_key: record["best"]}, "stopped_early": stopped_early}

@@ -1,4 +1,4 @@
-"""jaxrec.recommend on a tiny trained synthetic run, and the experiments CLI.
+"""jaxrec.recommend (jaxrec.serving) on a tiny trained synthetic run, and the experiments CLI.
 
 Training the run and compiling its serving functions take most of a minute on a
 2-core CPU, so every test that uses the run is marked slow.
@@ -9,6 +9,7 @@ import hashlib
 import math
 import os
 import pathlib
+import shutil
 import subprocess
 import sys
 
@@ -22,6 +23,8 @@ from jaxrec import evaluate
 from jaxrec import meta
 from jaxrec import recommend as rec_lib
 from jaxrec import train
+from jaxrec.data import readers
+from jaxrec.serving import server
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 K = 5
@@ -57,7 +60,7 @@ def reference_scores(recommender, ratings):
   """Every item's score after adapting on the unpadded support, rated ones -inf."""
   items = np.asarray([recommender.index[str(i)] for i, _ in ratings], np.int32)
   y = np.asarray([r for _, r in ratings], np.float32)
-  user = jnp.int32(recommender.prepared.interactions.num_users)
+  user = jnp.int32(recommender.bundle.num_users)
   support = {"user": user, "item": items, "y": y, "mask": np.ones_like(y)}
   phi = meta.adapt(recommender.model.loss, recommender.params, support,
                    recommender.inner_lr, recommender.num_steps,
@@ -155,6 +158,29 @@ def test_string_ids_equal_raw_ids(recommender):
           == rec_lib.recommend(recommender, RATINGS, k=K))
 
 
+@pytest.mark.slow
+def test_serves_from_a_copy_of_the_run_without_the_dataset(run_dir, recommender, tmp_path,
+                                                          monkeypatch):
+  """Config, best checkpoint and serving bundle are all that serving reads: a copy
+  of the run directory, with no dataset reachable, serves the same lists."""
+  copy = tmp_path / "copy"
+  shutil.copytree(run_dir[0], copy)
+
+  def no_data(*args, **kwargs):
+    raise AssertionError(f"serving read the dataset: {args} {kwargs}")
+  monkeypatch.delenv("JAXREC_DATA_DIR", raising=False)
+  monkeypatch.setattr(train, "load_interactions", no_data)
+  monkeypatch.setattr(train, "prepare", no_data)
+  monkeypatch.setattr(readers, "load_dataset", no_data)
+  served = rec_lib.load_recommender(copy)
+  for features in (None, {"gender": 2, "age": 3}):
+    assert (rec_lib.recommend(served, RATINGS, k=K, user_features=features)
+            == rec_lib.recommend(recommender, RATINGS, k=K, user_features=features))
+  assert (rec_lib.recommend_batch(served, [RATINGS, RATINGS[:2]], k=K)
+          == rec_lib.recommend_batch(recommender, [RATINGS, RATINGS[:2]], k=K))
+  assert served.item_labels == recommender.item_labels
+
+
 def _plain(value) -> bool:
   """Whether ``value`` holds only Python scalars, strings, tuples, lists, None."""
   if dataclasses.is_dataclass(value):
@@ -231,13 +257,13 @@ def test_user_features(recommender):
   features = {"gender": 2, "age": 3}
   recs = rec_lib.recommend(recommender, RATINGS, k=K, user_features=features)
   # The same as adapting a model whose new-user row holds those features.
-  table = rec_lib._new_user_table(  # pylint: disable=protected-access
-      recommender.prepared.user_table, (("age", (3,)), ("gender", (2,))))
+  table = server.new_user_table(recommender.bundle.user_table,
+                                (("age", (3,)), ("gender", (2,))))
   assert table["gender"][-1] == 2 and table["age"][-1] == 3 and table["zip"][-1] == 0
   model = train.build_model(recommender.config, dataclasses.replace(
-      recommender.prepared, user_table=table))
+      recommender.bundle, user_table=table))
   items = np.asarray([recommender.index[str(i)] for i, _ in RATINGS], np.int32)
-  user = jnp.int32(recommender.prepared.interactions.num_users)
+  user = jnp.int32(recommender.bundle.num_users)
   y = np.asarray([r for _, r in RATINGS], np.float32)
   phi = meta.adapt(model.loss, recommender.params,
                    {"user": user, "item": items, "y": y, "mask": np.ones_like(y)},

@@ -1,0 +1,92 @@
+"""Explanations: which rated items drove a recommendation, and what they share.
+
+For each recommended item ``i``, the rated items ``j`` ranked by the influence
+
+  sim(i, j) · w_j,   w_j = (r_j − r_min) / (r_max − r_min)
+
+where ``sim`` is the cosine similarity of the bundle's item vectors (the one-hot
+categorical item features of ``jaxrec.evaluate.item_vectors``) and ``w_j`` how much
+the user liked ``j`` (1 for every rated item when ``r_max = r_min``). Items with
+``sim · w ≤ 0`` never count. The influences are computed inside the jitted server
+(:mod:`jaxrec.serving.server`); :func:`explain` turns its top :data:`MAX_DRIVERS`
+into an :class:`~jaxrec.serving.records.Explanation`, each driver carrying the
+feature values (genres, tags, year bucket, ...) it shares with the recommendation.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+
+from jaxrec.serving.records import Driver
+from jaxrec.serving.records import Explanation
+from jaxrec.serving.records import Recommender
+
+MAX_DRIVERS = 2  # rated items named per explanation
+
+
+def item_labels(item_table: Mapping[str, np.ndarray], vocab_names: Mapping[str, np.ndarray],
+                num_items: int) -> tuple[tuple[str, ...], ...]:
+  """Per item, the names of its non-zero categorical feature values.
+
+  Args:
+    item_table: the run's item table (``int32[I]`` or ``int32[I, m]`` fields,
+      ``<field>_mask float32[I, m]``).
+    vocab_names: field -> names of its values (index = id); fields without
+      names are left out.
+    num_items: ``I``.
+
+  Returns:
+    ``I`` tuples of names, field by field in table order.
+  """
+  columns = []
+  for field, ids in item_table.items():
+    names = vocab_names.get(field)
+    if names is None or field.endswith("_mask"):
+      continue
+    ids = ids.reshape(len(ids), -1)
+    mask = item_table.get(f"{field}_mask", np.ones(ids.shape)).reshape(ids.shape)
+    columns.append([tuple(str(names[v]) for v, m in zip(row, row_mask) if v and m > 0)
+                    for row, row_mask in zip(ids, mask)])
+  return tuple(sum((col[i] for col in columns), ()) for i in range(num_items))
+
+
+def explain(recommender: Recommender, item: int, support: np.ndarray, y: np.ndarray,
+            drivers: np.ndarray, similarity: np.ndarray,
+            influence: np.ndarray) -> Explanation:
+  """The :class:`Explanation` of recommending internal item ``item``.
+
+  Args:
+    recommender: the run (titles, raw ids, labels, popularity, rating range).
+    item: the recommended internal item id.
+    support: ``int32[n]`` the user's rated internal item ids.
+    y: ``float32[n]`` their ratings.
+    drivers: ``int32[D]`` support positions, most influential first.
+    similarity: ``float32[D]`` their cosine similarity to ``item``.
+    influence: ``float32[D]`` their influence; only positive ones count.
+
+  Returns:
+    The explanation: the drivers with positive influence, a sentence naming
+    them and the feature values they share, and the item's popularity.
+  """
+  labels = recommender.item_labels[item]
+  found = []
+  for j, sim in zip(drivers[influence > 0].tolist(), similarity[influence > 0].tolist()):
+    shared = set(recommender.item_labels[support[j]])
+    found.append(Driver(
+        item_id=recommender.item_ids[support[j]].item(),
+        title=str(recommender.titles[support[j]]), rating=float(y[j]),
+        similarity=sim, shared=tuple(name for name in labels if name in shared)))
+  popularity = int(recommender.popularity[item])
+  if found:
+    high = recommender.rating_range[1]
+    reasons = " and ".join(f"'{d.title}' ({d.rating:g}/{high:g})" for d in found)
+    shared_names = list(dict.fromkeys(n for d in found for n in d.shared))
+    text = f"because you rated {reasons}"
+    if shared_names:
+      text += f"; shares {', '.join(shared_names)}"
+  else:
+    text = (f"none of your liked items resembles it; rated by {popularity} "
+            "training users")
+  return Explanation(text=text, drivers=tuple(found), popularity=popularity)

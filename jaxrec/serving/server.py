@@ -1,0 +1,263 @@
+"""Recommending for brand-new users from a trained run (deployment).
+
+:func:`load_recommender` reads a run directory once: ``config.json``, the best
+Orbax checkpoint (:func:`jaxrec.run.restore_best`) and the serving bundle
+(:mod:`jaxrec.serving.bundle`), never the dataset, and builds a
+:class:`~jaxrec.serving.records.Recommender`. :func:`recommend` then serves one new
+user from a handful of ratings: the meta-learned parameters θ are adapted on the
+ratings (the support set) with the run's adapter (:mod:`jaxrec.adapters`), e.g.
+the inner loop
+
+  φ₀ = θ,   φₖ₊₁ = φₖ − α ⊙ ∇L_support(φₖ)   (k = 0 .. K−1),
+
+every catalogue item is scored with φ_K, the rated items are removed and the
+``k`` best are returned with explanations (:mod:`jaxrec.serving.explain`).
+:func:`recommend_batch` serves many users in one vmapped call.
+
+The new user. The user is unknown to the model: the recommender's model is
+rebuilt over the run's user table plus one extra "new user" row (index ``U``)
+whose fields are all 0, the "unknown" id of every user field (so ``user_id`` is
+the shared unknown id, exactly as for held-out users during training).
+``user_features`` (e.g. ``{"gender": 2, "age": 3}``, ids of the run's user
+vocabularies) fill that row instead; since the tables are compiled into the
+model, each distinct feature row builds and compiles its own serving function
+once (about a second), kept in a small per-recommender cache
+(:data:`FEATURE_CACHE_SIZE` rows, least recently used dropped). Otherwise a
+serving function compiles once per (batch size bucket, support length bucket,
+``k``), on its first request.
+
+Candidates. Every item of the catalogue except the user's rated ones, including
+the items the run held out as validation/test items (they are scored from their
+side features and text; their id embedding is the shared unknown one): a deployed
+system recommends from the whole catalogue.
+
+Privacy. The user's adapted weights φ_K exist only inside the jitted serving
+computation: only the top-k item ids, their scores and the similarities used by
+the explanations leave it. φ_K is never returned, stored on the recommender, or
+written anywhere, and serving writes nothing to disk (the run directory is only
+read). The ratings are not kept either; only ``user_features`` rows (category
+ids, no ratings) key the compiled-function cache.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import pathlib
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax import lax
+
+from jaxrec import adapters
+from jaxrec import meta
+from jaxrec import models
+from jaxrec import run as run_lib
+from jaxrec import train as train_lib
+from jaxrec.serving import bundle as bundle_lib
+from jaxrec.serving import explain as explain_lib
+from jaxrec.serving import requests
+from jaxrec.serving.records import Recommendation
+from jaxrec.serving.records import Recommender
+from jaxrec.serving.records import Server
+
+MIN_BUCKET = 16          # the shortest padded support length
+FEATURE_CACHE_SIZE = 8   # compiled serving functions kept for user_features rows
+
+
+def support_bucket(n: int) -> int:
+  """The padded support length for ``n`` ratings: ``max(16, 2^⌈log₂ n⌉)``."""
+  return max(MIN_BUCKET, 1 << max(n - 1, 0).bit_length())
+
+
+def new_user_table(user_table: Mapping[str, np.ndarray],
+                   row: requests.UserRow) -> dict[str, np.ndarray]:
+  """``user_table`` (``[U]``-indexed) with one extra row ``U``: 0 everywhere, then
+  the fields of ``row`` (a multi-hot field gets its ids in order and mask 1 on
+  them). Returns new ``[U + 1]``-indexed arrays."""
+  table = {k: np.concatenate([v, np.zeros((1,) + v.shape[1:], v.dtype)])
+           for k, v in user_table.items()}
+  for field, ids in row:
+    if table[field].ndim == 1:
+      table[field][-1] = ids[0]
+    else:
+      table[field][-1, :len(ids)] = ids
+      table[f"{field}_mask"][-1, :len(ids)] = 1.0
+  return table
+
+
+def _make_server(model: models.RecModel, adapter: adapters.Adapter, num_steps: int,
+                 bundle: bundle_lib.Bundle) -> Server:
+  """The jitted batched request (shapes in the ``Server`` alias; ``k`` static).
+
+  Per user (row ``bundle.num_users``): adapt on the support set, score every
+  item, drop the rated ones and take the top ``k``; for each of those, the ``D``
+  support positions of largest influence ``sim(i, j) · w_j``
+  (:mod:`jaxrec.serving.explain`), their similarities and influences (padded
+  positions get influence −1).
+  """
+  num_items = bundle.num_items
+  candidates = jnp.arange(num_items, dtype=jnp.int32)
+  user = jnp.int32(bundle.num_users)
+  vectors = jnp.asarray(bundle.item_vectors)
+  low, high = bundle.rating_range
+
+  def one(params, inner_lr, items, y, mask, k):
+    support = {"user": user, "item": items, "y": y, "mask": mask}
+    phi = adapter(params, inner_lr, num_steps, support)
+    scores = model.predict(phi, user, candidates)
+    rated = jnp.zeros(num_items, bool).at[items].max(mask > 0)
+    top_scores, top = lax.top_k(jnp.where(rated, -jnp.inf, scores), k)
+    similarity = vectors[top] @ vectors[items].T  # [k, S]
+    liked = (y - low) / (high - low) if high > low else jnp.ones_like(y)
+    influence = jnp.where(mask > 0, similarity * liked, -1.0)
+    top_influence, drivers = lax.top_k(influence,
+                                       min(explain_lib.MAX_DRIVERS, items.shape[0]))
+    return (top, top_scores, drivers,
+            jnp.take_along_axis(similarity, drivers, axis=1), top_influence)
+
+  @functools.partial(jax.jit, static_argnames="k")
+  def serve(params, inner_lr, items, y, mask, *, k):
+    return jax.vmap(functools.partial(one, k=k), in_axes=(None, None, 0, 0, 0))(
+        params, inner_lr, items, y, mask)
+  return serve
+
+
+def load_recommender(workdir: str | pathlib.Path, *,
+                     num_steps: int | None = None) -> Recommender:
+  """Builds the :class:`~jaxrec.serving.records.Recommender` of a meta_train run
+  directory from its config, best checkpoint and serving bundle only.
+
+  Args:
+    workdir: the run directory (``config.json``, ``best/``, ``serving.json``,
+      ``serving.npz``); only read.
+    num_steps: inner steps per request; None uses the run's
+      ``config.meta.num_steps``.
+
+  Returns:
+    The recommender (the default serving function is built, not yet compiled).
+
+  Raises:
+    FileNotFoundError: no ``config.json``, no serving bundle or no best
+      checkpoint in ``workdir``.
+    ValueError: a negative or non-integer ``num_steps``, or a bad bundle
+      (:func:`jaxrec.serving.bundle.read_bundle`).
+  """
+  config = run_lib.load_config(workdir)
+  steps = meta.core.check_num_steps(config.meta.num_steps if num_steps is None
+                                    else num_steps)
+  bundle = bundle_lib.read_bundle(workdir)
+
+  def build(row: requests.UserRow) -> tuple[models.RecModel, adapters.Adapter, Server]:
+    model = train_lib.build_model(config, dataclasses.replace(
+        bundle, user_table=new_user_table(bundle.user_table, row)))
+    adapter = train_lib.make_adapter(config, model)
+    return model, adapter, _make_server(model, adapter, steps, bundle)
+
+  state = run_lib.restore_best(workdir, config, train_lib.build_model(config, bundle))
+  model, adapter, default = build(())
+  cached = functools.lru_cache(maxsize=FEATURE_CACHE_SIZE)(lambda row: build(row)[2])
+  return Recommender(
+      config=config, bundle=bundle, model=model, params=state.params,
+      inner_lr=train_lib.inner_rate(config, state), num_steps=steps, adapter=adapter,
+      index={str(raw): i for i, raw in enumerate(bundle.item_ids.tolist())},
+      item_labels=explain_lib.item_labels(bundle.item_table, bundle.vocab_names,
+                                          bundle.num_items),
+      servers=lambda row: default if not row else cached(row))
+
+
+def _serve(recommender: Recommender, supports: Sequence[tuple[np.ndarray, np.ndarray]],
+           k: int, explain: bool, row: requests.UserRow) -> list[list[Recommendation]]:
+  """Pads the checked supports to ``[B', S]`` (both powers of two, ``S`` per
+  :func:`support_bucket`), runs the serving function once and builds the lists."""
+  length = support_bucket(max(len(items) for items, _ in supports))
+  rows = 1 << (len(supports) - 1).bit_length()
+  items = np.zeros((rows, length), np.int32)
+  y = np.zeros((rows, length), np.float32)
+  mask = np.zeros((rows, length), np.float32)
+  for b, (ids, values) in enumerate(supports):
+    items[b, :len(ids)], y[b, :len(ids)], mask[b, :len(ids)] = ids, values, 1.0
+  server = recommender.servers(row)
+  top, scores, drivers, similarity, influence = jax.device_get(
+      server(recommender.params, recommender.inner_lr, items, y, mask, k=k))
+  results = []
+  for b, (ids, values) in enumerate(supports):
+    results.append([Recommendation(
+        item_id=recommender.item_ids[i].item(), title=str(recommender.titles[i]),
+        score=s, explanation=explain_lib.explain(
+            recommender, i, ids, values, drivers[b, r], similarity[b, r],
+            influence[b, r]) if explain else None)
+        for r, (i, s) in enumerate(zip(top[b].tolist(), scores[b].tolist()))])
+  return results
+
+
+def recommend(recommender: Recommender, ratings: Sequence[tuple[Any, float]], *,
+              k: int = 10, explain: bool = True,
+              user_features: Mapping[str, Any] | None = None) -> list[Recommendation]:
+  """The top-``k`` unrated catalogue items for a new user, best first.
+
+  Adapts θ on the ratings (the run's adapter, :mod:`jaxrec.adapters`:
+  ``num_steps`` steps of :func:`jaxrec.meta.adapt` with the run's inner rate,
+  from θ or from the model's closed-form solve; the user being the all-unknown
+  new-user row or the ``user_features`` row), scores every item of the catalogue
+  but the rated ones and keeps the ``k`` highest scores. The adapted weights
+  never leave the call.
+
+  Args:
+    recommender: from :func:`load_recommender`.
+    ratings: ``n >= 1`` pairs ``(raw item id, rating)``; a raw id may be given as
+      in the dataset (e.g. ``50``) or as a string (``"50"``).
+    k: number of recommendations.
+    explain: attach an :class:`~jaxrec.serving.records.Explanation` to each
+      recommendation.
+    user_features: optional ``{user field: id}`` (a sequence of ids for a
+      multi-hot field) of the run's user vocabularies, e.g.
+      ``{"gender": 2, "age": 3}``; the first request per distinct row compiles.
+
+  Returns:
+    ``k`` recommendations with scores in non-increasing order.
+
+  Raises:
+    ValueError: empty ``ratings``, an unknown item id, a rating that is NaN,
+      infinite or outside the dataset's rating scale, an item rated twice, a bad
+      ``k`` (not in ``[1, #unrated items]``) or bad ``user_features``
+      (:mod:`jaxrec.serving.requests`).
+  """
+  support = requests.check_ratings(recommender, ratings)
+  requests.check_k(recommender, k, len(support[0]))
+  return _serve(recommender, [support], k, explain,
+                requests.check_user_features(recommender, user_features))[0]
+
+
+def recommend_batch(recommender: Recommender,
+                    list_of_ratings: Sequence[Sequence[tuple[Any, float]]], k: int = 10,
+                    *, explain: bool = True) -> list[list[Recommendation]]:
+  """:func:`recommend` for many new users (all-unknown user row) in one call.
+
+  The supports are padded to a common length (:func:`support_bucket` of the
+  longest) and the batch to a power of two with empty tasks, so a server
+  compiles once per ``(batch bucket, support bucket, k)``; one vmapped,
+  jitted call adapts and scores every user.
+
+  Args:
+    recommender: from :func:`load_recommender`.
+    list_of_ratings: ``B >= 1`` users' ratings, each as in :func:`recommend`.
+    k: recommendations per user.
+    explain: attach explanations.
+
+  Returns:
+    ``B`` lists of ``k`` recommendations, in the order of ``list_of_ratings``.
+
+  Raises:
+    ValueError: an empty ``list_of_ratings``, or any error of
+      :func:`recommend` (naming ``list_of_ratings[b]``).
+  """
+  if len(list_of_ratings) == 0:
+    raise ValueError("list_of_ratings is empty: give at least one user's ratings")
+  supports = [requests.check_ratings(recommender, r, f"list_of_ratings[{b}]")
+              for b, r in enumerate(list_of_ratings)]
+  requests.check_k(recommender, k, max(len(items) for items, _ in supports))
+  return _serve(recommender, supports, k, explain, ())
