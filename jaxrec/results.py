@@ -24,16 +24,16 @@ from typing import Any
 
 import numpy as np
 
-# Metric-name prefixes where smaller is better; every other metric is maximised.
-LOWER_IS_BETTER = ("mae", "rmse", "mse")
-# Columns of the markdown tables (those present in the results).
+from jaxrec.metrics.direction import higher_is_better
+
+# Full-catalogue metrics' cut-off k (``full_recall@k``, ``coverage@k``, ...).
+CATALOGUE_K = 10
+# Columns of the markdown tables (those present in the results), here and in each
+# run's results.md (jaxrec.evaluate).
 TABLE_METRICS = ("rmse", "mae", "ndcg@3", "ndcg@10", "precision@5", "recall@5", "auc",
-                 "full_recall@10", "full_ndcg@10", "coverage@10")
-
-
-def lower_is_better(metric: str) -> bool:
-  """Whether a smaller value of ``metric`` is better (MAE, RMSE, MSE)."""
-  return metric.startswith(LOWER_IS_BETTER)
+                 f"full_recall@{CATALOGUE_K}", f"full_ndcg@{CATALOGUE_K}",
+                 f"coverage@{CATALOGUE_K}", f"novelty@{CATALOGUE_K}",
+                 f"diversity@{CATALOGUE_K}")
 
 
 def is_baseline(method: str, baselines: Sequence[str] | None = None) -> bool:
@@ -225,7 +225,7 @@ def paired_differences(per_user_runs: Sequence[tuple[int, Mapping[str, np.ndarra
     the rest).
 
   A negative difference is an improvement for error metrics, a positive one for
-  the others (``lower_is_better``).
+  the others (:func:`jaxrec.metrics.higher_is_better`).
 
   Args:
     per_user_runs: ``(seed, per_user.npz mapping)`` of every run; several runs of
@@ -262,7 +262,7 @@ def paired_differences(per_user_runs: Sequence[tuple[int, Mapping[str, np.ndarra
   mean, ci, n_seeds = mean_ci95([p["mean"] for p in per_seed])
   diffs = np.concatenate(pooled)
   num_pairs = len(diffs)
-  lower = lower_is_better(metric)
+  lower = not higher_is_better(metric)
   better = diffs < 0 if lower else diffs > 0
   worse = diffs > 0 if lower else diffs < 0
   frac_better = float(better.mean()) if num_pairs else math.nan
@@ -282,7 +282,7 @@ def _strongest(aggregated: Sequence[Mapping[str, Any]], state: str, metric: str,
                 and math.isfinite(r["metrics"].get(metric, math.nan))]
   if not candidates:
     return None
-  pick = min if lower_is_better(metric) else max
+  pick = max if higher_is_better(metric) else min
   return pick(candidates, key=lambda c: c[0])[1]
 
 

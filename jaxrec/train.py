@@ -33,6 +33,7 @@ from tqdm.auto import tqdm
 from jaxrec import adapters
 from jaxrec import checkpoint
 from jaxrec import meta
+from jaxrec import metrics as metrics_lib
 from jaxrec import models
 from jaxrec import parallel
 from jaxrec import provenance
@@ -45,8 +46,7 @@ from jaxrec.data import tags
 from jaxrec.data.interactions import Interactions
 from jaxrec.serving import bundle as serving_bundle
 
-# Metrics where larger is better; every other validation metric is minimised.
-_MAXIMISED = ("auc", "ndcg", "precision", "recall", "f1", "full_")
+StepFn = Callable[[meta.MetaState, dict], tuple[meta.MetaState, dict]]
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -59,7 +59,8 @@ class Prepared:
     user_table, item_table, vocab_sizes: the model's feature tables
       (:func:`jaxrec.data.splits.build_tables`, plus ``item_table["text"]`` when
       ``config.data.text_features``).
-    popularity: ``float32[I]`` training interactions per item.
+    popularity: ``float32[I]`` distinct training users per item
+      (:func:`jaxrec.metrics.item_popularity` of the training ratings).
   """
 
   interactions: Interactions
@@ -119,6 +120,9 @@ def prepare(config: ml_collections.ConfigDict) -> Prepared:
     raise ValueError(f"config.data.split must be 'random' or 'time', got {data.split!r}")
   interactions = tags.with_item_tags(interactions, split.train_users)
   user_table, item_table, vocab_sizes = splits.build_tables(interactions, split)
+  rows = splits.training_mask(interactions, split)
+  popularity = metrics_lib.item_popularity(interactions.user[rows], interactions.item[rows],
+                                           interactions.num_items).astype(np.float32)
   if data.text_features:
     from jaxrec import text  # pylint: disable=import-outside-toplevel
     item_table["text"] = text.item_text_embeddings(
@@ -126,7 +130,7 @@ def prepare(config: ml_collections.ConfigDict) -> Prepared:
         cache_dir=data.cache_dir or None)
   return Prepared(interactions=interactions, split=split, user_table=user_table,
                   item_table=item_table, vocab_sizes=vocab_sizes,
-                  popularity=splits.item_popularity(interactions, split))
+                  popularity=popularity)
 
 
 def build_model(config: ml_collections.ConfigDict,
@@ -142,7 +146,7 @@ def make_optimizer(config: ml_collections.ConfigDict) -> optax.GradientTransform
   ``optimizer.weight_decay > 0``, decoupled weight decay (AdamW) on the matrices
   (embedding tables, kernels), not on biases, vectors or scalars."""
   opt = config.optimizer
-  decay = opt.get("weight_decay", 0.0)
+  decay = opt.get("weight_decay", 0.0)  # .get: config.json of runs older than the field
   adam = (optax.adamw(opt.learning_rate, weight_decay=decay,
                       mask=lambda params: jax.tree.map(lambda x: jnp.ndim(x) > 1, params))
           if decay else optax.adam(opt.learning_rate))
@@ -182,7 +186,7 @@ def init_state(config: ml_collections.ConfigDict, model: models.RecModel,
   template) they are the random initialisation.
   """
   params = model.init(jax.random.key(config.seed))
-  warm = config.model.get("warm_start")
+  warm = config.model.get("warm_start")  # optional: foldin configs only
   if warm and prepared is not None:
     from jaxrec import baselines  # pylint: disable=import-outside-toplevel
     from jaxrec.models.foldin import warm_start  # pylint: disable=import-outside-toplevel
@@ -195,37 +199,103 @@ def init_state(config: ml_collections.ConfigDict, model: models.RecModel,
     params = warm_start(params, prepared.item_table["item_id"], mf.mu,
                                mf.item_factors, mf.item_bias, warm["foldin_reg"])
   inner_lr = (meta.meta_sgd_init(params, config.meta.inner_lr)
-              if config.meta.algorithm == "meta_sgd" else None)
+              if algorithm_of(config).learns_inner_lr else None)
   return meta.init_meta_state(params, make_optimizer(config), inner_lr)
 
 
-def make_train_step(config: ml_collections.ConfigDict, model: models.RecModel):
-  """The jitted ``step(state, batch) -> (state, metrics)`` of ``config.meta``.
+def _meta_step(config: ml_collections.ConfigDict, model: models.RecModel) -> StepFn:
+  """:func:`jaxrec.meta.make_meta_step` of ``config.meta.algorithm`` with the
+  config's inner loop (``config.meta``: rate, steps, adapted leaves, microbatches,
+  unroll; for an algorithm that ``adapts_from_start``, ``remat`` and the adapter's
+  start) and outer optimizer.
 
-  ``"joint"`` is the no-meta-learning reference: the same network trained on every
-  rating of a task (support and query together) with no inner loop.
+  Raises:
+    ValueError: ``config.meta.adapter`` has a start (not ``"gradient"``) and the
+      algorithm does not adapt from one; as :func:`jaxrec.meta.make_meta_step`.
   """
-  m = config.meta
-  if m.algorithm == "joint":
-    maml_step = meta.make_maml_step(model.loss, make_optimizer(config), inner_lr=0.0,
-                                    num_steps=0)
-    def joint_step(state, batch):
-      task = meta.concat_support_query(batch)
-      return maml_step(state, {"support": task, "query": task})
-    return joint_step
-  kwargs = dict(inner_lr=m.inner_lr, num_steps=m.num_steps,
-                trainable=trainable(config, model), microbatches=m.microbatches,
-                unroll=m.unroll)
+  m, algorithm = config.meta, algorithm_of(config)
+  kwargs = dict(num_steps=m.num_steps, trainable=trainable(config, model),
+                microbatches=m.microbatches, unroll=m.unroll)
+  if not algorithm.learns_inner_lr:
+    kwargs["inner_lr"] = m.inner_lr
   start = make_adapter(config, model).start
-  if m.algorithm in ("maml", "fomaml", "meta_sgd", "anil"):
+  if algorithm.adapts_from_start:
     kwargs.update(remat=m.remat, start=start)
   elif start is not None:
-    raise ValueError(f"config.meta.adapter={m.adapter!r} needs a MAML-family algorithm "
-                     f"(maml, fomaml, meta_sgd, anil), got {m.algorithm!r}")
-  if m.algorithm == "meta_sgd":
-    del kwargs["inner_lr"]
-  optimizer = None if m.algorithm == "model_average" else make_optimizer(config)
+    names = ", ".join(n for n, a in TRAINING_ALGORITHMS.items() if a.adapts_from_start)
+    raise ValueError(f"config.meta.adapter={m.adapter!r} needs an algorithm that adapts "
+                     f"from its start ({names}), got {m.algorithm!r}")
+  optimizer = make_optimizer(config) if algorithm.uses_optimizer else None
   return meta.make_meta_step(m.algorithm, model.loss, optimizer, **kwargs)
+
+
+def _joint_step(config: ml_collections.ConfigDict, model: models.RecModel) -> StepFn:
+  """The no-meta-learning reference: the same network trained on every rating of a
+  task (support and query together) with no inner loop."""
+  maml_step = meta.make_maml_step(model.loss, make_optimizer(config), inner_lr=0.0,
+                                  num_steps=0)
+
+  def joint_step(state, batch):
+    task = meta.concat_support_query(batch)
+    return maml_step(state, {"support": task, "query": task})
+  return joint_step
+
+
+@dataclasses.dataclass(frozen=True)
+class Algorithm:
+  """What training needs to know of one ``config.meta.algorithm``.
+
+  Attributes:
+    make_step: ``make_step(config, model) -> step``, the jitted
+      ``step(state, batch) -> (state, metrics)``.
+    adapts_from_start: a MAML-family inner loop: the step takes ``remat`` and
+      the adapter's start (``config.meta.adapter = "solve"`` needs one).
+    learns_inner_lr: the inner rate is a learned state leaf (Meta-SGD: it starts
+      as ``meta_sgd_init(params, config.meta.inner_lr)``; the step takes none).
+    uses_optimizer: the outer update is the optax optimizer's (False: model
+      averaging's fixed update).
+  """
+
+  make_step: Callable[[ml_collections.ConfigDict, models.RecModel], StepFn]
+  adapts_from_start: bool = False
+  learns_inner_lr: bool = False
+  uses_optimizer: bool = True
+
+
+# Every training algorithm by its config name: jaxrec.meta's meta-learners
+# (meta.ALGORITHMS) and "joint". Adding one is one entry here.
+TRAINING_ALGORITHMS: dict[str, Algorithm] = {
+    "maml": Algorithm(_meta_step, adapts_from_start=True),
+    "fomaml": Algorithm(_meta_step, adapts_from_start=True),
+    "meta_sgd": Algorithm(_meta_step, adapts_from_start=True, learns_inner_lr=True),
+    "anil": Algorithm(_meta_step, adapts_from_start=True),
+    "reptile": Algorithm(_meta_step),
+    "model_average": Algorithm(_meta_step, uses_optimizer=False),
+    "joint": Algorithm(_joint_step),
+}
+
+
+def algorithm_of(config: ml_collections.ConfigDict) -> Algorithm:
+  """The :data:`TRAINING_ALGORITHMS` entry of ``config.meta.algorithm``.
+
+  Raises:
+    ValueError: the name is not in :data:`TRAINING_ALGORITHMS`.
+  """
+  name = config.meta.algorithm
+  if name not in TRAINING_ALGORITHMS:
+    raise ValueError(f"config.meta.algorithm: unknown algorithm {name!r}; expected one "
+                     f"of {tuple(TRAINING_ALGORITHMS)}")
+  return TRAINING_ALGORITHMS[name]
+
+
+def make_train_step(config: ml_collections.ConfigDict, model: models.RecModel) -> StepFn:
+  """The jitted ``step(state, batch) -> (state, metrics)`` of ``config.meta``
+  (its :data:`TRAINING_ALGORITHMS` entry's ``make_step``).
+
+  Raises:
+    ValueError: as :func:`algorithm_of` and the entry's ``make_step``.
+  """
+  return algorithm_of(config).make_step(config, model)
 
 
 def inner_rate(config: ml_collections.ConfigDict, state: meta.MetaState) -> Any:
@@ -237,6 +307,7 @@ def make_adapter(config: ml_collections.ConfigDict, model: models.RecModel
                  ) -> adapters.Adapter:
   """The config's adapter (``config.meta.adapter``, default ``"gradient"``) over
   the leaves :func:`trainable` selects; see :mod:`jaxrec.adapters`."""
+  # .get: config.json of runs older than the field (evaluated and served) lacks it
   return adapters.make_adapter(config.meta.get("adapter", "gradient"), model,
                                trainable(config, model))
 
@@ -301,11 +372,10 @@ def validation_metric(config: ml_collections.ConfigDict, predict, state: meta.Me
   """The query-set metrics (RMSE, nDCG, AUC, ...) on the validation episodes and,
   with ``catalogue``, its full-catalogue metrics (``full_ndcg@10``, ...;
   :func:`catalogue_validation`), each keyed ``"val_<metric>"``."""
-  from jaxrec import metrics  # pylint: disable=import-outside-toplevel
   rate = inner_rate(config, state)
   out = predict_episodes(predict, state.params, rate, config.meta.num_steps, episodes,
                          batch_size=config.eval_batch_size, buckets=config.buckets)
-  values = metrics.evaluate_predictions(out["scores"], out["y"], out["mask"],
+  values = metrics_lib.evaluate_predictions(out["scores"], out["y"], out["mask"],
                                         implicit=implicit)
   if catalogue is not None:
     values.update(catalogue(state.params, rate))
@@ -333,13 +403,6 @@ def catalogue_validation(config: ml_collections.ConfigDict, prepared: Prepared,
   return metrics_of
 
 
-def is_better(metric: str, new: float, best: float | None) -> bool:
-  """Whether ``new`` improves on ``best`` for ``metric`` (min or max by its name)."""
-  if best is None:
-    return True
-  return new > best if metric.startswith(_MAXIMISED) else new < best
-
-
 def _append_jsonl(path: pathlib.Path, record: dict) -> None:
   with path.open("a") as f:
     f.write(json.dumps(record) + "\n")
@@ -353,6 +416,202 @@ def _truncate_log(path: pathlib.Path, step: int) -> None:
   kept = [line for line in path.read_text().splitlines()
           if line and json.loads(line)["step"] <= step]
   path.write_text("".join(line + "\n" for line in kept))
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class _Run:
+  """The fixed parts of a training run (:func:`_set_up`).
+
+  Attributes:
+    config, workdir, prepared: the run's config, directory and data.
+    chief: whether this process writes the run's files (process 0).
+    mesh: the data-parallel device mesh.
+    step: the sharded training step ``(state, batch) -> (state, metrics)``.
+    validate: ``validate(state) -> {"val_<metric>": value}``
+      (:func:`validation_metric` on the validation users' ``new_users`` episodes).
+    best_key: ``"val_<config.best_metric>"``.
+    latest, best: the checkpoint managers (:func:`jaxrec.checkpoint.managers`).
+  """
+
+  config: ml_collections.ConfigDict
+  workdir: pathlib.Path
+  prepared: Prepared
+  chief: bool
+  mesh: jax.sharding.Mesh
+  step: StepFn
+  validate: Callable[[meta.MetaState], dict[str, float]]
+  best_key: str
+  latest: Any
+  best: Any
+
+  @property
+  def log_path(self) -> pathlib.Path:
+    return self.workdir / "metrics.jsonl"
+
+  def episodes_of(self, epoch: int) -> episodes_lib.Episodes:
+    """The training episodes of ``epoch``."""
+    return episodes_lib.training_episodes(
+        self.prepared.interactions, self.prepared.split, epoch=epoch,
+        seed=self.config.seed, query_size=self.config.data.query_size,
+        negatives=self.config.data.negatives)
+
+
+@dataclasses.dataclass(eq=False)
+class _Progress:
+  """Where a training run is.
+
+  Attributes:
+    state: the meta-state.
+    step: its outer step, counted on the host (the loop never reads
+      ``state.step`` back from the devices).
+    record: saved with each checkpoint: ``{"epoch", "batch"`` (batches of the
+      epoch done), ``"best"`` (best validation value), ``"best_step",
+      "bad_evals"`` (validations since the last improvement)``}``.
+    window: the step metrics (on device) since the last log line.
+    bar: the progress bar.
+  """
+
+  state: meta.MetaState
+  step: int
+  record: dict[str, Any]
+  window: list[dict[str, Any]]
+  bar: Any
+
+
+def _validator(config: ml_collections.ConfigDict, prepared: Prepared,
+               model: models.RecModel, adapter: adapters.Adapter
+               ) -> Callable[[meta.MetaState], dict[str, float]]:
+  """``validate(state)``: :func:`validation_metric` on the validation users'
+  ``new_users`` episodes, with the full-catalogue metrics
+  (:func:`catalogue_validation`) when ``config.best_metric`` is one."""
+  data = config.data
+  episodes = episodes_lib.make_episodes(
+      prepared.interactions, prepared.split, "new_users", group="val",
+      query_size=data.query_size, negatives=data.negatives, seed=config.seed)
+  catalogue = (catalogue_validation(config, prepared, model, adapter, episodes)
+               if config.best_metric.startswith("full_") else None)
+  predict = make_predict(model, adapter)
+  implicit = prepared.interactions.implicit
+  return lambda state: validation_metric(config, predict, state, episodes, implicit,
+                                         catalogue)
+
+
+def _set_up(config: ml_collections.ConfigDict, workdir: str | pathlib.Path
+            ) -> tuple[_Run, meta.MetaState]:
+  """A run's fixed parts and initial state (replicated over the mesh).
+
+  Creates ``workdir``; prepares the data, model, mesh, training step and
+  validation; only then (the config has proved valid, so a failed start leaves no
+  run behind) writes ``config.json`` and ``provenance.json`` (the code the run
+  started with) when absent; initialises the state and opens the checkpoint
+  managers.
+
+  Raises:
+    ValueError: ``workdir/config.json`` holds a different config, or the config
+      is invalid (as :func:`prepare`, :func:`make_train_step`, ...).
+  """
+  parallel.initialize_distributed(config)
+  chief = jax.process_index() == 0
+  workdir = pathlib.Path(workdir)
+  workdir.mkdir(parents=True, exist_ok=True)
+  config_path = workdir / "config.json"
+  if (config_path.exists()
+      and json.loads(config_path.read_text()) != json.loads(config.to_json())):
+    raise ValueError(f"{config_path} holds a different config: resume with the same "
+                     "config, or use a fresh --workdir")
+  prepared = prepare(config)
+  model = build_model(config, prepared)
+  mesh = parallel.make_mesh(config.num_devices or None)
+  step = parallel.data_parallel_step(make_train_step(config, model), mesh)
+  validate = _validator(config, prepared, model, make_adapter(config, model))
+  provenance_path = workdir / "provenance.json"
+  if chief and not config_path.exists():
+    config_path.write_text(config.to_json(indent=2))
+  if chief and not provenance_path.exists():
+    provenance_path.write_text(json.dumps(provenance.code_identity(), indent=2))
+  state = parallel.replicate(init_state(config, model, prepared), mesh)
+  best_key = f"val_{config.best_metric}"
+  latest, best = checkpoint.managers(
+      workdir, best_metric=best_key,
+      best_mode="max" if metrics_lib.higher_is_better(config.best_metric) else "min")
+  return _Run(config=config, workdir=workdir, prepared=prepared, chief=chief, mesh=mesh,
+              step=step, validate=validate, best_key=best_key, latest=latest,
+              best=best), state
+
+
+def _resume(run: _Run, state: meta.MetaState, *, progress: bool) -> _Progress:
+  """The run's progress: restored from the latest checkpoint when there is one
+  (state and record; log lines after it, from a run killed before its next
+  checkpoint and about to be redone, are dropped), else ``state`` at step 0."""
+  record = {"epoch": 0, "batch": 0, "best": None, "best_step": 0, "bad_evals": 0}
+  if run.latest.latest_step() is not None:
+    state, saved = checkpoint.restore(run.latest, state,
+                                      sharding=parallel.replicated(run.mesh))
+    record = saved["record"]
+  step = int(state.step)  # the one read of the step from the devices
+  if run.chief and run.latest.latest_step() is not None:
+    _truncate_log(run.log_path, step)
+  config = run.config
+  per_epoch = batching.num_batches(run.episodes_of(0), config.batch_size,
+                                   buckets=config.buckets)
+  bar = tqdm(total=per_epoch * config.num_epochs, initial=step,
+             desc=f"{config.meta.algorithm}", disable=not (progress and run.chief))
+  return _Progress(state=state, step=step, record=record, window=[], bar=bar)
+
+
+def _train_epoch(run: _Run, progress: _Progress) -> bool:
+  """Runs the rest of epoch ``record["epoch"]`` (from batch ``record["batch"]``):
+  one step per batch, :func:`_evaluate_and_save` every ``config.eval_every`` steps.
+
+  Returns:
+    True when training stops early (``config.patience`` validations without
+    improvement; the epoch stays unfinished), else False (the record moves on to
+    the next epoch's first batch).
+  """
+  config, record = run.config, progress.record
+  batches = batching.batch_iterator(
+      run.episodes_of(record["epoch"]), config.batch_size,
+      seed=config.seed * 100_003 + record["epoch"], buckets=config.buckets,
+      start=record["batch"])
+  for batch in batches:
+    progress.state, step_metrics = run.step(
+        progress.state, parallel.shard_batch(parallel.process_shard(batch), run.mesh))
+    progress.step += 1
+    record["batch"] += 1
+    progress.bar.update(1)
+    progress.window.append(step_metrics)
+    if progress.step % config.eval_every == 0:
+      _evaluate_and_save(run, progress)
+      if record["bad_evals"] >= config.patience:
+        return True
+  record.update(epoch=record["epoch"] + 1, batch=0)
+  return False
+
+
+def _evaluate_and_save(run: _Run, progress: _Progress) -> None:
+  """Validates the state, updates the early-stopping record, appends a log line
+  (the validation metrics and the step metrics averaged since the previous line)
+  and saves the latest checkpoint, and the best when ``config.best_metric``
+  improved."""
+  window = jax.device_get(progress.window)  # step metrics reach the host only here
+  progress.window.clear()
+  train_metrics = {f"train_{k}": float(np.mean([m[k] for m in window])) for k in
+                   (window[0] if window else {})}
+  val = run.validate(progress.state)
+  record, step, key = progress.record, progress.step, run.best_key
+  improved = metrics_lib.is_better(run.config.best_metric, val[key], record["best"])
+  if improved:
+    record.update(best=val[key], best_step=step, bad_evals=0)
+  else:
+    record["bad_evals"] += 1
+  if run.chief:
+    _append_jsonl(run.log_path, {"step": step, "epoch": record["epoch"],
+                                 **train_metrics, **val})
+  saved = {"record": record, "config": json.loads(run.config.to_json())}
+  checkpoint.save(run.latest, step, progress.state, saved)
+  if improved:
+    checkpoint.save(run.best, step, progress.state, saved, metrics=val)
+  progress.bar.set_postfix({key: f"{val[key]:.4f}"})
 
 
 def train(config: ml_collections.ConfigDict, workdir: str | pathlib.Path, *,
@@ -369,109 +628,22 @@ def train(config: ml_collections.ConfigDict, workdir: str | pathlib.Path, *,
 
   Returns:
     ``{"step", "best_step", "best": {metric: value}, "stopped_early"}``.
+
+  Raises:
+    ValueError: as :func:`_set_up` (another config in ``workdir``, an invalid
+      config).
   """
-  parallel.initialize_distributed(config)
-  chief = jax.process_index() == 0
-  workdir = pathlib.Path(workdir)
-  workdir.mkdir(parents=True, exist_ok=True)
-  config_path = workdir / "config.json"
-  if config_path.exists():
-    saved = json.loads(config_path.read_text())
-    if saved != json.loads(config.to_json()):
-      raise ValueError(f"{config_path} holds a different config: resume with the same "
-                       "config, or use a fresh --workdir")
-  log_path = workdir / "metrics.jsonl"
-
-  prepared = prepare(config)
-  model = build_model(config, prepared)
-  mesh = parallel.make_mesh(config.num_devices or None)
-  step_fn = parallel.data_parallel_step(make_train_step(config, model), mesh)
-  adapter = make_adapter(config, model)
-  predict = make_predict(model, adapter)
-  # written once the config has proved valid, so a failed start leaves no run behind
-  provenance_path = workdir / "provenance.json"
-  if chief and not config_path.exists():
-    config_path.write_text(config.to_json(indent=2))
-  if chief and not provenance_path.exists():  # the code the run started with
-    provenance_path.write_text(json.dumps(provenance.code_identity(), indent=2))
-  state = parallel.replicate(init_state(config, model, prepared), mesh)
-  implicit = prepared.interactions.implicit
-  data = config.data
-  val_episodes = episodes_lib.make_episodes(
-      prepared.interactions, prepared.split, "new_users", group="val",
-      query_size=data.query_size, negatives=data.negatives, seed=config.seed)
-  catalogue = (catalogue_validation(config, prepared, model, adapter, val_episodes)
-               if config.best_metric.startswith("full_") else None)
-  best_key = f"val_{config.best_metric}"
-  latest, best_manager = checkpoint.managers(
-      workdir, best_metric=best_key,
-      best_mode="max" if config.best_metric.startswith(_MAXIMISED) else "min")
-
-  record = {"epoch": 0, "batch": 0, "best": None, "best_step": 0, "bad_evals": 0}
-  if latest.latest_step() is not None:
-    state, saved_meta = checkpoint.restore(latest, state,
-                                           sharding=parallel.replicated(mesh))
-    record = saved_meta["record"]
-    if chief:
-      _truncate_log(log_path, int(state.step))
-
-  def episodes_of(epoch):
-    return episodes_lib.training_episodes(
-        prepared.interactions, prepared.split, epoch=epoch, seed=config.seed,
-        query_size=data.query_size, negatives=data.negatives)
-
-  per_epoch = batching.num_batches(episodes_of(0), config.batch_size,
-                                   buckets=config.buckets)
-  total = per_epoch * config.num_epochs
-  bar = tqdm(total=total, initial=int(state.step), desc=f"{config.meta.algorithm}",
-             disable=not (progress and chief))
-
-  def evaluate_and_save(window):
-    train_metrics = {f"train_{k}": float(np.mean([m[k] for m in window])) for k in
-                     (window[0] if window else {})}
-    window.clear()
-    val = validation_metric(config, predict, state, val_episodes, implicit, catalogue)
-    step = int(state.step)
-    improved = is_better(config.best_metric, val[best_key], record["best"])
-    if improved:
-      record.update(best=val[best_key], best_step=step, bad_evals=0)
-    else:
-      record["bad_evals"] += 1
-    if chief:
-      _append_jsonl(log_path, {"step": step, "epoch": record["epoch"], **train_metrics,
-                               **val})
-    saved_meta = {"record": record, "config": json.loads(config.to_json())}
-    checkpoint.save(latest, step, state, saved_meta)
-    if improved:
-      checkpoint.save(best_manager, step, state, saved_meta, metrics=val)
-    bar.set_postfix({best_key: f"{val[best_key]:.4f}"})
-
+  run, state = _set_up(config, workdir)
+  at = _resume(run, state, progress=progress)
   stopped_early = False
-  window = []  # step metrics since the last log line, averaged into it
-  while record["epoch"] < config.num_epochs and not stopped_early:
-    batches = batching.batch_iterator(
-        episodes_of(record["epoch"]), config.batch_size,
-        seed=config.seed * 100_003 + record["epoch"], buckets=config.buckets,
-        start=record["batch"])
-    for batch in batches:
-      state, metrics = step_fn(state, parallel.shard_batch(parallel.process_shard(batch),
-                                                           mesh))
-      record["batch"] += 1
-      bar.update(1)
-      window.append(metrics)
-      if int(state.step) % config.eval_every == 0:
-        evaluate_and_save(window)
-        if record["bad_evals"] >= config.patience:
-          stopped_early = True
-          break
-    else:
-      record.update(epoch=record["epoch"] + 1, batch=0)
-  if latest.latest_step() != int(state.step):
-    evaluate_and_save(window)
-  bar.close()
-  latest.close()
-  best_manager.close()
-  if chief:  # what serving reads instead of the dataset (jaxrec.serving.bundle)
-    serving_bundle.write_bundle(workdir, prepared)
-  return {"step": int(state.step), "best_step": record["best_step"],
-          "best": {best_key: record["best"]}, "stopped_early": stopped_early}
+  while at.record["epoch"] < config.num_epochs and not stopped_early:
+    stopped_early = _train_epoch(run, at)
+  if run.latest.latest_step() != at.step:
+    _evaluate_and_save(run, at)
+  at.bar.close()
+  run.latest.close()
+  run.best.close()
+  if run.chief:  # what serving reads instead of the dataset (jaxrec.serving.bundle)
+    serving_bundle.write_bundle(run.workdir, run.prepared)
+  return {"step": at.step, "best_step": at.record["best_step"],
+          "best": {run.best_key: at.record["best"]}, "stopped_early": stopped_early}

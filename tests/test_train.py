@@ -12,13 +12,15 @@ import jax
 import numpy as np
 import pytest
 
-from experiments.configs import maml_synthetic
+from experiments.configs import default, maml_synthetic
 from jaxrec import checkpoint
-from jaxrec import evaluate
+from jaxrec import config as config_lib
+from jaxrec import meta
 from jaxrec import parallel
 from jaxrec import train
 from jaxrec.data import batching
 from jaxrec.data import episodes as episodes_lib
+from jaxrec.data import splits
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 METRIC_KEYS = ("mae", "rmse", "ndcg@1", "ndcg@3", "ndcg@5", "ndcg@10", "ndcg_exp@10",
@@ -157,6 +159,48 @@ def test_anil_adapts_the_output_layer_the_model_declares(name, head):
   assert {tuple(k.key for k in path) for path, leaf in flat if leaf} == head
 
 
+def test_training_algorithms_are_the_meta_learners_and_joint():
+  assert set(train.TRAINING_ALGORITHMS) == {*meta.ALGORITHMS, "joint"}
+  assert [n for n, a in train.TRAINING_ALGORITHMS.items() if a.learns_inner_lr] == [
+      "meta_sgd"]
+  assert [n for n, a in train.TRAINING_ALGORITHMS.items() if not a.uses_optimizer] == [
+      "model_average"]
+
+
+def test_an_unknown_algorithm_fails_before_the_run_is_written(tmp_path):
+  with pytest.raises(ValueError, match="config.meta.algorithm: unknown algorithm 'bogus'"):
+    train.train(tiny_config("bogus"), tmp_path, progress=False)
+  assert not (tmp_path / "config.json").exists()
+  assert not (tmp_path / "provenance.json").exists()
+
+
+def test_an_adapter_start_needs_an_algorithm_that_adapts_from_it():
+  config = tiny_config("reptile")
+  config.model.name = "foldin"
+  config.model.kwargs = {"rank": 4}
+  config.meta.adapter = "solve"
+  model = train.build_model(config, train.prepare(config))
+  with pytest.raises(ValueError, match="adapts from its start .*got 'reptile'"):
+    train.make_train_step(config, model)
+
+
+def test_the_config_schema_is_the_package_s():
+  assert default.get_config is config_lib.get_config
+  assert config_lib.get_config().to_json() == default.get_config().to_json()
+  assert config_lib.get_config() is not config_lib.get_config()
+
+
+def test_popularity_counts_distinct_training_users():
+  config = tiny_config()
+  prepared = train.prepare(config)
+  inter = prepared.interactions
+  rows = splits.training_mask(inter, prepared.split)
+  users = [set(inter.user[rows & (inter.item == i)].tolist())
+           for i in range(inter.num_items)]
+  np.testing.assert_array_equal(prepared.popularity, [len(u) for u in users])
+  assert prepared.popularity.dtype == np.float32
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("algorithm", ["fomaml", "reptile", "meta_sgd", "joint"])
 def test_other_algorithms_train(algorithm, tmp_path):
@@ -176,7 +220,7 @@ def test_evaluate_in_fresh_process_on_one_device(finished_run):
   output = json.loads((workdir / "results.json").read_text())
   assert output["protocol"]["device"].endswith("x1")
   states = {r["state"] for r in output["results"]}
-  assert states == set(evaluate.STATES)
+  assert states == set(episodes_lib.STATES)
   methods = {r["method"] for r in output["results"]}
   assert {"melu-maml", "global_mean", "user_mean", "item_mean", "item_mean_user_bias",
           "mf_foldin"} <= methods

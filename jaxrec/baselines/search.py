@@ -10,8 +10,7 @@ from typing import Any
 
 from jaxrec.baselines import base
 from jaxrec.metrics import evaluate
-
-LOWER_IS_BETTER = frozenset({"mae", "rmse"})
+from jaxrec.metrics.direction import higher_is_better
 
 
 @dataclasses.dataclass(frozen=True)
@@ -46,8 +45,9 @@ def grid_search(baseline_cls: type[base.Baseline], grid: Mapping[str, Sequence[A
   (e.g. ``"rmse"``, ``"ndcg@5"``), averaged over all validation users of all
   batches. Grid entries the baseline lists in ``PREDICT_PARAMS`` do not change
   the fit: it is fit once per combination of the other entries and each
-  prediction-time value is applied with ``with_params``. ``"mae"`` and
-  ``"rmse"`` are minimised, everything else maximised; ties keep the earlier
+  prediction-time value is applied with ``with_params``. The metric is
+  minimised or maximised as :func:`jaxrec.metrics.higher_is_better` says (MAE
+  and RMSE minimised, ranking metrics maximised); ties keep the earlier
   grid point and NaN scores are never chosen. Only ``val_batches`` are scored:
   pass validation users' episodes, never test ones.
 
@@ -76,7 +76,7 @@ def grid_search(baseline_cls: type[base.Baseline], grid: Mapping[str, Sequence[A
   val_batches = list(val_batches)
   if not val_batches:
     raise ValueError("grid_search needs at least one validation batch")
-  sign = 1.0 if metric in LOWER_IS_BETTER else -1.0
+  sign = -1.0 if higher_is_better(metric) else 1.0
   points = [dict(zip(grid, values)) for values in itertools.product(*grid.values())]
   predict_names = set(baseline_cls(**points[0]).PREDICT_PARAMS) & set(grid)
   fits: dict[str, list[int]] = {}  # fit-time params -> indices of their grid points

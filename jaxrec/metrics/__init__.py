@@ -5,6 +5,8 @@ from jaxrec.metrics.catalogue import diversity_at_k
 from jaxrec.metrics.catalogue import item_popularity
 from jaxrec.metrics.catalogue import novelty_at_k
 from jaxrec.metrics.catalogue import top_k_items
+from jaxrec.metrics.direction import higher_is_better
+from jaxrec.metrics.direction import is_better
 from jaxrec.metrics.evaluate import SUPPORT_BINS
 from jaxrec.metrics.evaluate import evaluate_predictions
 from jaxrec.metrics.evaluate import mean_by_support_size
