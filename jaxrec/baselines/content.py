@@ -18,6 +18,7 @@ from scipy.sparse import linalg as sparse_linalg
 
 from jaxrec.baselines import base
 from jaxrec.baselines.knn import support_indicator
+from jaxrec.baselines.mf import factor_scores
 
 
 def sparse_item_vectors(rows: Callable[[np.ndarray], np.ndarray], num_items: int,
@@ -163,4 +164,4 @@ class ContentToFactor(base.Baseline):
         support_item, support_y, support_mask, query_item, base.check_fitted(self))
     p, b = self.factor_model.fold_in(support_item, support_y, support_mask)
     return (self.mu + b[:, None] + self.item_bias[query_item]
-            + np.einsum("bqr,br->bq", self.item_factors[query_item], p))
+            + factor_scores(p, self.item_factors, query_item))

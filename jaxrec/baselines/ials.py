@@ -8,6 +8,7 @@ import numpy as np
 from scipy import sparse
 
 from jaxrec.baselines import base
+from jaxrec.baselines.mf import factor_scores
 from jaxrec.metrics import _checks
 
 
@@ -149,4 +150,4 @@ class ImplicitALS(base.Baseline):
     _, _, _, query_item = base.episode_arrays(
         support_item, support_y, support_mask, query_item, base.check_fitted(self))
     x, _ = self.fold_in(support_item, support_y, support_mask)
-    return np.einsum("bqf,bf->bq", self.item_factors[query_item], x)
+    return factor_scores(x, self.item_factors, query_item)
