@@ -4,8 +4,10 @@ r"""Top-k recommendations with explanations for a brand-new user, from a run.
 
 ``--ratings`` is a CSV or TSV file of ``item,rating`` lines (raw item ids of the
 dataset, e.g. ML-100K movie ids; a header line is optional). Reads only
-``<workdir>/config.json`` and the best checkpoint, prints a table, writes nothing;
-the user's adapted weights never leave the process (see :mod:`jaxrec.recommend`).
+``<workdir>/config.json``, the best checkpoint and the serving bundle
+(``serving.json``, ``serving.npz``; never the dataset), prints a table, writes
+nothing; the user's adapted weights never leave the process (see
+:mod:`jaxrec.serving`).
 
 Bad input (a missing file, an unknown flag or config field, a bad value) exits with
 status 2 and one ``error: ...`` line on stderr; ``--traceback`` (or
