@@ -100,7 +100,9 @@ class ItemKNNBaseline(base.Baseline):
     out = np.empty(query_item.shape)
     for start in range(0, query_item.shape[1], step):
       query = query_item[:, start:start + step]
-      sim = self.similarity[query[:, :, None], support_item[:, None, :]]
+      # Flat indices: a few times faster than a broadcast pair of index arrays.
+      sim = np.take(self.similarity, query[:, :, None] * self.num_items
+                    + support_item[:, None, :])
       sim = np.where(real[:, None, :], sim, -np.inf)
       support = np.broadcast_to(residual[:, None, :], sim.shape)
       if k < width:  # the k largest similarities among the support items
