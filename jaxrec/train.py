@@ -223,8 +223,8 @@ def _meta_step(config: ml_collections.ConfigDict, model: models.RecModel) -> Ste
     kwargs.update(remat=m.remat, start=start)
   elif start is not None:
     names = ", ".join(n for n, a in TRAINING_ALGORITHMS.items() if a.adapts_from_start)
-    raise ValueError(f"config.meta.adapter={m.adapter!r} needs an algorithm that adapts "
-                     f"from its start ({names}), got {m.algorithm!r}")
+    raise ValueError(f"config.meta.adapter={m.adapter!r} needs a MAML-family algorithm "
+                     f"({names}), got {m.algorithm!r}")
   optimizer = make_optimizer(config) if algorithm.uses_optimizer else None
   return meta.make_meta_step(m.algorithm, model.loss, optimizer, **kwargs)
 

@@ -174,16 +174,6 @@ def test_an_unknown_algorithm_fails_before_the_run_is_written(tmp_path):
   assert not (tmp_path / "provenance.json").exists()
 
 
-def test_an_adapter_start_needs_an_algorithm_that_adapts_from_it():
-  config = tiny_config("reptile")
-  config.model.name = "foldin"
-  config.model.kwargs = {"rank": 4}
-  config.meta.adapter = "solve"
-  model = train.build_model(config, train.prepare(config))
-  with pytest.raises(ValueError, match="adapts from its start .*got 'reptile'"):
-    train.make_train_step(config, model)
-
-
 def test_the_config_schema_is_the_package_s():
   assert default.get_config is config_lib.get_config
   assert config_lib.get_config().to_json() == default.get_config().to_json()
