@@ -154,24 +154,13 @@ def catalogue_metrics(score_all: Callable[[dict, np.ndarray], np.ndarray],
   """
   k = results_lib.CATALOGUE_K
   threshold = metrics.relevance_threshold_for(prepared.interactions.implicit, None)
-  position = np.full(prepared.interactions.num_items, -1)
-  position[candidates] = np.arange(len(candidates))
   tops, full, users = [], [], []
   for batch in batches:
     real = batch["query"]["mask"].sum(axis=1) > 0
-    scores = np.asarray(score_all(batch, candidates), np.float64)[real]
-    (s_pos, s_ok), (q_pos, q_ok) = [
-        (position[part["item"][real]], part["mask"][real] > 0) for part in
-        (batch["support"], batch["query"])]
-    s_ok &= (batch["support"]["y"][real] > 0) & (s_pos >= 0)
-    relevant = q_ok & (batch["query"]["y"][real] >= threshold)
-    seen = np.zeros(scores.shape, bool)
-    rows, cols = np.nonzero(s_ok)
-    seen[rows, s_pos[rows, cols]] = True
-    tops.append(metrics.top_k_items(scores, k, exclude=seen))
-    full.append(metrics.per_user_full_catalogue(
-        scores, np.where(relevant, q_pos, 0), np.where(s_ok, s_pos, 0),
-        positives_mask=relevant, exclude_mask=s_ok, ks=k))
+    scores = np.asarray(score_all(batch, candidates), np.float64)
+    per_user, seen = metrics.batch_full_catalogue(scores, batch, candidates, threshold, k)
+    tops.append(metrics.top_k_items(scores[real], k, exclude=seen))
+    full.append(per_user)
     users.append(batch["query"]["user"][real])
   order = np.argsort(np.concatenate(users), kind="stable")
   per_user = {f"full_{key}": np.concatenate([f[key] for f in full])[order]
@@ -335,7 +324,7 @@ def _fit_baselines(config: ml_collections.ConfigDict, prepared: train_lib.Prepar
   inputs, names = {}, {}
   fitted.update(_tune_baselines(BASELINE_GRIDS["implicit" if implicit else "explicit"],
                                 inputs, names, fit_args, val_batches, config.best_metric,
-                                implicit))
+                                implicit, split.train_items))
   factor_name = "ials_foldin" if implicit else "mf_foldin"
   inputs.update(factor_model=fitted[factor_name][0],
                 like_threshold=metrics.relevance_threshold_for(implicit, None))
@@ -352,23 +341,23 @@ def _fit_baselines(config: ml_collections.ConfigDict, prepared: train_lib.Prepar
   for source, vectors in sources.items():
     tuned = _tune_baselines(BASELINE_GRIDS["content"], {**inputs, "item_vectors": vectors},
                             {**names, "item_vectors": source}, fit_args, new_item_batches,
-                            config.best_metric, implicit)
+                            config.best_metric, implicit, split.val_items)
     fitted.update({f"{name}_{source}": value for name, value in tuned.items()})
   return fitted
 
 
 def _tune_baselines(table: dict, inputs: dict[str, Any], names: dict[str, str],
-                    fit_args: tuple, batches: Sequence[dict], metric: str, implicit: bool
-                    ) -> dict[str, tuple[baselines.Baseline, dict]]:
+                    fit_args: tuple, batches: Sequence[dict], metric: str, implicit: bool,
+                    candidates: np.ndarray) -> dict[str, tuple[baselines.Baseline, dict]]:
   """Grid-searches each ``(class, grid, input names)`` of ``table`` in order on
-  ``batches`` by ``metric``; each baseline's chosen hyperparameters join ``inputs`` for the
+  ``batches`` by ``metric`` (a ``full_*`` metric ranks ``candidates``); each baseline's chosen hyperparameters join ``inputs`` for the
   later ones. Returns ``{name: (best baseline, chosen hyperparameters and inputs:
   numbers as they are, others by their ``names`` entry)}``."""
   tuned = {}
   for name, (cls, grid, needs) in table.items():
     given = {k: inputs[k] for k in needs}
     found = baselines.grid_search(functools.partial(cls, **given), grid, fit_args, batches,
-                                  metric, implicit=implicit)
+                                  metric, implicit=implicit, candidates=candidates)
     recorded = {k: names.get(k, v) for k, v in given.items()}
     tuned[name] = (found.best_baseline, {**recorded, **found.best_params})
     inputs.update(found.best_params)
@@ -385,14 +374,18 @@ def _curve_metric(implicit: bool) -> str:
 
 
 def tune_finetuning(scorers, params, val_batches: Sequence[dict], metric: str,
-                    implicit: bool) -> dict[str, Any]:
+                    prepared: train_lib.Prepared) -> dict[str, Any]:
   """Test-time fine-tuning rate and steps for a network trained without
-  meta-learning, chosen on validation users over ``FINETUNE_GRID``."""
+  meta-learning, chosen on validation users over ``FINETUNE_GRID`` (a ``full_*``
+  metric ranks the training items, :func:`catalogue_metrics`)."""
   best = None
   for lr in FINETUNE_GRID["inner_lr"]:
     for steps in FINETUNE_GRID["num_steps"]:
-      score = scorers(params, lr, steps)[0]
-      value = _evaluate_scorer(score, val_batches, implicit)[0][metric]
+      score, score_all = scorers(params, lr, steps)
+      value = (catalogue_metrics(score_all, val_batches, prepared.split.train_items,
+                                 prepared)[0][metric] if metric.startswith("full_")
+               else _evaluate_scorer(score, val_batches,
+                                     prepared.interactions.implicit)[0][metric])
       if best is None or metrics.is_better(metric, value, best[0]):
         best = (value, {"inner_lr": lr, "num_steps": steps})
   return best[1]
@@ -418,7 +411,7 @@ def evaluate_run(workdir: str | pathlib.Path, *, progress: bool = True) -> dict[
   chosen = {}
   if config.meta.algorithm == "joint":
     tuned = tune_finetuning(scoring, state.params, val_batches, config.best_metric,
-                            implicit)
+                            prepared)
     chosen[f"{name}+finetune"] = tuned
     scorers[f"{name}+finetune"] = scoring(state.params, tuned["inner_lr"],
                                           tuned["num_steps"])

@@ -202,3 +202,20 @@ def test_baseline_input_errors():
     model.predict([[0, 1]], [[1.0]], [[1.0]], [[0]])
   with pytest.raises(ValueError, match="'reg', 'reg_bias' and 'fold_in_reg' must be > 0"):
     baselines.MatrixFactorization(reg=0.0)
+
+
+def test_grid_search_on_a_full_catalogue_metric():
+  """``full_*`` metrics rank every candidate but the support positives."""
+  val = [_batch([([(0, 5.0)], [(1, 4.0), (3, 2.0)]), ([(2, 4.0)], [(0, 5.0)]), ([], [])])]
+  candidates = np.arange(4)
+  result = baselines.grid_search(baselines.ItemMean, {"damping": [0.0, 1000.0]}, TRAIN,
+                                 val, metric="full_recall@1", candidates=candidates)
+  for params, score in result.scores:
+    model = baselines.ItemMean(**params).fit(**TRAIN)
+    scores = model.predict(val[0]["support"]["item"], val[0]["support"]["y"],
+                           val[0]["support"]["mask"], np.broadcast_to(candidates, (3, 4)))
+    # task 0 excludes item 0 and has one liked item (1); task 1 excludes 2, likes 0
+    expected = metrics.per_user_full_catalogue(scores[:2], [[1], [0]], [[0], [2]], ks=1)
+    assert score == pytest.approx(np.mean(expected["recall@1"]))
+  with pytest.raises(ValueError, match="ranks a candidate catalogue: pass candidates"):
+    baselines.grid_search(baselines.ItemMean, {}, TRAIN, val, metric="full_ndcg@10")

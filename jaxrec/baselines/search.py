@@ -8,8 +8,11 @@ import math
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+import numpy as np
+
 from jaxrec.baselines import base
 from jaxrec.metrics import evaluate
+from jaxrec.metrics.catalogue import batch_full_catalogue
 from jaxrec.metrics.direction import higher_is_better
 
 
@@ -34,7 +37,8 @@ def grid_search(baseline_cls: type[base.Baseline], grid: Mapping[str, Sequence[A
                 fit_args: Sequence[Any] | Mapping[str, Any],
                 val_batches: Iterable[dict[str, Any]], metric: str = "rmse", *,
                 implicit: bool = False,
-                relevance_threshold: float | None = None) -> GridSearchResult:
+                relevance_threshold: float | None = None,
+                candidates: Sequence[int] | None = None) -> GridSearchResult:
   """Picks the grid point with the best validation metric.
 
   For every combination of ``grid`` values (the Cartesian product, in the
@@ -43,7 +47,10 @@ def grid_search(baseline_cls: type[base.Baseline], grid: Mapping[str, Sequence[A
   num_items)`` or the matching keyword dict) and scores it on the validation
   episode batches: the ``metric`` of ``jaxrec.metrics.per_user_metrics``
   (e.g. ``"rmse"``, ``"ndcg@5"``), averaged over all validation users of all
-  batches. Grid entries the baseline lists in ``PREDICT_PARAMS`` do not change
+  batches, or a full-catalogue metric (``"full_ndcg@10"``, ``"full_recall@10"``:
+  every item of ``candidates`` but the user's support positives ranked,
+  :func:`jaxrec.metrics.batch_full_catalogue`), averaged over the users with a
+  relevant query item. Grid entries the baseline lists in ``PREDICT_PARAMS`` do not change
   the fit: it is fit once per combination of the other entries and each
   prediction-time value is applied with ``with_params``. The metric is
   minimised or maximised as :func:`jaxrec.metrics.higher_is_better` says (MAE
@@ -62,6 +69,8 @@ def grid_search(baseline_cls: type[base.Baseline], grid: Mapping[str, Sequence[A
     metric: a key of ``per_user_metrics``.
     implicit: whether labels are implicit (forwarded to ``per_user_metrics``).
     relevance_threshold: forwarded to ``per_user_metrics``.
+    candidates: ``int[C]`` item ids ranked by a ``full_*`` metric (the
+      validation state's catalogue); unused otherwise.
 
   Returns:
     A ``GridSearchResult``; ``scores`` in grid order.
@@ -93,7 +102,7 @@ def grid_search(baseline_cls: type[base.Baseline], grid: Mapping[str, Sequence[A
     for index in indices:
       candidate = model.with_params(
           **{k: v for k, v in points[index].items() if k in predict_names})
-      score = _validation_score(candidate, val_batches, metric, implicit,
+      score = _validation_score(candidate, val_batches, metric, implicit, candidates,
                                 relevance_threshold)
       scores[index] = score
       if not math.isnan(score) and (
@@ -107,10 +116,29 @@ def grid_search(baseline_cls: type[base.Baseline], grid: Mapping[str, Sequence[A
 
 
 def _validation_score(model: base.Baseline, val_batches: Sequence[dict[str, Any]],
-                      metric: str, implicit: bool,
+                      metric: str, implicit: bool, candidates: Sequence[int] | None,
                       relevance_threshold: float | None) -> float:
-  """``metric`` of ``model`` averaged over every validation user of every batch."""
+  """``metric`` of ``model`` averaged over every validation user of every batch
+  (for a ``full_*`` metric, over those with a relevant query item)."""
   ks = (_cutoff(metric),) if "@" in metric else ()
+  if metric.startswith("full_"):
+    if candidates is None:
+      raise ValueError(f"metric '{metric}' ranks a candidate catalogue: pass candidates")
+    candidates = np.asarray(candidates)
+    threshold = evaluate.relevance_threshold_for(implicit, relevance_threshold)
+    values = []
+    for batch in val_batches:
+      support = batch["support"]
+      query = np.broadcast_to(candidates, (support["item"].shape[0], len(candidates)))
+      scores = model.predict(support["item"], support["y"], support["mask"], query)
+      per_user, _ = batch_full_catalogue(scores, batch, candidates, threshold, ks)
+      key = metric[len("full_"):]
+      if key not in per_user:
+        raise ValueError(f"unknown metric '{metric}'; available: "
+                         f"{sorted('full_' + k for k in per_user)}")
+      values.append(per_user[key])
+    values = np.concatenate(values)
+    return float(np.nanmean(values)) if np.isfinite(values).any() else math.nan
   per_user = [
       evaluate.per_user_metrics(model.predict_batch(batch), batch["query"]["y"],
                                 batch["query"]["mask"], ks=ks, implicit=implicit,

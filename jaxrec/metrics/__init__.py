@@ -1,5 +1,6 @@
 """jaxrec.metrics: exact, tie-aware evaluation metrics (numpy, float64, on host)."""
 
+from jaxrec.metrics.catalogue import batch_full_catalogue
 from jaxrec.metrics.catalogue import coverage_at_k
 from jaxrec.metrics.catalogue import diversity_at_k
 from jaxrec.metrics.catalogue import item_popularity

@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from jaxrec.metrics import _checks
+from jaxrec.metrics.ranking import per_user_full_catalogue
 
 
 def top_k_items(score_matrix, k: int, exclude=None) -> np.ndarray:
@@ -183,3 +184,46 @@ def _topk_array(topk, num_items: int) -> np.ndarray:
                      f"{topk.shape}")
   _check_ids(topk, num_items, "topk")
   return topk
+
+
+def batch_full_catalogue(scores, batch, candidates, threshold: float, ks=10
+                         ) -> tuple[dict[str, np.ndarray], np.ndarray]:
+  """Full-catalogue metrics of one padded episode batch's candidate rankings.
+
+  Each real task (a query mask that is not all zero) ranks every item of
+  ``candidates`` but its support items with ``y > 0``; its relevant items are
+  the query items with ``y >= threshold``, the other query items stay ordinary
+  candidates (:func:`jaxrec.metrics.per_user_full_catalogue`).
+
+  Args:
+    scores: ``float[B, C]`` scores of ``candidates`` for every task of the batch.
+    batch: ``{"support", "query"}`` padded parts (``item``, ``y``, ``mask``).
+    candidates: ``int[C]`` item ids.
+    threshold: the relevance threshold (4 for ratings, 1 for implicit data).
+    ks: the cut-offs.
+
+  Returns:
+    ``(per_user, seen)``: ``{"recall@k", "ndcg@k", "hit@k"}`` as ``float64[R]``
+    over the ``R`` real tasks (NaN without a relevant item), and ``bool[R, C]``,
+    the excluded (support) positions.
+  """
+  candidates = np.asarray(candidates)
+  position = np.full(int(candidates.max(initial=0)) + 1, -1)
+  position[candidates] = np.arange(len(candidates))
+  real = batch["query"]["mask"].sum(axis=1) > 0
+  scores = np.asarray(scores, np.float64)[real]
+
+  def positions(part):
+    items = np.asarray(part["item"])[real]
+    inside = items < len(position)
+    return np.where(inside, position[np.where(inside, items, 0)], -1), part["mask"][real] > 0
+  (s_pos, s_ok), (q_pos, q_ok) = positions(batch["support"]), positions(batch["query"])
+  s_ok &= (batch["support"]["y"][real] > 0) & (s_pos >= 0)
+  relevant = q_ok & (batch["query"]["y"][real] >= threshold)
+  seen = np.zeros(scores.shape, bool)
+  rows, cols = np.nonzero(s_ok)
+  seen[rows, s_pos[rows, cols]] = True
+  per_user = per_user_full_catalogue(
+      scores, np.where(relevant, q_pos, 0), np.where(s_ok, s_pos, 0),
+      positives_mask=relevant, exclude_mask=s_ok, ks=ks)
+  return per_user, seen
