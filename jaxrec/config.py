@@ -45,14 +45,16 @@ def get_config() -> ml_collections.ConfigDict:
   c.model.kwargs = ml_collections.ConfigDict({"embed_dim": 32})
 
   c.meta = ml_collections.ConfigDict()
-  c.meta.algorithm = "maml"         # maml | fomaml | reptile | model_average | meta_sgd | anil | joint
+  # maml | fomaml | reptile | model_average | meta_sgd | anil | joint
+  c.meta.algorithm = "maml"
   c.meta.inner_lr = 0.01
   c.meta.num_steps = 1
   c.meta.adapt = "model"            # model (the model's adapt_mask) | all | head (ANIL)
   c.meta.adapter = "gradient"       # gradient (from θ) | solve (from the model's closed-form solve)
   c.meta.remat = "none"             # none | steps | recompute: second-order memory (meta.adapt)
   c.meta.microbatches = 1           # task slices per step, run one after the other (memory)
-  c.meta.unroll = 1                 # lax.scan unroll of the inner loop (True: all; not with remat=steps)
+  c.meta.unroll = 1                 # lax.scan unroll of the inner loop (True: all;
+                                    # not with remat=steps)
 
   c.optimizer = ml_collections.ConfigDict()
   c.optimizer.learning_rate = 1e-3

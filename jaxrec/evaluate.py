@@ -350,7 +350,8 @@ def _tune_baselines(table: dict, inputs: dict[str, Any], names: dict[str, str],
                     fit_args: tuple, batches: Sequence[dict], metric: str, implicit: bool,
                     candidates: np.ndarray) -> dict[str, tuple[baselines.Baseline, dict]]:
   """Grid-searches each ``(class, grid, input names)`` of ``table`` in order on
-  ``batches`` by ``metric`` (a ``full_*`` metric ranks ``candidates``); each baseline's chosen hyperparameters join ``inputs`` for the
+  ``batches`` by ``metric`` (a ``full_*`` metric ranks ``candidates``); each
+  baseline's chosen hyperparameters join ``inputs`` for the
   later ones. Returns ``{name: (best baseline, chosen hyperparameters and inputs:
   numbers as they are, others by their ``names`` entry)}``."""
   tuned = {}

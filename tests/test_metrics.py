@@ -291,7 +291,7 @@ def test_diversity_of_wide_vectors_is_computed_in_chunks_exactly():
   vectors[np.arange(6)[:, None], rng.integers(0, 40, (6, 3))] = 1.0
   topk = np.stack([rng.permutation(6)[:3] for _ in range(10)])
   unit = vectors[:, :40] / np.linalg.norm(vectors, axis=1, keepdims=True)
-  pairs = [1 - unit[row[j]] @ unit[row[l]] for row in topk for j, l in ((0, 1), (0, 2), (1, 2))]
+  pairs = [1 - unit[row[a]] @ unit[row[b]] for row in topk for a, b in ((0, 1), (0, 2), (1, 2))]
   assert metrics.diversity_at_k(topk, vectors) == pytest.approx(np.mean(pairs), abs=1e-12)
 
 

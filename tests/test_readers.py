@@ -545,7 +545,7 @@ def test_lastfm_synthetic(tmp_path):
   assert "2 tag assignments dated outside" in messages
   assert "4 tag assignments reference 4 artist ids" in messages
   lines = (directory / "user_artists.dat").read_bytes().split(b"\r\n")
-  assert data.num_interactions == len([l for l in lines[1:] if l])
+  assert data.num_interactions == len([line for line in lines[1:] if line])
   assert data.num_users == 30 and data.num_items == 60
   assert data.item_features["tag"].shape == (60, 3)
   assert any(not t.isascii() for t in data.item_text)

@@ -129,7 +129,7 @@ def test_lastfm_line_endings_and_encodings(tmp_path):
   names = (directory / "artists.dat").read_text(encoding="utf-8")
   assert any(ord(c) > 255 for c in names)  # outside latin-1: UTF-8 is required
   assert b"m\xfasica latina" in (directory / "tags.dat").read_bytes()
-  user_ids = {int(l.split(b"\t")[0]) for l in
+  user_ids = {int(row.split(b"\t")[0]) for row in
               (directory / "user_artists.dat").read_bytes().splitlines()[1:]}
   assert min(user_ids) == 2
 

@@ -1,5 +1,6 @@
 r"""MeLU with the paper's settings (local lr 5e-6, outer Adam 5e-5, 32 tasks per
-batch, 5 local steps, no id embeddings); --config.meta.num_steps=1 for the 1-step variant; MeLU on MovieLens-100K.
+batch, 5 local steps, no id embeddings); --config.meta.num_steps=1 for the 1-step
+variant; MeLU on MovieLens-100K.
 
   python -m experiments.meta_train --config=experiments/configs/melu_paper_ml100k.py \
       --workdir=workdirs/melu_paper_ml100k --evaluate

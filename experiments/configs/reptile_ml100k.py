@@ -1,4 +1,5 @@
-r"""Reptile: theta <- theta + eps (phi - theta) through Adam, 5 inner steps on support and query; MeLU on MovieLens-100K.
+r"""Reptile: theta <- theta + eps (phi - theta) through Adam, 5 inner steps on support
+and query; MeLU on MovieLens-100K.
 
   python -m experiments.meta_train --config=experiments/configs/reptile_ml100k.py \
       --workdir=workdirs/reptile_ml100k --evaluate

@@ -24,7 +24,8 @@ implicit feedback (``unobserved_weight = w₀ > 0``) the support holds positives
 ``w = exp(log_unobserved)`` (learned, initialised at ``w₀``), as in implicit ALS: the
 normal equations gain ``w Σ_c x_c x_cᵀ`` and ``w Σ_c x_c (0 − μ − b_c)`` over the
 catalogue's training items ``c`` (the support items' own 0-terms are kept: with
-``w`` small against 1 that is the usual approximation). With ``set_prior`` the prior mean also reads the support set (an encoder over it):
+``w`` small against 1 that is the usual approximation). With ``set_prior`` the
+prior mean also reads the support set (an encoder over it):
 ``φ⁰ = φ⁰_θ + (1/n) Σ_j (A[j] + (r_j − μ − b_j) B[j])`` with learned item tables
 ``A``, ``B`` (zero-initialised, so training starts from the plain prior). The solve
 is differentiable in every item-side and prior parameter, so the outer loop of
