@@ -138,7 +138,7 @@ def _output():
 def test_results_markdown_full_catalogue_and_support_table():
   lines = evaluate.results_markdown(_output()).splitlines()
   assert "## new_users (6 test users; full_* over the 4 with a relevant query item)" in lines
-  assert "| method | mae | rmse | full_recall@10 | full_ndcg@10 |" in lines
+  assert "| method | rmse | mae | full_recall@10 | full_ndcg@10 |" in lines
   assert "| method | 1-10 (n=3) | 11-30 (n=2) | 31+ (n=1) |" in lines
   assert "| mf_foldin | 1.0000 | 0.9000 | 0.6000 |" in lines
 

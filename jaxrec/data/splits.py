@@ -356,12 +356,3 @@ def build_tables(interactions: Interactions, split: ColdStartSplit
                  "item_id": len(split.train_items) + 1}
   return user_table, item_table, vocab_sizes
 
-
-def item_popularity(interactions: Interactions, split: ColdStartSplit) -> np.ndarray:
-  """``float32[I]``: number of training interactions of each item.
-
-  ``pop[i] = #{n : training_mask[n] and item[n] = i}`` (0 for val/test items).
-  """
-  train = training_mask(interactions, split)
-  return np.bincount(interactions.item[train],
-                     minlength=interactions.num_items).astype(np.float32)

@@ -139,7 +139,7 @@ class ColdStartConfig(tfds.core.BuilderConfig):
 
 def _default_config(negatives: int = 0) -> ColdStartConfig:
   """The ``random`` config, version 1.0.0: the default protocol of
-  ``experiments/configs/default.py``."""
+  ``jaxrec.config.get_config``."""
   return ColdStartConfig(
       name="random", version="1.0.0", negatives=negatives,
       release_notes={"1.0.0": "Initial protocol: seeded random joint 8:1:1 user "
