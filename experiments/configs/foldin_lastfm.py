@@ -10,12 +10,24 @@ training artist an observed 0 with a learned weight, towards a meta-learned prio
 with learned shrinkage. The outer loop trains item side, prior, shrinkage and the
 unobserved weight for the softmax of the query positives over the whole training
 catalogue; validation selects on full-catalogue nDCG@10 of the validation users.
+
+Grid on seed 0's validation users (full-catalogue nDCG@10 / recall@10; test users
+not looked at), rank 32 unless said: lr 1e-3, AdamW decay 1, unobserved weight 0.01:
+0.1326 / 0.1155; weight 0.1: 0.0959 / 0.0866; lr 3e-3, decay 3: 0.1548 / 0.1337
+(chosen); decay 10: 0.1475 / 0.1251; rank 64, decay 3: 0.1429 / 0.1246. Every run
+overfits within a few epochs. On the same validation users the tuned baselines
+reach: implicit-ALS fold-in 0.2501 / 0.2070 (32 factors, reg 10, alpha 10), item-kNN
+0.2159 / 0.1799, EASE 0.2003 / 0.1684, popularity 0.0924 / 0.0790: this model, trained
+from random initialisation, is far behind the classical fold-in.
 """
 
 from experiments.configs import default
 
 # The grid searched on validation users (seed 0); get_config() holds the choice.
-GRID = {"model.kwargs.rank": (32,), "optimizer.learning_rate": (3e-3,)}
+GRID = [{"optimizer.learning_rate": 1e-3, "optimizer.weight_decay": 1.0,
+         "model.kwargs.unobserved_weight": w} for w in (0.01, 0.1)] + [
+    {"optimizer.learning_rate": 3e-3, "optimizer.weight_decay": d, "model.kwargs.rank": r}
+    for d, r in ((3.0, 32), (10.0, 32), (3.0, 64))]
 
 
 def get_config():
@@ -30,7 +42,7 @@ def get_config():
   c.meta.adapter = "solve"
   c.meta.num_steps = 0
   c.optimizer.learning_rate = 3e-3
-  c.optimizer.weight_decay = 0.1
+  c.optimizer.weight_decay = 3.0
   c.best_metric = "full_ndcg@10"
   c.num_epochs = 30
   c.eval_every = 25
