@@ -26,7 +26,8 @@ def get_config() -> ml_collections.ConfigDict:
   c.name = ""                       # method name in results; "" -> "<model>-<algorithm>"
 
   c.data = ml_collections.ConfigDict()
-  c.data.dataset = "ml-100k"        # ml-100k | ml-1m | lastfm | synthetic | csv:<path>
+  # ml-100k | ml-1m | lastfm | synthetic | synthetic-lastfm | csv:<path>
+  c.data.dataset = "ml-100k"
   c.data.data_dir = ""              # '' -> $JAXREC_DATA_DIR
   c.data.download = False           # fetch + sha256-verify the official archive if missing
   c.data.split = "random"           # random | time
@@ -41,7 +42,7 @@ def get_config() -> ml_collections.ConfigDict:
   c.data.cache_dir = ""             # '' -> $JAXREC_CACHE_DIR/text, else ~/.cache/jaxrec/text
 
   c.model = ml_collections.ConfigDict()
-  c.model.name = "melu"             # melu | hybrid | two_tower
+  c.model.name = "melu"             # melu | hybrid | two_tower | foldin
   c.model.kwargs = ml_collections.ConfigDict({"embed_dim": 32})
 
   c.meta = ml_collections.ConfigDict()

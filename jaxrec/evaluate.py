@@ -43,6 +43,7 @@ from jaxrec import train as train_lib
 from jaxrec.data import batching
 from jaxrec.data import episodes as episodes_lib
 from jaxrec.data import splits
+from jaxrec.data import tags
 
 KS = (1, 3, 5, 10)
 K_SHOTS = (1, 2, 3, 5, 10, 15, 20)
@@ -303,8 +304,10 @@ def fit_baselines(config: ml_collections.ConfigDict, prepared: train_lib.Prepare
            "episodes": {"query_size": config.data.query_size,
                         "negatives": config.data.negatives},
            "metric": config.best_metric, "grids": BASELINE_GRIDS,
-           "code": baselines.cache.source_hash(fit_baselines, _fit_baselines,
-                                               _tune_baselines, item_vectors)}
+           "code": baselines.cache.source_hash(
+               fit_baselines, _fit_baselines, _tune_baselines, item_vectors, _batches,
+               splits, episodes_lib, batching, tags, metrics.catalogue,
+               metrics.evaluate, metrics.ranking, metrics.rating)}
   return baselines.cache.load_or_fit(baselines.cache.cache_key(parts),
                                      lambda: _fit_baselines(config, prepared, val_batches))
 
@@ -370,7 +373,11 @@ def method_name(config: ml_collections.ConfigDict) -> str:
   return config.get("name") or f"{config.model.name}-{config.meta.algorithm}"
 
 
-def _curve_metric(implicit: bool) -> str:
+def _curve_metric(config: ml_collections.ConfigDict, implicit: bool) -> str:
+  """The curves' metric: the run's ``best_metric`` when it ranks the whole
+  catalogue (``full_*``), else AUC (implicit) or RMSE (explicit)."""
+  if config.best_metric.startswith("full_"):
+    return config.best_metric
   return "auc" if implicit else "rmse"
 
 
@@ -444,13 +451,15 @@ def evaluate_run(workdir: str | pathlib.Path, *, progress: bool = True) -> dict[
     if progress:
       print(f"evaluated {state_name}: {len(episodes)} users")
 
-  curve_metric = _curve_metric(implicit)
+  curve_metric = _curve_metric(config, implicit)
+  catalogue = functools.partial(catalogue_metrics, candidates=prepared.split.train_items,
+                                prepared=prepared)
   curves = {"metric": curve_metric,
             "k_shot": k_shot_curve(scorers, test_episodes["new_users"], shape, implicit,
-                                   curve_metric, seed=config.seed),
+                                   curve_metric, seed=config.seed, catalogue=catalogue),
             "inner_steps": inner_steps_curve(
                 scoring, state.params, inner_lr, _batches(test_episodes["new_users"], shape),
-                implicit, curve_metric)}
+                implicit, curve_metric, catalogue=catalogue)}
   trained_code = workdir / "provenance.json"  # written by train.train
   output = {"dataset": inter.name,
             "protocol": {**protocol(config, prepared), "hyperparameters": chosen,
@@ -464,29 +473,51 @@ def evaluate_run(workdir: str | pathlib.Path, *, progress: bool = True) -> dict[
   return output
 
 
+def _measure(metric: str, implicit: bool, catalogue: Callable | None
+             ) -> Callable[[Scorer, Callable, Sequence[dict]], float]:
+  """``measure(score, score_all, batches)``: ``metric`` of a scorer's query scores,
+  or, for a ``full_*`` metric, of its rankings of the catalogue
+  (``catalogue(score_all, batches) -> (summary, per_user)``)."""
+  if metric.startswith("full_"):
+    if catalogue is None:
+      raise ValueError(f"metric '{metric}' ranks the catalogue: pass catalogue")
+    return lambda score, score_all, batches: catalogue(score_all, batches)[0][metric]
+  return lambda score, score_all, batches: _evaluate_scorer(score, batches,
+                                                            implicit)[0][metric]
+
+
 def k_shot_curve(scorers: dict, episodes: episodes_lib.Episodes, shape: tuple[int, int, int],
-                 implicit: bool, metric: str, *, seed: int) -> dict[str, Any]:
+                 implicit: bool, metric: str, *, seed: int,
+                 catalogue: Callable | None = None) -> dict[str, Any]:
   """``metric`` vs the number of support ratings ``k`` (``K_SHOTS``) on
   ``new_users``: each user's support set truncated to ``k`` random ratings;
   users with fewer than ``k`` leave that point (``users`` counts those left).
+  A ``full_*`` metric ranks the catalogue with ``catalogue`` (see ``_measure``).
   The curve ends before the first ``k`` no user reaches (support positives: every
   rating, or the ``y != 0`` entries when negatives are sampled: ``support_positives``)."""
   most = episodes.support_positives.max(initial=0)
+  measure = _measure(metric, implicit, catalogue)
   curve = {"k": [], "users": [], "values": {m: [] for m in scorers}}
   for k in (k for k in K_SHOTS if k <= most):
     truncated = episodes_lib.truncate_support(episodes, k, seed=seed)
     batches = _batches(truncated, shape)
     curve["k"].append(k)
     curve["users"].append(len(truncated))
-    for method, (score, _) in scorers.items():
-      curve["values"][method].append(_evaluate_scorer(score, batches, implicit)[0][metric])
+    for method, (score, score_all) in scorers.items():
+      curve["values"][method].append(measure(score, score_all, batches))
   return curve
 
 
 def inner_steps_curve(scoring, params, inner_lr, batches: Sequence[dict], implicit: bool,
-                      metric: str) -> dict[str, list]:
+                      metric: str, *, catalogue: Callable | None = None
+                      ) -> dict[str, list]:
   """``metric`` on ``new_users`` vs the number of test-time inner steps
-  (``0 .. max(INNER_STEPS)``, one adaptation trajectory per task)."""
+  (``0 .. max(INNER_STEPS)``, one adaptation trajectory per task; a ``full_*``
+  metric ranks the catalogue after each number of steps, see ``_measure``)."""
+  if metric.startswith("full_"):
+    measure = _measure(metric, implicit, catalogue)
+    values = [measure(*scoring(params, inner_lr, s), batches) for s in INNER_STEPS]
+    return {"steps": list(INNER_STEPS), "values": values}
   scores = [np.asarray(scoring.trajectory(params, inner_lr, max(INNER_STEPS), b))
             for b in batches]
   values = [_evaluate_scores(batches, [t[s] for t in scores], implicit)[0][metric]

@@ -1,9 +1,10 @@
 """Meta-training from a config: data preparation, the training loop, checkpoints.
 
 ``experiments/meta_train.py`` is a thin command-line wrapper around :func:`train`;
-``jaxrec.evaluate`` and ``jaxrec.recommend`` reuse :func:`prepare`,
+``jaxrec.evaluate`` (through ``jaxrec.run``) reuses :func:`prepare`,
 :func:`build_model` and :func:`init_state` so that a checkpoint is always read back
-with exactly the data, tables and model it was trained with.
+with exactly the data, tables and model it was trained with; serving rebuilds the
+model from the bundle :func:`train` writes (``jaxrec.serving.bundle``).
 
 A run directory (``workdir``) holds ``config.json``, ``metrics.jsonl`` (one JSON
 object per logged step), ``checkpoints/`` (latest, for resuming) and ``best/`` (the
@@ -178,10 +179,12 @@ def init_state(config: ml_collections.ConfigDict, model: models.RecModel,
                prepared: Prepared | None = None) -> meta.MetaState:
   """The initial meta-state (parameters from ``config.seed``).
 
-  With ``config.model.warm_start`` (a dict ``{"reg", "foldin_reg"}``, ``foldin``
-  only) and ``prepared`` given, the parameters start as an ALS matrix
-  factorisation of the training ratings (rank ``model.kwargs.rank``, penalty
-  ``reg``) with fold-in penalty ``foldin_reg``
+  With ``config.model.warm_start`` (a dict ``{"reg", "foldin_reg"}`` and
+  optionally ``"reg_bias"``, ``foldin`` only) and ``prepared`` given, the
+  parameters start as the ``mf_foldin`` baseline with those settings: an ALS
+  matrix factorisation of the training ratings (rank ``model.kwargs.rank``,
+  penalties ``reg`` and ``reg_bias``, the baseline's default seed) with fold-in
+  penalties ``foldin_reg`` on the factors and ``reg_bias`` on the bias
   (:func:`jaxrec.models.foldin.warm_start`); without ``prepared`` (a restore
   template) they are the random initialisation.
   """
@@ -193,11 +196,13 @@ def init_state(config: ml_collections.ConfigDict, model: models.RecModel,
     inter = prepared.interactions
     rows = splits.training_mask(inter, prepared.split)
     mf = baselines.MatrixFactorization(
-        rank=model.config["rank"], reg=warm["reg"], reg_bias=warm["reg"],
-        seed=config.seed).fit(inter.user[rows], inter.item[rows], inter.rating[rows],
-                              inter.num_users, inter.num_items)
-    params = warm_start(params, prepared.item_table["item_id"], mf.mu,
-                               mf.item_factors, mf.item_bias, warm["foldin_reg"])
+        rank=model.config["rank"], reg=warm["reg"],
+        **({"reg_bias": warm["reg_bias"]} if "reg_bias" in warm else {}),
+        fold_in_reg=warm["foldin_reg"]).fit(inter.user[rows], inter.item[rows],
+                                            inter.rating[rows], inter.num_users,
+                                            inter.num_items)
+    params = warm_start(params, prepared.item_table["item_id"], mf.mu, mf.item_factors,
+                        mf.item_bias, mf.fold_in_reg, mf.reg_bias)
   inner_lr = (meta.meta_sgd_init(params, config.meta.inner_lr)
               if algorithm_of(config).learns_inner_lr else None)
   return meta.init_meta_state(params, make_optimizer(config), inner_lr)
@@ -231,7 +236,11 @@ def _meta_step(config: ml_collections.ConfigDict, model: models.RecModel) -> Ste
 
 def _joint_step(config: ml_collections.ConfigDict, model: models.RecModel) -> StepFn:
   """The no-meta-learning reference: the same network trained on every rating of a
-  task (support and query together) with no inner loop."""
+  task (support and query together) with no inner loop (so with the gradient
+  adapter only: a solve would be used at test time but never trained through)."""
+  if make_adapter(config, model).start is not None:
+    raise ValueError(f"config.meta.adapter={config.meta.adapter!r} needs a MAML-family "
+                     "algorithm; 'joint' trains without adaptation")
   maml_step = meta.make_maml_step(model.loss, make_optimizer(config), inner_lr=0.0,
                                   num_steps=0)
 
@@ -524,6 +533,7 @@ def _set_up(config: ml_collections.ConfigDict, workdir: str | pathlib.Path
   mesh = parallel.make_mesh(config.num_devices or None)
   step = parallel.data_parallel_step(make_train_step(config, model), mesh)
   validate = _validator(config, prepared, model, make_adapter(config, model))
+  best_mode = "max" if metrics_lib.higher_is_better(config.best_metric) else "min"
   provenance_path = workdir / "provenance.json"
   if chief and not config_path.exists():
     config_path.write_text(config.to_json(indent=2))
@@ -531,9 +541,7 @@ def _set_up(config: ml_collections.ConfigDict, workdir: str | pathlib.Path
     provenance_path.write_text(json.dumps(provenance.code_identity(), indent=2))
   state = parallel.replicate(init_state(config, model, prepared), mesh)
   best_key = f"val_{config.best_metric}"
-  latest, best = checkpoint.managers(
-      workdir, best_metric=best_key,
-      best_mode="max" if metrics_lib.higher_is_better(config.best_metric) else "min")
+  latest, best = checkpoint.managers(workdir, best_metric=best_key, best_mode=best_mode)
   return _Run(config=config, workdir=workdir, prepared=prepared, chief=chief, mesh=mesh,
               step=step, validate=validate, best_key=best_key, latest=latest,
               best=best), state

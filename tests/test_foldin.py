@@ -166,10 +166,10 @@ def test_warm_start_makes_solve_the_mf_fold_in():
                             set_prior=True)
   rng = np.random.default_rng(0)
   users, items = rng.integers(0, 5, 60), rng.integers(1, NUM_ITEMS, 60)
-  mf = baselines.MatrixFactorization(rank=2, reg=1.0, reg_bias=1.0).fit(
+  mf = baselines.MatrixFactorization(rank=2, reg=1.0, reg_bias=2.0, fold_in_reg=3.0).fit(
       users, items, rng.integers(1, 6, 60).astype(float), 5, NUM_ITEMS)
   params = warm_start(model.init(jax.random.key(0)), item_table["item_id"], mf.mu,
-                      mf.item_factors, mf.item_bias, 1.0)
+                      mf.item_factors, mf.item_bias, 3.0, 2.0)
   support = make_part(seed=2, size=6, real=4)
   query = jnp.arange(1, NUM_ITEMS)
   got = model.predict(model.solve(params, support), support["user"], query)
@@ -260,3 +260,10 @@ def test_positives_only_requests_find_the_planted_taste(tmp_path):
   assert len(served) >= 20
   assert np.mean(served) > 3 * np.mean(chance), (np.mean(served), np.mean(chance))
   assert np.mean(served) > np.mean(popular), (np.mean(served), np.mean(popular))
+
+
+def test_implicit_foldin_needs_item_ids():
+  with pytest.raises(ValueError, match="range over the training items"):
+    models.make_model("foldin", *ml1m_like(), use_ids=False, loss="softmax")
+  with pytest.raises(ValueError, match="range over the training items"):
+    models.make_model("foldin", *ml1m_like(), use_ids=False, unobserved_weight=0.1)

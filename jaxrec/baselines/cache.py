@@ -19,6 +19,7 @@ import os
 import pathlib
 import pickle
 import tempfile
+import types
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
@@ -39,9 +40,10 @@ def default_cache_dir() -> pathlib.Path:
   return pathlib.Path(root).expanduser() / "baselines"
 
 
-def source_hash(*functions: Callable) -> str:
+def source_hash(*functions: Callable | types.ModuleType) -> str:
   """Hex sha256 of the ``.py`` files of ``jaxrec/baselines/`` (names and bytes) and
-  of the source code of ``functions`` (e.g. the caller's fitting code)."""
+  of the source code of ``functions`` (functions or whole modules: the caller's
+  fitting code and what builds and scores its episodes)."""
   digest = hashlib.sha256()
   for path in sorted(pathlib.Path(__file__).parent.glob("*.py")):
     digest.update(path.name.encode())

@@ -66,7 +66,7 @@ def grid_search(baseline_cls: type[base.Baseline], grid: Mapping[str, Sequence[A
       defaults once).
     fit_args: training interactions, positional sequence or keyword mapping.
     val_batches: episode batches (``{"support": ..., "query": ...}``).
-    metric: a key of ``per_user_metrics``.
+    metric: a key of ``per_user_metrics``, or ``"full_<key>@k"`` (see above).
     implicit: whether labels are implicit (forwarded to ``per_user_metrics``).
     relevance_threshold: forwarded to ``per_user_metrics``.
     candidates: ``int[C]`` item ids ranked by a ``full_*`` metric (the

@@ -90,7 +90,7 @@ class RecModel:
       "head"``); at least one leaf is true.
     solve: optional ``solve(params, support) -> params``: a closed-form (or
       encoder) start for the user part, differentiable in ``params``; the
-      ``"solve"`` adapter (``jaxrec.train.ADAPTERS``) starts its inner loop
+      ``"solve"`` adapter (``jaxrec.adapters.ADAPTERS``) starts its inner loop
       from it. None for models without one.
   """
 

@@ -134,7 +134,7 @@ class FoldIn(nn.Module):
     gram, rhs = x.T @ x + jnp.diag(lam), x.T @ t + lam * prior
     if self.unobserved_weight:
       qc, bc = self.item_side(catalogue)
-      known = training_items(catalogue, bc.shape[0])
+      known = training_items(catalogue)
       xc = jnp.concatenate([qc, jnp.ones_like(bc)[:, None]], axis=-1) * known[:, None]
       w = jnp.exp(self.log_unobserved)
       gram = gram + w * xc.T @ xc
@@ -143,11 +143,8 @@ class FoldIn(nn.Module):
     return {"user": {"factors": phi[:-1], "bias": phi[-1]}}
 
 
-def training_items(table: Mapping[str, jax.Array], num_items: int) -> jax.Array:
-  """``float32[I]``: 1 for the training items (``item_id > 0``), 0 for held-out
-  ones; every item when the table has no ``item_id`` field."""
-  if "item_id" not in table:
-    return jnp.ones(num_items)
+def training_items(table: Mapping[str, jax.Array]) -> jax.Array:
+  """``float32[I]``: 1 for the training items (``item_id > 0``), 0 for held-out ones."""
   return (table["item_id"] > 0).astype(jnp.float32)
 
 
@@ -162,7 +159,7 @@ def catalogue_softmax(predict: Callable[[Any, jax.Array, jax.Array], jax.Array],
 
   Args:
     predict: the model's ``predict(params, user, items) -> float32[S]``.
-    candidates: ``float32[I]`` 0/1.
+    candidates: ``float32[I]``, a 0/1 mask over every item.
 
   Returns:
     ``loss(params, part) -> float32[]``; 0 for a part without a positive.
@@ -210,8 +207,9 @@ def foldin(user_table: Mapping[str, np.ndarray], item_table: Mapping[str, np.nda
     whose ``solve`` is the ridge fold-in.
 
   Raises:
-    ValueError: ``rank < 1``, ``init_shrinkage <= 0``, ``set_prior`` without
-      ``use_ids``, no item field or text selected, or as ``select_fields``.
+    ValueError: ``rank < 1``, ``init_shrinkage <= 0``, ``set_prior``, an
+      unobserved weight or the softmax loss without ``use_ids``, no item field
+      or text selected, or as ``select_fields``.
   """
   if rank < 1:
     raise ValueError(f"foldin: rank must be >= 1, got {rank}")
@@ -225,6 +223,9 @@ def foldin(user_table: Mapping[str, np.ndarray], item_table: Mapping[str, np.nda
     raise ValueError("foldin: no item field selected and no text: the item side is empty")
   if unobserved_weight < 0:
     raise ValueError(f"foldin: unobserved_weight must be >= 0, got {unobserved_weight}")
+  if (unobserved_weight or loss == "softmax") and not use_ids:
+    raise ValueError("foldin: the unobserved term and the softmax loss range over the "
+                     "training items, read from item ids; set use_ids=True")
   module = FoldIn(item_specs, rank, use_text, set_prior, init_bias, init_shrinkage,
                   unobserved_weight)
   config = {"rank": rank, "item_fields": [s.name for s in item_specs], "use_ids": use_ids,
@@ -238,28 +239,29 @@ def foldin(user_table: Mapping[str, np.ndarray], item_table: Mapping[str, np.nda
                       adapts=user_part, head=user_part)
   if loss != "softmax":
     return model
-  candidates = training_items({k: jnp.asarray(v) for k, v in item_table.items()
-                               if k == "item_id"}, len(next(iter(item_table.values()))))
+  candidates = training_items({"item_id": jnp.asarray(item_table["item_id"])})
   return dataclasses.replace(model, loss=catalogue_softmax(model.predict, candidates),
                              config={**model.config, "loss": loss})
 
 
 def warm_start(params: dict, item_id: np.ndarray, mu: float, item_factors: np.ndarray,
-               item_bias: np.ndarray, foldin_reg: float) -> dict:
+               item_bias: np.ndarray, foldin_reg: float, bias_reg: float) -> dict:
   """``params`` set so that the model *is* a fitted MF with ridge fold-in.
 
   The ``item_id`` embedding row of item ``i`` becomes ``[q_i, b_i]`` (items with
   id 0, held out of training, keep the shared unknown row at 0), every other
   item-side table and the text projection become 0, ``μ = mu``, the prior
-  ``φ⁰ = 0``, ``λ = foldin_reg`` for every coordinate (``size_slope = 0``) and
-  the set encoder 0. ``solve`` then gives exactly MF's fold-in, so meta-training
-  starts from the tuned baseline (and early stopping can keep it).
+  ``φ⁰ = 0``, ``λ = foldin_reg`` on the factors and ``bias_reg`` on the bias
+  (``size_slope = 0``) and the set encoder 0; the implicit unobserved weight, if
+  any, is kept. ``solve`` then gives exactly MF's fold-in (for explicit data), so
+  meta-training starts from the tuned baseline (and early stopping can keep it).
 
   Args:
     params: a ``foldin`` model's parameters (``use_ids=True``).
     item_id: ``int32[I]``, the item table's ``"item_id"`` field.
     mu, item_factors ``float[I, rank]``, item_bias ``float[I]``: the MF fit.
-    foldin_reg: the fold-in ridge penalty, ``> 0``.
+    foldin_reg: the fold-in ridge penalty on the factors, ``> 0``.
+    bias_reg: the fold-in ridge penalty on the user bias, ``> 0``.
 
   Returns:
     The new parameter pytree (same structure and dtypes).
@@ -278,9 +280,13 @@ def warm_start(params: dict, item_id: np.ndarray, mu: float, item_factors: np.nd
   table[item_id[known]] = np.concatenate(
       [item_factors[known], item_bias[known, None]], axis=1)
   zeros = jax.tree.map(jnp.zeros_like, params)
-  out = {**zeros, "user": params["user"] | zeros["user"]}
+  out = {**zeros}
+  if "log_unobserved" in params:
+    out["log_unobserved"] = params["log_unobserved"]
   out["item"] = {**zeros["item"], "embed": {**zeros["item"]["embed"],
                                             "item_id": jnp.asarray(table)}}
   out["global_bias"] = jnp.asarray(mu, params["global_bias"].dtype)
-  out["log_scale"] = jnp.full_like(params["log_scale"], np.log(foldin_reg))
+  out["log_scale"] = jnp.asarray(
+      np.append(np.full(table.shape[1] - 1, np.log(foldin_reg)), np.log(bias_reg)),
+      params["log_scale"].dtype)
   return out

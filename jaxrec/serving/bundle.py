@@ -49,7 +49,7 @@ class Bundle:
     titles: ``[I]`` item titles (the item text up to :data:`TITLE_SEPARATOR`).
     item_vectors: ``float32[I, d]`` unit-norm item vectors of the explanations
       (``jaxrec.evaluate.item_vectors``, rows scaled to norm 1).
-    popularity: ``float32[I]`` training interactions per item.
+    popularity: ``float32[I]`` distinct training users per item.
     vocab_names: item field -> ``[vocab]`` names of its values (fields with names).
     implicit: implicit feedback.
     rating_range: ``(r_min, r_max)`` accepted ratings (``(0, 1)`` when implicit).
