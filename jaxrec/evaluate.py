@@ -423,9 +423,12 @@ def evaluate_run(workdir: str | pathlib.Path, *, progress: bool = True) -> dict[
     chosen[f"{name}+finetune"] = tuned
     scorers[f"{name}+finetune"] = scoring(state.params, tuned["inner_lr"],
                                           tuned["num_steps"])
+  ranking_only = set()
   for base_name, (fitted, params) in fit_baselines(config, prepared, val_batches).items():
     scorers[base_name] = baseline_scorers(fitted)
     chosen[base_name] = params
+    if fitted.RANKING_ONLY:
+      ranking_only.add(base_name)
 
   results, per_user_all, test_episodes = [], {}, {}
   for state_name in episodes_lib.STATES:
@@ -437,6 +440,10 @@ def evaluate_run(workdir: str | pathlib.Path, *, progress: bool = True) -> dict[
     support_sizes = episodes.support_sizes[np.argsort(episodes.user, kind="stable")]
     for method, (score, score_all) in scorers.items():
       summary, per_user = _evaluate_scorer(score, batches, implicit)
+      if method in ranking_only:  # its scores are not ratings
+        for key in ("mae", "rmse"):
+          summary.pop(key, None)
+          per_user.pop(key, None)
       catalogue, full = catalogue_metrics(score_all, batches, candidates, prepared)
       summary.update(catalogue)
       per_user.update(full)
@@ -550,6 +557,10 @@ def results_markdown(output: dict[str, Any]) -> str:
 
 
 def _cell(values: dict, key: str) -> str:
+  """``mean`` or ``mean ± ci`` of ``key``; "—" for a method that does not report it
+  (a ranking-only baseline has no MAE / RMSE)."""
+  if key not in values:
+    return "—"
   value = values[key]
   ci = values.get(f"{key}_ci95")
   return f"{value:.4f}" if ci is None else f"{value:.4f} ± {ci:.4f}"
@@ -603,7 +614,8 @@ def plot_all(workdir: pathlib.Path, output: dict[str, Any]) -> None:
   fig.tight_layout()
   fig.savefig(workdir / "inner_steps.png", dpi=100)
 
-  rows = [r for r in output["results"] if r["state"] == "new_users"]
+  rows = [r for r in output["results"]  # methods that report MAE (not ranking-only)
+          if r["state"] == "new_users" and "mae" in r["metrics"]]
   bins = [k[len("mae_support_"):] for k in (rows[0]["metrics"] if rows else ())
           if k.startswith("mae_support_")]
   if bins:

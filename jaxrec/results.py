@@ -422,6 +422,7 @@ def support_table(rows: Sequence[Mapping[str, Any]], metric: str = "mae") -> lis
     The title, table and a blank line; ``[]`` when no row has binned values.
   """
   prefix = f"{metric}_support_"
+  rows = [r for r in rows if any(k.startswith(prefix) for k in r["metrics"])]
   bins = list(dict.fromkeys(k[len(prefix):] for r in rows for k in r["metrics"]
                             if k.startswith(prefix) and not k.endswith("_ci95")))
   if not bins:

@@ -30,6 +30,9 @@ class Baseline(abc.ABC):
 
   num_items: int | None = None
   PREDICT_PARAMS: tuple[str, ...] = ()
+  # True when the scores rank items but are not ratings (counts, similarities):
+  # evaluation then reports no MAE / RMSE for the baseline.
+  RANKING_ONLY: bool = False
 
   @abc.abstractmethod
   def fit(self, user, item, y, num_users: int, num_items: int) -> Self:

@@ -71,6 +71,8 @@ class ContentKNN(base.Baseline):
   like training items. Scores are not ratings: use ranking metrics.
   """
 
+  RANKING_ONLY = True
+
   def __init__(self, item_vectors, like_threshold: float = 4.0):
     self.item_vectors = _as_matrix(item_vectors)
     self.like_threshold = float(like_threshold)

@@ -29,6 +29,8 @@ class EASE(base.Baseline):
   ignored. Scores are not ratings: use ranking metrics.
   """
 
+  RANKING_ONLY = True
+
   def __init__(self, l2: float = 100.0):
     self.l2 = base.check_nonnegative(l2, "l2")
     if self.l2 == 0:

@@ -41,6 +41,8 @@ class ImplicitALS(base.Baseline):
   factor-model attributes ``ContentToFactor`` reads.
   """
 
+  RANKING_ONLY = True
+
   def __init__(self, factors: int = 32, reg: float = 1.0, alpha: float = 10.0,
                eps: float | None = None, epochs: int = 15, cg_steps: int = 3,
                init_scale: float = 0.01, seed: int = 0):

@@ -130,6 +130,8 @@ class ItemKNN(base.Baseline):
   use ranking metrics.
   """
 
+  RANKING_ONLY = True
+
   def __init__(self, neighbours: int = 100):
     self.neighbours = base.check_count(neighbours, "neighbours")
 

@@ -130,6 +130,8 @@ class Popularity(base.Baseline):
   are counts, not ratings: use ranking metrics only.
   """
 
+  RANKING_ONLY = True
+
   def fit(self, user, item, y, num_users: int, num_items: int) -> Self:
     """Counts ``popularity int64[I]``; raises ValueError on bad input."""
     user, item, _ = base.training_arrays(user, item, y, num_users, num_items)
