@@ -1,5 +1,6 @@
 """Correctness of jaxrec.meta's core functions (float64 throughout)."""
 
+import importlib
 import pathlib
 import subprocess
 import sys
@@ -476,3 +477,14 @@ def test_type_hints_are_packaged():
   pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
   assert "py.typed" in pyproject["tool"]["setuptools"]["package-data"]["jaxrec"]
   assert (ROOT / "jaxrec" / "py.typed").is_file()
+
+
+@pytest.mark.parametrize("package", ["jaxrec", "jaxrec.meta", "jaxrec.data", "jaxrec.models",
+                                     "jaxrec.metrics", "jaxrec.baselines", "jaxrec.text",
+                                     "jaxrec.data.readers"])
+def test_packages_re_export_through_all(package):
+  """One re-export style: every package lists its public names in ``__all__``."""
+  module = importlib.import_module(package)
+  assert module.__all__ and len(set(module.__all__)) == len(module.__all__)
+  for name in module.__all__:
+    assert getattr(module, name) is not None, name

@@ -20,3 +20,26 @@ from jaxrec.baselines.simple import Popularity
 from jaxrec.baselines.simple import UserMean
 from jaxrec.baselines.simple import damped_item_means
 from jaxrec.baselines.simple import damped_mean
+
+__all__ = [
+    "Baseline",
+    "cache",
+    "ContentKNN",
+    "ContentToFactor",
+    "damped_item_means",
+    "damped_mean",
+    "EASE",
+    "GlobalMean",
+    "grid_search",
+    "GridSearchResult",
+    "ImplicitALS",
+    "ItemKNN",
+    "ItemKNNBaseline",
+    "ItemMean",
+    "ItemMeanUserBias",
+    "MatrixFactorization",
+    "Popularity",
+    "ridge_solve",
+    "sparse_item_vectors",
+    "UserMean",
+]

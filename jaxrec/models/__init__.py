@@ -12,6 +12,7 @@ from jaxrec.models.two_tower import two_tower
 
 __all__ = [
     "LOSSES", "MODELS", "FieldSpec", "LinearInputLoss", "RecModel", "StagedLoss", "bce",
-    "bpr", "build_model", "check_part", "count_params", "get_loss", "hybrid", "make_model",
+    "bpr", "build_model", "check_part", "count_params", "foldin", "get_loss", "hybrid",
+    "make_model",
     "melu", "mse", "select_features", "select_fields", "two_tower",
 ]
