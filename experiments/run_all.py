@@ -151,7 +151,7 @@ def _stale_lines(stale: Sequence[dict[str, Any]], include_stale: bool) -> list[s
           + [f"- {r['config']} seed {r['seed']}: {r['stale']}" for r in stale] + [""])
 
 
-def summarize(root: str | pathlib.Path, out: str | pathlib.Path, *, command: str,
+def pool_runs(root: str | pathlib.Path, out: str | pathlib.Path, *, command: str,
               runs: Sequence[dict[str, Any]] = (),
               pairs: Sequence[tuple[str, str]] = (), final: str | None = None,
               include_stale: bool = False) -> dict[str, Any]:
@@ -255,20 +255,20 @@ def run_all(config_paths: Sequence[str], seeds: Sequence[int], root: str | pathl
             overrides: Sequence[tuple[str, Any]] = (), *, command: str = "",
             pairs: Sequence[tuple[str, str]] = (), final: str | None = None,
             include_stale: bool = False, progress: bool = True) -> dict[str, Any]:
-  """Runs every (config, seed) not finished yet, then :func:`summarize` s ``root``
+  """Runs every (config, seed) not finished yet, then :func:`pool_runs` s ``root``
   (with ``pairs``, ``final`` and ``include_stale``).
 
   A failing run (any exception) is printed and recorded with status ``"failed"``
   and its traceback; the others go on.
 
   Returns:
-    The summary dict of :func:`summarize`, whose ``"runs"`` lists
+    The summary dict of :func:`pool_runs`, whose ``"runs"`` lists
     ``{"config", "seed", "workdir", "status"}`` (status ``done``, ``skipped`` or
     ``failed``, plus ``"error"`` for a failure).
 
   Raises:
     FileNotFoundError, ValueError: for a missing config file or a bad override
-      (before anything runs), and as :func:`summarize`.
+      (before anything runs), and as :func:`pool_runs`.
   """
   configs = {path: apply_overrides(load_config(path), overrides) for path in config_paths}
   runs = []
@@ -283,7 +283,7 @@ def run_all(config_paths: Sequence[str], seeds: Sequence[int], root: str | pathl
         record.update(status="failed", error=traceback.format_exc())
         print(f"run {workdir} failed:\n{record['error']}", file=sys.stderr)
       runs.append(record)
-  return summarize(root, root if out is None else out, command=command, runs=runs,
+  return pool_runs(root, root if out is None else out, command=command, runs=runs,
                    pairs=pairs, final=final, include_stale=include_stale)
 
 

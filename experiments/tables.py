@@ -114,7 +114,7 @@ def provenance_line(summary: Mapping[str, Any], source: str) -> str:
   method has when they differ, and the failed runs.
 
   Args:
-    summary: a ``results.json`` dict of :func:`experiments.run_all.summarize`.
+    summary: a ``results.json`` dict of :func:`experiments.run_all.pool_runs`.
     source: its path as shown to the reader.
   """
   pooled = summary.get("pooled_runs", [])

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from jaxrec.data.batching import (batch_iterator, bucket_lengths, num_batches, pad_batch,
-                                  padding_fraction, summarize)
+                                  padding_fraction, describe_data)
 from jaxrec.data.episodes import describe, make_episodes, training_episodes
 from jaxrec.data.splits import training_mask
 from test_episodes import episode_triples, small_episodes
@@ -138,7 +138,7 @@ def test_describe_and_summarize(data, split):
   assert d["episodes"] == len(eps) and d["dropped"] == eps.num_dropped
   assert d["support_min"] == eps.support_sizes.min()
   assert d["query_median"] == np.median(eps.query_sizes)
-  summary = summarize(data, split, batch_size=8, query_size=5)
+  summary = describe_data(data, split, batch_size=8, query_size=5)
   assert summary["ratings"] == data.num_interactions
   assert summary["training_ratings"] == training_mask(data, split).sum()
   assert summary["test_users"] == len(split.test_users)

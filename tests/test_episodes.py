@@ -220,7 +220,7 @@ def test_support_positives_count_what_truncate_support_keeps(implicit, implicit_
 def test_batching_has_one_home():
   # The batching helpers live in jaxrec.data.batching only (no re-export here).
   for name in ("pad_batch", "batch_iterator", "bucket_lengths", "num_batches",
-               "padding_fraction", "summarize"):
+               "padding_fraction", "describe_data"):
     assert not hasattr(episodes_lib, name), name
     assert hasattr(batching, name), name
 

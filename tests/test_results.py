@@ -305,7 +305,7 @@ def _write_fake_run(root, config, seed, maml_rmse, base_rmse, code=CURRENT):
   return workdir
 
 
-def test_summarize_and_failed_runs_are_reported(tmp_path, capsys):
+def test_pool_runs_and_failed_runs_are_reported(tmp_path, capsys):
   root, out = tmp_path / "root", tmp_path / "out"
   _write_fake_run(root, "maml", 0, [1.0, 2.0], [1.5, 2.5])
   _write_fake_run(root, "maml", 1, [1.0, 1.0], [1.0, 2.0])
@@ -334,12 +334,12 @@ def test_summarize_and_failed_runs_are_reported(tmp_path, capsys):
   assert (out / "maml_k_shot.png").read_bytes() == b"maml 0"
 
 
-def test_summarize_reports_requested_pairs(tmp_path):
+def test_pool_runs_reports_requested_pairs(tmp_path):
   root = tmp_path / "root"
   for seed, (maml, other) in enumerate((([1.0, 2.0], [1.5, 1.5]), ([1.0, 1.0], [2.0, 1.0]))):
     _write_fake_run(root, "maml", seed, maml, [3.0, 3.0])
     _write_fake_run(root, "fomaml", seed, other, [3.0, 3.0])
-  summary = run_all.summarize(root, root, command="cmd",
+  summary = run_all.pool_runs(root, root, command="cmd",
                               pairs=[("melu-maml", "melu-fomaml"), ("melu-maml", "absent")])
   [pair] = [p for p in summary["paired"] if p["reference"] == "melu-fomaml"]
   # seed 0: (1 - 1.5, 2 - 1.5) -> 0; seed 1: (1 - 2, 1 - 1) -> -0.5
@@ -362,7 +362,7 @@ def test_stale_reason():
                                                       {"code_hash": None})
 
 
-def test_summarize_refuses_to_pool_stale_runs(tmp_path, capsys):
+def test_pool_runs_refuses_to_pool_stale_runs(tmp_path, capsys):
   root = tmp_path / "root"
   _write_fake_run(root, "maml", 0, [1.0, 2.0], [1.5, 2.5])
   _write_fake_run(root, "maml", 1, [1.0, 1.0], [1.0, 2.0], code=OLD)
@@ -370,7 +370,7 @@ def test_summarize_refuses_to_pool_stale_runs(tmp_path, capsys):
   old_eval["protocol"].pop("code")  # evaluated by code that recorded no identity
   _write_fake_run(root, "maml", 2, [1.0, 1.0], [2.0, 2.0])
   (root / "maml" / "seed_2" / "results.json").write_text(json.dumps(old_eval))
-  summary = run_all.summarize(root, tmp_path / "out", command="cmd")
+  summary = run_all.pool_runs(root, tmp_path / "out", command="cmd")
   assert [r["seed"] for r in summary["pooled_runs"]] == [0]
   assert [r["seed"] for r in summary["stale_runs"]] == [1, 2]
   assert summary["stale_runs"][1]["stale"] == "evaluated: no code identity recorded"
@@ -385,7 +385,7 @@ def test_summarize_refuses_to_pool_stale_runs(tmp_path, capsys):
   saved = json.loads((tmp_path / "out" / "results.json").read_text())
   assert [r["seed"] for r in saved["stale_runs"]] == [1, 2]
 
-  pooled = run_all.summarize(root, tmp_path / "out", command="cmd", include_stale=True)
+  pooled = run_all.pool_runs(root, tmp_path / "out", command="cmd", include_stale=True)
   assert [r["seed"] for r in pooled["pooled_runs"]] == [0, 1, 2]
   assert [r["seed"] for r in pooled["stale_runs"]] == [1, 2]
   assert "pooled anyway (--include_stale)" in (tmp_path / "out" / "results.md").read_text()
@@ -394,7 +394,7 @@ def test_summarize_refuses_to_pool_stale_runs(tmp_path, capsys):
   _write_fake_run(only_stale, "maml", 0, [1.0], [1.0], code=OLD)
   with pytest.raises(ValueError, match="none of the 1 finished runs .* is of the current "
                      "code .* pass --include_stale"):
-    run_all.summarize(only_stale, only_stale, command="cmd")
+    run_all.pool_runs(only_stale, only_stale, command="cmd")
   with pytest.raises(ValueError, match="--include_stale"):
     run_all.main(["--configs=", f"--root={only_stale}"])
   assert run_all.main(["--configs=", f"--root={only_stale}", "--include_stale"]) == 0
@@ -433,7 +433,7 @@ def _write_final_runs(root):
 def test_final_method_against_the_strongest_other_method(tmp_path):
   root = tmp_path / "root"
   values = _write_final_runs(root)
-  summary = run_all.summarize(root, root, command="cmd", final="melu-maml")
+  summary = run_all.pool_runs(root, root, command="cmd", final="melu-maml")
   comparisons = {p["metric"]: p for p in summary["final"]["comparisons"]}
   assert summary["final"]["method"] == "melu-maml"
   # coverage@10 has no per-user values: not compared.
@@ -454,7 +454,7 @@ def test_final_method_against_the_strongest_other_method(tmp_path):
           "-0.1333 ± 0.1434 (3 seeds) | worse, CI includes 0 |") in lines
   with pytest.raises(ValueError, match="final method 'melu-x' is not among the pooled "
                      "methods"):
-    run_all.summarize(root, root, command="cmd", final="melu-x")
+    run_all.pool_runs(root, root, command="cmd", final="melu-x")
 
 
 def test_support_table_in_the_pooled_report():
@@ -472,9 +472,9 @@ def test_support_table_in_the_pooled_report():
   assert results.support_table([{"method": "a", "metrics": {"mae": 1.0}}]) == []
 
 
-def test_summarize_without_runs(tmp_path):
+def test_pool_runs_without_runs(tmp_path):
   with pytest.raises(FileNotFoundError, match="no finished run"):
-    run_all.summarize(tmp_path, tmp_path / "out", command="")
+    run_all.pool_runs(tmp_path, tmp_path / "out", command="")
 
 
 @pytest.mark.slow

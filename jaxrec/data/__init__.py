@@ -3,7 +3,7 @@
 from jaxrec.data.batching import batch_iterator
 from jaxrec.data.batching import pad_batch
 from jaxrec.data.batching import padding_fraction
-from jaxrec.data.batching import summarize
+from jaxrec.data.batching import describe_data
 from jaxrec.data.episodes import STATES
 from jaxrec.data.episodes import Episodes
 from jaxrec.data.episodes import make_episodes
@@ -27,6 +27,7 @@ __all__ = [
     "batch_iterator",
     "build_tables",
     "ColdStartSplit",
+    "describe_data",
     "Episodes",
     "Interactions",
     "load_csv",
@@ -39,7 +40,6 @@ __all__ = [
     "padding_fraction",
     "random_split",
     "STATES",
-    "summarize",
     "time_split",
     "training_episodes",
     "training_mask",

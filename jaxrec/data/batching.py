@@ -11,7 +11,7 @@ into the fixed-shape numpy batches of the contract (docs/architecture.md)::
 grouping users of similar support size into a few padded lengths ``S``
 (:func:`bucket_lengths`) so that a jitted step compiles once per bucket.
 :func:`pad_batch` builds one such batch, :func:`padding_fraction` measures what
-the bucketing saves and :func:`summarize` reports it for every state.
+the bucketing saves and :func:`describe_data` reports it for every state.
 """
 
 from __future__ import annotations
@@ -194,7 +194,7 @@ def padding_fraction(episodes: Episodes, batch_size: int,
 
 
 
-def summarize(interactions: Interactions, split: ColdStartSplit, *,
+def describe_data(interactions: Interactions, split: ColdStartSplit, *,
               batch_size: int = 32, buckets: Buckets = "pow2",
               **episode_kwargs: Any) -> dict[str, Any]:
   """A data summary: dataset and split sizes, and the episodes of every state.
