@@ -61,5 +61,5 @@ def load_run(workdir: str | pathlib.Path, config: ml_collections.ConfigDict | No
   """
   config = config or load_config(workdir)
   prepared = train_lib.prepare(config)
-  model = train_lib.build_model(config, prepared)
+  model = train_lib.model_of(config, prepared)
   return config, prepared, model, restore_best(workdir, config, model)

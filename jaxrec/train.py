@@ -2,7 +2,7 @@
 
 ``experiments/meta_train.py`` is a thin command-line wrapper around :func:`train`;
 ``jaxrec.evaluate`` (through ``jaxrec.run``) reuses :func:`prepare`,
-:func:`build_model` and :func:`init_state` so that a checkpoint is always read back
+:func:`model_of` and :func:`init_state` so that a checkpoint is always read back
 with exactly the data, tables and model it was trained with; serving rebuilds the
 model from the bundle :func:`train` writes (``jaxrec.serving.bundle``).
 
@@ -134,8 +134,8 @@ def prepare(config: ml_collections.ConfigDict) -> Prepared:
                   popularity=popularity)
 
 
-def build_model(config: ml_collections.ConfigDict,
-                prepared: Prepared | serving_bundle.Bundle) -> models.RecModel:
+def model_of(config: ml_collections.ConfigDict,
+             prepared: Prepared | serving_bundle.Bundle) -> models.RecModel:
   """The config's model over the tables of ``prepared`` (its ``user_table``,
   ``item_table`` and ``vocab_sizes``: a ``Prepared``, or a serving bundle)."""
   return models.make_model(config.model.name, prepared.user_table, prepared.item_table,
@@ -529,7 +529,7 @@ def _set_up(config: ml_collections.ConfigDict, workdir: str | pathlib.Path
     raise ValueError(f"{config_path} holds a different config: resume with the same "
                      "config, or use a fresh --workdir")
   prepared = prepare(config)
-  model = build_model(config, prepared)
+  model = model_of(config, prepared)
   mesh = parallel.make_mesh(config.num_devices or None)
   step = parallel.data_parallel_step(make_train_step(config, model), mesh)
   validate = _validator(config, prepared, model, make_adapter(config, model))

@@ -129,7 +129,7 @@ def test_a_reptile_config_cannot_use_the_solve_adapter():
   config = foldin_config()
   config.meta.algorithm = "reptile"
   with pytest.raises(ValueError, match="needs a MAML-family algorithm"):
-    train.make_train_step(config, train.build_model(config, train.prepare(config)))
+    train.make_train_step(config, train.model_of(config, train.prepare(config)))
 
 
 @pytest.mark.slow

@@ -260,7 +260,7 @@ def test_user_features(recommender):
   table = server.new_user_table(recommender.bundle.user_table,
                                 (("age", (3,)), ("gender", (2,))))
   assert table["gender"][-1] == 2 and table["age"][-1] == 3 and table["zip"][-1] == 0
-  model = train.build_model(recommender.config, dataclasses.replace(
+  model = train.model_of(recommender.config, dataclasses.replace(
       recommender.bundle, user_table=table))
   items = np.asarray([recommender.index[str(i)] for i, _ in RATINGS], np.int32)
   user = jnp.int32(recommender.bundle.num_users)

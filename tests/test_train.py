@@ -43,7 +43,7 @@ def tiny_config(algorithm="maml"):
 
 
 def final_params(workdir, config):
-  model = train.build_model(config, train.prepare(config))
+  model = train.model_of(config, train.prepare(config))
   latest = checkpoint.managers(workdir, read_only=True)[0]
   state, meta = checkpoint.restore(latest, train.init_state(config, model))
   return state, meta
@@ -152,7 +152,7 @@ def test_anil_adapts_the_output_layer_the_model_declares(name, head):
   config = tiny_config("anil")
   config.meta.adapt = "head"
   config.model.name = name
-  model = train.build_model(config, train.prepare(config))
+  model = train.model_of(config, train.prepare(config))
   mask = train.trainable(config, model)
   assert mask is model.head_mask
   flat = jax.tree_util.tree_flatten_with_path(mask)[0]

@@ -37,7 +37,7 @@ TITLE_SEPARATOR = " — "  # the readers' item text is "Title (Year) — Genre1,
 
 @dataclasses.dataclass(frozen=True, eq=False)
 class Bundle:
-  """A run's data as serving needs it (``train.build_model`` takes it in place of
+  """A run's data as serving needs it (``train.model_of`` takes it in place of
   a ``Prepared``: it has the same ``user_table``, ``item_table``, ``vocab_sizes``).
 
   Attributes:

@@ -152,12 +152,12 @@ def load_recommender(workdir: str | pathlib.Path, *,
   bundle = bundle_lib.read_bundle(workdir)
 
   def build(row: requests.UserRow) -> tuple[models.RecModel, adapters.Adapter, Server]:
-    model = train_lib.build_model(config, dataclasses.replace(
+    model = train_lib.model_of(config, dataclasses.replace(
         bundle, user_table=new_user_table(bundle.user_table, row)))
     adapter = train_lib.make_adapter(config, model)
     return model, adapter, _make_server(model, adapter, steps, bundle)
 
-  state = run_lib.restore_best(workdir, config, train_lib.build_model(config, bundle))
+  state = run_lib.restore_best(workdir, config, train_lib.model_of(config, bundle))
   model, adapter, default = build(())
   cached = functools.lru_cache(maxsize=FEATURE_CACHE_SIZE)(lambda row: build(row)[2])
   return Recommender(
