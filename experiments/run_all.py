@@ -217,10 +217,13 @@ def pool_runs(root: str | pathlib.Path, out: str | pathlib.Path, *, command: str
   paired = []
   for state in dict.fromkeys(r["state"] for r in aggregated):
     reference = results_lib.strongest_baseline(aggregated, state, metric)
+    # methods that report the metric (ranking-only baselines have no MAE / RMSE)
+    methods = {r["method"] for r in aggregated if r["state"] == state
+               and metric in r["metrics"]}
     paired += [results_lib.paired_differences(per_user, r["method"], reference, state,
                                               metric)
-               for r in aggregated if r["state"] == state and r["method"] != reference]
-    methods = {r["method"] for r in aggregated if r["state"] == state}
+               for r in aggregated if r["state"] == state and r["method"] != reference
+               and r["method"] in methods]
     paired += [results_lib.paired_differences(per_user, method, ref, state, metric)
                for method, ref in pairs if {method, ref} <= methods]
   comparisons = (results_lib.final_comparisons(aggregated, per_user, final)
