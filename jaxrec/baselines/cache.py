@@ -18,12 +18,13 @@ import logging
 import os
 import pathlib
 import pickle
-import tempfile
 import types
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
 import numpy as np
+
+from jaxrec._io import atomic_write
 
 logger = logging.getLogger(__name__)
 
@@ -99,15 +100,6 @@ def load_or_fit(key: str, fit: Callable[[], T],
       logger.warning("unreadable baseline cache %s (%s): refitting", path, e)
   value = fit()
   directory.mkdir(parents=True, exist_ok=True)
-  fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{path.name}.", suffix=".tmp")
-  try:
-    with os.fdopen(fd, "wb") as f:
-      pickle.dump(value, f, protocol=pickle.HIGHEST_PROTOCOL)
-      f.flush()
-      os.fsync(f.fileno())
-    os.replace(tmp, path)
-  except BaseException:
-    pathlib.Path(tmp).unlink(missing_ok=True)
-    raise
+  atomic_write(path, lambda f: pickle.dump(value, f, protocol=pickle.HIGHEST_PROTOCOL))
   logger.info("baseline cache written: %s", path)
   return value

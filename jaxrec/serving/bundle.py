@@ -22,12 +22,12 @@ import dataclasses
 import hashlib
 import io
 import json
-import os
 import pathlib
-import tempfile
 from typing import Any
 
 import numpy as np
+
+from jaxrec._io import atomic_write
 
 ARRAYS = "serving.npz"
 META = "serving.json"
@@ -101,16 +101,7 @@ def from_prepared(prepared: Any) -> Bundle:
       rating_range=(0.0, 1.0) if inter.implicit else tuple(map(float, inter.rating_scale)))
 
 
-def _write_atomically(path: pathlib.Path, data: bytes) -> None:
-  """Writes ``data`` to a temporary file next to ``path``, then renames it."""
-  fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-  try:
-    with os.fdopen(fd, "wb") as f:
-      f.write(data)
-    os.replace(tmp, path)
-  except BaseException:
-    pathlib.Path(tmp).unlink(missing_ok=True)
-    raise
+
 
 
 def write_bundle(workdir: str | pathlib.Path, prepared: Any) -> None:
@@ -126,12 +117,12 @@ def write_bundle(workdir: str | pathlib.Path, prepared: Any) -> None:
   np.savez_compressed(buffer, **arrays)
   data = buffer.getvalue()
   workdir = pathlib.Path(workdir)
-  _write_atomically(workdir / ARRAYS, data)
+  atomic_write(workdir / ARRAYS, lambda f: f.write(data))
   meta = {"format": FORMAT, "dataset": bundle.dataset, "num_users": bundle.num_users,
           "implicit": bundle.implicit, "rating_range": list(bundle.rating_range),
           "vocab_sizes": bundle.vocab_sizes,
           "arrays_sha256": hashlib.sha256(data).hexdigest()}
-  _write_atomically(workdir / META, json.dumps(meta, indent=2).encode())
+  atomic_write(workdir / META, lambda f: f.write(json.dumps(meta, indent=2).encode()))
 
 
 def read_bundle(workdir: str | pathlib.Path) -> Bundle:

@@ -17,11 +17,11 @@ import json
 import logging
 import os
 import pathlib
-import tempfile
 from typing import Protocol, Sequence
 
 import numpy as np
 
+from jaxrec._io import atomic_write
 from jaxrec.text import loading
 from jaxrec.text.encoder import as_text_list, load_encoder
 
@@ -58,20 +58,6 @@ def text_hash(texts: Sequence[str]) -> str:
     digest.update(len(data).to_bytes(8, "little"))
     digest.update(data)
   return digest.hexdigest()
-
-
-def _atomic_write(path: pathlib.Path, write) -> None:
-  """Calls ``write(file)`` on a temp file next to ``path``, then os.replace."""
-  fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-  try:
-    with os.fdopen(fd, "wb") as f:
-      write(f)
-      f.flush()
-      os.fsync(f.fileno())
-    os.replace(tmp, path)
-  except BaseException:
-    pathlib.Path(tmp).unlink(missing_ok=True)
-    raise
 
 
 def _read_entry(array_path: pathlib.Path, manifest_path: pathlib.Path,
@@ -134,8 +120,8 @@ def cached_embeddings(encoder: TextEncoder, texts: Sequence[str],
   manifest = {**key, "dim": int(vectors.shape[1])}
   cache_dir.mkdir(parents=True, exist_ok=True)
   manifest_path.unlink(missing_ok=True)
-  _atomic_write(array_path, lambda f: np.save(f, vectors, allow_pickle=False))
-  _atomic_write(manifest_path, lambda f: f.write(json.dumps(manifest).encode()))
+  atomic_write(array_path, lambda f: np.save(f, vectors, allow_pickle=False))
+  atomic_write(manifest_path, lambda f: f.write(json.dumps(manifest).encode()))
   logger.info("text-embedding cache written: %s", array_path)
   return vectors
 
