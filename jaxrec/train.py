@@ -21,7 +21,7 @@ import functools
 import json
 import pathlib
 import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import jax
@@ -179,33 +179,65 @@ def init_state(config: ml_collections.ConfigDict, model: models.RecModel,
                prepared: Prepared | None = None) -> meta.MetaState:
   """The initial meta-state (parameters from ``config.seed``).
 
-  With ``config.model.warm_start`` (a dict ``{"reg", "foldin_reg"}`` and
-  optionally ``"reg_bias"``, ``foldin`` only) and ``prepared`` given, the
-  parameters start as the ``mf_foldin`` baseline with those settings: an ALS
-  matrix factorisation of the training ratings (rank ``model.kwargs.rank``,
-  penalties ``reg`` and ``reg_bias``, the baseline's default seed) with fold-in
-  penalties ``foldin_reg`` on the factors and ``reg_bias`` on the bias
-  (:func:`jaxrec.models.foldin.warm_start`); without ``prepared`` (a restore
-  template) they are the random initialisation.
+  With ``config.model.warm_start`` (``foldin`` only) and ``prepared`` given, the
+  parameters start as the tuned factor baseline (:func:`warm_params`); without
+  ``prepared`` (a restore template) they are the random initialisation.
   """
   params = model.init(jax.random.key(config.seed))
   warm = config.model.get("warm_start")  # optional: foldin configs only
   if warm and prepared is not None:
-    from jaxrec import baselines  # pylint: disable=import-outside-toplevel
-    from jaxrec.models.foldin import warm_start  # pylint: disable=import-outside-toplevel
-    inter = prepared.interactions
-    rows = splits.training_mask(inter, prepared.split)
-    mf = baselines.MatrixFactorization(
-        rank=model.config["rank"], reg=warm["reg"],
-        **({"reg_bias": warm["reg_bias"]} if "reg_bias" in warm else {}),
-        fold_in_reg=warm["foldin_reg"]).fit(inter.user[rows], inter.item[rows],
-                                            inter.rating[rows], inter.num_users,
-                                            inter.num_items)
-    params = warm_start(params, prepared.item_table["item_id"], mf.mu, mf.item_factors,
-                        mf.item_bias, mf.fold_in_reg, mf.reg_bias)
+    params = warm_params(warm, model, prepared, params)
   inner_lr = (meta.meta_sgd_init(params, config.meta.inner_lr)
               if algorithm_of(config).learns_inner_lr else None)
   return meta.init_meta_state(params, make_optimizer(config), inner_lr)
+
+
+# The implicit warm start's fold-in penalty on the user bias: large, so that the
+# bias stays ~0 as in implicit ALS (which has none); it is learned from there.
+IMPLICIT_BIAS_REG = 1e4
+
+
+def warm_params(warm: Mapping[str, float], model: models.RecModel, prepared: Prepared,
+                params: Any) -> Any:
+  """``foldin`` parameters that *are* a factor baseline fit on the training rows.
+
+  Explicit data: ``warm = {"reg", "foldin_reg"[, "reg_bias"]}``, the
+  ``mf_foldin`` baseline (ALS of rank ``model.kwargs.rank``, penalties ``reg``,
+  ``reg_bias``; fold-in penalties ``foldin_reg`` on the factors, ``reg_bias`` on
+  the bias). Implicit data: ``warm = {"reg", "alpha"}``, the ``ials_foldin``
+  baseline (``rank`` factors, confidence ``c = 1 + alpha`` on the positives).
+  Its fold-in ``((c − 1) Σ_S y yᵀ + YᵀY + reg I) x = c Σ_S y``, divided by
+  ``c − 1``, is the ``solve`` of :mod:`jaxrec.models.foldin` with unobserved
+  weight ``w = 1 / (c − 1)`` and penalty ``reg / (c − 1)`` up to the factor
+  ``c / (c − 1)`` on ``x`` (the same ranking), with ``μ = b_i = 0`` and the
+  user bias held near 0 by ``IMPLICIT_BIAS_REG``
+  (:func:`jaxrec.models.foldin.warm_start`).
+
+  Raises:
+    ValueError: a missing key in ``warm``, ``alpha = 0``, or as ``warm_start``.
+  """
+  from jaxrec import baselines  # pylint: disable=import-outside-toplevel
+  from jaxrec.models.foldin import warm_start  # pylint: disable=import-outside-toplevel
+  inter = prepared.interactions
+  rows = splits.training_mask(inter, prepared.split)
+  fit_args = (inter.user[rows], inter.item[rows], inter.rating[rows], inter.num_users,
+              inter.num_items)
+  item_id, rank = prepared.item_table["item_id"], model.config["rank"]
+  if inter.implicit:
+    if not warm.get("alpha"):
+      raise ValueError(f"config.model.warm_start for implicit data needs 'reg' and "
+                       f"'alpha' > 0, got {dict(warm)}")
+    als = baselines.ImplicitALS(factors=rank, reg=warm["reg"],
+                                alpha=warm["alpha"]).fit(*fit_args)
+    scale = als.support_confidence - 1.0
+    return warm_start(params, item_id, 0.0, als.item_factors, als.item_bias,
+                      als.reg / scale, IMPLICIT_BIAS_REG, unobserved_weight=1.0 / scale)
+  mf = baselines.MatrixFactorization(
+      rank=rank, reg=warm["reg"], **({"reg_bias": warm["reg_bias"]} if "reg_bias" in warm
+                                     else {}),
+      fold_in_reg=warm["foldin_reg"]).fit(*fit_args)
+  return warm_start(params, item_id, mf.mu, mf.item_factors, mf.item_bias, mf.fold_in_reg,
+                    mf.reg_bias)
 
 
 def _meta_step(config: ml_collections.ConfigDict, model: models.RecModel) -> StepFn:
@@ -643,6 +675,8 @@ def train(config: ml_collections.ConfigDict, workdir: str | pathlib.Path, *,
   """
   run, state = _set_up(config, workdir)
   at = _resume(run, state, progress=progress)
+  if at.step == 0:  # the starting point is a candidate too (e.g. a warm start)
+    _evaluate_and_save(run, at)
   stopped_early = False
   while at.record["epoch"] < config.num_epochs and not stopped_early:
     stopped_early = _train_epoch(run, at)

@@ -267,3 +267,37 @@ def test_implicit_foldin_needs_item_ids():
     models.make_model("foldin", *ml1m_like(), use_ids=False, loss="softmax")
   with pytest.raises(ValueError, match="range over the training items"):
     models.make_model("foldin", *ml1m_like(), use_ids=False, unobserved_weight=0.1)
+
+
+def test_implicit_warm_start_is_the_implicit_als_fold_in():
+  """Warm-started from implicit ALS, ``solve`` gives iALS's fold-in factors up to the
+  factor ``(c - 1) / c`` (the same ranking), with the user bias held near 0."""
+  from jaxrec import baselines  # pylint: disable=import-outside-toplevel
+  from jaxrec.data import splits  # pylint: disable=import-outside-toplevel
+  config = maml_synthetic.get_config()
+  config.data.dataset = "synthetic-lastfm"
+  config.data.synthetic = {"num_users": 60, "num_artists": 80, "seed": 0}
+  config.data.negatives = 0
+  config.model.name = "foldin"
+  config.model.kwargs = {"rank": 4, "unobserved_weight": 0.05, "loss": "softmax"}
+  prepared = train.prepare(config)
+  model = train.model_of(config, prepared)
+  params = train.warm_params({"reg": 3.0, "alpha": 10.0}, model, prepared,
+                             model.init(jax.random.key(0)))
+  inter = prepared.interactions
+  rows = splits.training_mask(inter, prepared.split)
+  als = baselines.ImplicitALS(factors=4, reg=3.0, alpha=10.0).fit(
+      inter.user[rows], inter.item[rows], inter.rating[rows], inter.num_users,
+      inter.num_items)
+  support_items = prepared.split.train_items[[0, 3, 7, 9]]
+  part = {"user": jnp.int32(0), "item": jnp.asarray(np.append(support_items, 0), jnp.int32),
+          "y": jnp.asarray([1.0, 1.0, 1.0, 1.0, 0.0]),
+          "mask": jnp.asarray([1.0, 1.0, 1.0, 1.0, 0.0])}
+  solved = model.solve(params, part)["user"]
+  x, _ = als.fold_in(*(np.asarray(part[k])[None] for k in ("item", "y", "mask")))
+  c = als.support_confidence
+  np.testing.assert_allclose(np.asarray(solved["factors"]) * c / (c - 1.0), x[0],
+                             rtol=1e-3, atol=1e-4 * np.abs(x).max())
+  assert abs(float(solved["bias"])) < 1e-2
+  with pytest.raises(ValueError, match="'alpha' > 0"):
+    train.warm_params({"reg": 3.0}, model, prepared, params)

@@ -245,16 +245,18 @@ def foldin(user_table: Mapping[str, np.ndarray], item_table: Mapping[str, np.nda
 
 
 def warm_start(params: dict, item_id: np.ndarray, mu: float, item_factors: np.ndarray,
-               item_bias: np.ndarray, foldin_reg: float, bias_reg: float) -> dict:
+               item_bias: np.ndarray, foldin_reg: float, bias_reg: float,
+               unobserved_weight: float | None = None) -> dict:
   """``params`` set so that the model *is* a fitted MF with ridge fold-in.
 
   The ``item_id`` embedding row of item ``i`` becomes ``[q_i, b_i]`` (items with
   id 0, held out of training, keep the shared unknown row at 0), every other
   item-side table and the text projection become 0, ``μ = mu``, the prior
   ``φ⁰ = 0``, ``λ = foldin_reg`` on the factors and ``bias_reg`` on the bias
-  (``size_slope = 0``) and the set encoder 0; the implicit unobserved weight, if
-  any, is kept. ``solve`` then gives exactly MF's fold-in (for explicit data), so
-  meta-training starts from the tuned baseline (and early stopping can keep it).
+  (``size_slope = 0``) and the set encoder 0; the implicit unobserved weight
+  becomes ``unobserved_weight`` when given, else keeps its value. ``solve`` then
+  gives exactly MF's fold-in (for explicit data), so meta-training starts from the
+  tuned baseline (and early stopping can keep it).
 
   Args:
     params: a ``foldin`` model's parameters (``use_ids=True``).
@@ -262,12 +264,15 @@ def warm_start(params: dict, item_id: np.ndarray, mu: float, item_factors: np.nd
     mu, item_factors ``float[I, rank]``, item_bias ``float[I]``: the MF fit.
     foldin_reg: the fold-in ridge penalty on the factors, ``> 0``.
     bias_reg: the fold-in ridge penalty on the user bias, ``> 0``.
+    unobserved_weight: the implicit unobserved weight ``w > 0`` (models built
+      with ``unobserved_weight > 0`` only), or None.
 
   Returns:
     The new parameter pytree (same structure and dtypes).
 
   Raises:
-    ValueError: ``params`` has no ``item_id`` table, or the MF rank differs.
+    ValueError: ``params`` has no ``item_id`` table, the MF rank differs, or
+      ``unobserved_weight`` is given to a model without the unobserved term.
   """
   embed = params["item"]["embed"]
   if "item_id" not in embed:
@@ -281,8 +286,13 @@ def warm_start(params: dict, item_id: np.ndarray, mu: float, item_factors: np.nd
       [item_factors[known], item_bias[known, None]], axis=1)
   zeros = jax.tree.map(jnp.zeros_like, params)
   out = {**zeros}
+  if unobserved_weight is not None and "log_unobserved" not in params:
+    raise ValueError("foldin.warm_start: unobserved_weight given but the model has no "
+                     "unobserved term (build it with unobserved_weight > 0)")
   if "log_unobserved" in params:
-    out["log_unobserved"] = params["log_unobserved"]
+    out["log_unobserved"] = (params["log_unobserved"] if unobserved_weight is None else
+                             jnp.asarray(np.log(unobserved_weight),
+                                         params["log_unobserved"].dtype))
   out["item"] = {**zeros["item"], "embed": {**zeros["item"]["embed"],
                                             "item_id": jnp.asarray(table)}}
   out["global_bias"] = jnp.asarray(mu, params["global_bias"].dtype)
