@@ -1,4 +1,5 @@
-"""Tests for jaxrec.results (pooling over seeds) and experiments/run_all.py."""
+"""Tests for jaxrec.results (statistics, pooling over seeds, comparisons, markdown) and
+experiments/run_all.py."""
 
 import json
 import math
@@ -470,6 +471,25 @@ def test_support_table_in_the_pooled_report():
       ""]
   assert "| melu-maml | 0.9000 ± 0.1000 | 0.4500 |" in results.markdown_table(rows, [])
   assert results.support_table([{"method": "a", "metrics": {"mae": 1.0}}]) == []
+
+
+def test_one_cell_format_for_means_and_paired_differences():
+  """The report's and the README's cells share one formatter (only the decimals differ)."""
+  assert results.fmt_mean_ci(0.5, 0.25) == "0.5000 ± 0.2500"
+  assert results.fmt_mean_ci(0.5, 0.25, digits=3, sign=True) == "+0.500 ± 0.250"
+  assert results.fmt_mean_ci(-0.5) == "-0.5000"
+  assert results.fmt_mean_ci(math.nan, 0.1) == "n/a"
+  assert results.metric_cell({"rmse": 0.9, "rmse_ci95": 0.1}, "rmse", 2) == "0.90 ± 0.10"
+  assert results.metric_cell({"rmse": 0.9}, "rmse") == "0.9000"
+  assert results.metric_cell({}, "auc") == "n/a"
+  assert results.paired_cell({"mean": 0.01, "ci95": math.nan}) == "+0.0100"
+  assert results.paired_cell(None) == "—"
+
+
+def test_results_package_re_exports_through_all():
+  assert results.__all__ and len(set(results.__all__)) == len(results.__all__)
+  for name in results.__all__:
+    assert getattr(results, name) is not None, name
 
 
 def test_pool_runs_without_runs(tmp_path):
