@@ -1,9 +1,12 @@
-"""experiments.tables: README blocks rendered from committed JSON, and --check."""
+"""experiments.tables (README blocks rendered from committed JSON, and --check) and its
+results_tables and benchmark_tables."""
 
 import math
 
 import pytest
 
+from experiments import benchmark_tables
+from experiments import results_tables
 from experiments import tables
 
 
@@ -34,7 +37,7 @@ def _summary(code=None, stale_pooled=False):
 
 
 def test_state_table_renders_rows_deltas_and_stale_line():
-  lines = tables.state_table(_summary(), "r.json", "new_users",
+  lines = results_tables.state_table(_summary(), "r.json", "new_users",
                              ["melu-maml", "user_mean", "mf_foldin"], "New users")
   assert lines[0] == ("New users (58 test users per seed; Δ against MF (ALS) + fold-in, "
                       "the strongest baseline):")
@@ -49,15 +52,15 @@ def test_state_table_renders_rows_deltas_and_stale_line():
 def test_provenance_line_names_the_code_or_the_stale_runs():
   code = {"code_hash": "0123456789abcdef", "git_commit": "fedcba9876543210",
           "dirty": False}
-  assert "all of code 0123456789ab (commit fedcba987654)" in tables.provenance_line(
+  assert "all of code 0123456789ab (commit fedcba987654)" in results_tables.provenance_line(
       _summary(code), "r.json")
-  line = tables.provenance_line(_summary(code, stale_pooled=True), "r.json")
+  line = results_tables.provenance_line(_summary(code, stale_pooled=True), "r.json")
   assert "1 of them of older code than code 0123456789ab" in line and "stale" in line
 
 
 def test_state_table_raises_on_a_missing_method():
   with pytest.raises(ValueError, match="melu-reptile"):
-    tables.state_table(_summary(), "r.json", "new_users", ["melu-reptile"], "New users")
+    results_tables.state_table(_summary(), "r.json", "new_users", ["melu-reptile"], "New users")
 
 
 def test_compare_table_computes_ratios_and_megabytes():
@@ -66,7 +69,7 @@ def test_compare_table_computes_ratios_and_megabytes():
                     "jaxrec_none": 2000, "jaxrec_bucketed": 2500,
                     "jaxrec_bucketed_weights": 2400, "loop_peak_rss_growth": 32 * mib,
                     "func_peak_rss_growth": 58 * mib, "jaxrec_step_bytes": 31 * mib}]}
-  assert tables.compare_table(data)[-1] == ("| 1 | 32 | 250 | 1000 | 2000 | 2500 | 2400 "
+  assert benchmark_tables.compare_table(data)[-1] == ("| 1 | 32 | 250 | 1000 | 2000 | 2500 | 2400 "
                                             "| 10.0× | 2.5× | 32 / 58 / 31 |")
 
 

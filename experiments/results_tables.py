@@ -1,0 +1,174 @@
+"""README tables of pooled results (``experiments/results/<dir>/results.json``, the
+summary :func:`experiments.run_all.pool_runs` writes): per-state tables against the
+strongest baseline, verdict bullets, text/no-text pairs, and the line saying which
+code the runs are of. Cells are ``mean ± 95% CI`` over seeds with 3 decimals."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from jaxrec import results as results_lib
+
+STATE_NAMES = {"warm": "warm", "new_users": "new users", "new_items": "new items",
+               "new_users_new_items": "new users × new items"}
+METHOD_NAMES = {
+    "melu-maml": "MeLU + MAML (2nd order, 3 steps)", "melu-fomaml": "MeLU + FOMAML",
+    "melu-reptile": "MeLU + Reptile (5 steps)", "melu-meta_sgd": "MeLU + Meta-SGD",
+    "melu-anil": "MeLU + ANIL (head only)", "melu-paper": "MeLU, paper settings",
+    "melu-joint": "MeLU, no meta-learning",
+    "melu-joint+finetune": "MeLU, no meta-learning, fine-tuned",
+    "user_mean": "user mean", "item_mean_user_bias": "item mean + user bias",
+    "mf_foldin": "MF (ALS) + fold-in", "popularity": "popularity",
+    "global_mean": "global mean", "item_mean": "item mean",
+    "hybrid-text-maml": "hybrid + text", "hybrid-notext-maml": "hybrid, no text"}
+ML100K_METHODS = ("melu-maml", "melu-fomaml", "melu-reptile", "melu-meta_sgd",
+                  "melu-anil", "melu-paper", "melu-joint", "melu-joint+finetune",
+                  "user_mean", "item_mean_user_bias", "mf_foldin")
+TEXT, NOTEXT = "hybrid-text-maml", "hybrid-notext-maml"
+DIGITS = 3  # decimals of every mean and CI
+
+
+def _row(summary: Mapping[str, Any], method: str, state: str) -> dict[str, float]:
+  """The aggregated metrics of ``method`` on ``state``.
+
+  Raises:
+    ValueError: if the summary has no such row.
+  """
+  for r in summary["aggregated"]:
+    if (r["method"], r["state"]) == (method, state):
+      return r["metrics"]
+  raise ValueError(f"results.json of {summary.get('command', '?')!r}: no aggregated row "
+                   f"for method {method!r} on state {state!r}")
+
+
+def _cell(metrics: Mapping[str, float], metric: str) -> str:
+  return results_lib.metric_cell(metrics, metric, DIGITS)
+
+
+def _delta(p: Mapping[str, Any] | None) -> str:
+  return results_lib.paired_cell(p, DIGITS)
+
+
+def _paired(summary: Mapping[str, Any], method: str, reference: str, state: str,
+            metric: str) -> Mapping[str, Any] | None:
+  """The ``paired`` entry ``method - reference`` on ``state``/``metric``, or None."""
+  for p in summary["paired"]:
+    if (p["method"], p["reference"], p["state"], p["metric"]) == (method, reference,
+                                                                  state, metric):
+      return p
+  return None
+
+
+def provenance_line(summary: Mapping[str, Any], source: str) -> str:
+  """One italic line: the source file, the number of pooled runs and the code they
+  are of (``code`` of the summary), or that they are of older code (stale) when
+  the summary records no code identity or pooled stale runs; then the seeds each
+  method has when they differ, and the failed runs.
+
+  Args:
+    summary: a ``results.json`` dict of :func:`experiments.run_all.pool_runs`.
+    source: its path as shown to the reader.
+  """
+  pooled = summary.get("pooled_runs", [])
+  code = summary.get("code")
+  stale = [r for r in pooled if "stale" in r]
+  if code is None:
+    origin = ("pooled from runs of older code (stale): this results.json records no "
+              "code identity; to be re-run on the final code")
+  else:
+    dirty = ", dirty" if code.get("dirty") else ""
+    ident = (f"code {str(code.get('code_hash'))[:12]} "
+             f"(commit {str(code.get('git_commit'))[:12]}{dirty})")
+    origin = (f"pooled with `--include_stale`: {len(stale)} of them of older code than "
+              f"{ident} (stale)" if stale else f"all of {ident}")
+    left_out = [r for r in summary.get("stale_runs", []) if r not in stale]
+    if left_out:
+      origin += f"; {len(left_out)} stale runs left out"
+  seeds = {}
+  for r in summary["aggregated"]:
+    seeds[r["method"]] = max(seeds.get(r["method"], 0), r["n_seeds"])
+  most = max(seeds.values(), default=0)
+  fewer = [f"{METHOD_NAMES.get(m, m)} {n}" for m, n in seeds.items() if n < most]
+  seed_text = f"; seeds per method {most}" + (f", {', '.join(fewer)}" if fewer else "")
+  failed = [f"{r['config']} seed {r['seed']}" for r in summary.get("runs", [])
+            if r.get("status") == "failed"]
+  failed_text = f"; failed runs: {', '.join(failed)}" if failed else ""
+  return f"_`{source}`: {len(pooled)} runs, {origin}{seed_text}{failed_text}._"
+
+
+def state_table(summary: Mapping[str, Any], source: str, state: str,
+                methods: Sequence[str], title: str) -> list[str]:
+  """A state's results table: ``title`` with the test-user count, a row per method
+  (RMSE, nDCG@3, AUC as mean ± 95% CI over seeds) and the paired difference of the
+  run's curve metric against the strongest baseline
+  (:func:`jaxrec.results.strongest_baseline`), then :func:`provenance_line`.
+
+  Raises:
+    ValueError: if a method has no row on ``state`` or the state no baseline.
+  """
+  metric = summary["metric"]
+  reference = results_lib.strongest_baseline(summary["aggregated"], state, metric)
+  users = _row(summary, reference, state).get("num_users", math.nan)
+  lines = [f"{title} ({users:,.0f} test users per seed; Δ against "
+           f"{METHOD_NAMES.get(reference, reference)}, the strongest baseline):", "",
+           f"| method | RMSE | nDCG@3 | AUC | paired Δ {metric.upper()} |",
+           "|---|---|---|---|---|"]
+  for method in methods:
+    m = _row(summary, method, state)
+    lines.append(f"| {METHOD_NAMES.get(method, method)} | {_cell(m, 'rmse')} | "
+                 f"{_cell(m, 'ndcg@3')} | {_cell(m, 'auc')} | "
+                 f"{_delta(_paired(summary, method, reference, state, metric))} |")
+  return lines + ["", provenance_line(summary, source)]
+
+
+def ml100k_verdict(summary: Mapping[str, Any], source: str) -> list[str]:
+  """Bullets: on new users and new items, each meta-learned method's paired
+  difference against the strongest baseline (:func:`jaxrec.results.verdict`
+  wording, with display names)."""
+  lines = []
+  for state in ("new_users", "new_items"):
+    reference = results_lib.strongest_baseline(summary["aggregated"], state,
+                                               summary["metric"])
+    p = _paired(summary, "melu-maml", reference, state, summary["metric"])
+    if p is None:
+      raise ValueError(f"{source}: no paired melu-maml - {reference} on {state}")
+    lines.append(f"- {STATE_NAMES[state]}: {METHOD_NAMES['melu-maml']} − "
+                 f"{METHOD_NAMES.get(reference, reference)}: "
+                 + results_lib.verdict(p).split(": ", 2)[2])
+  return lines
+
+
+def text_pair_table(summary: Mapping[str, Any], source: str,
+                    columns: Sequence[tuple[str, str]]) -> list[str]:
+  """Per state: the text and no-text model's ``columns`` (``(header, metric)``),
+  the paired text − no-text difference of the curve metric, the strongest
+  baseline's curve metric and, when recorded, popularity's full-catalogue
+  recall@10; then the test users per state and :func:`provenance_line`.
+
+  Raises:
+    ValueError: if a state lacks a row of either model.
+  """
+  metric = summary["metric"]
+  has_full = any("full_recall@10" in r["metrics"] for r in summary["aggregated"]
+                 if r["method"] == "popularity")
+  header = ["state"] + [f"{who} {h}" for h, _ in columns for who in ("text", "no-text")]
+  header += [f"text − no-text {metric.upper()} (paired)", f"best baseline {metric.upper()}"]
+  if has_full:
+    header += ["popularity full-catalogue recall@10"]
+  lines = ["| " + " | ".join(header) + " |", "|---" * len(header) + "|"]
+  users = []
+  for state in ("new_items", "new_users_new_items", "new_users", "warm"):
+    text, notext = _row(summary, TEXT, state), _row(summary, NOTEXT, state)
+    cells = [STATE_NAMES[state]] + [_cell(m, k) for _, k in columns for m in (text, notext)]
+    cells.append(_delta(_paired(summary, TEXT, NOTEXT, state, metric)))
+    best = results_lib.strongest_baseline(summary["aggregated"], state, metric)
+    cells.append(f"{_cell(_row(summary, best, state), metric)} "
+                 f"({METHOD_NAMES.get(best, best)})")
+    if has_full:
+      cells.append(_cell(_row(summary, "popularity", state), "full_recall@10"))
+    lines.append("| " + " | ".join(cells) + " |")
+    users.append(f"{text.get('num_users', math.nan):,.0f} {STATE_NAMES[state]}")
+  return lines + ["", f"(mean ± 95% CI over seeds; test users per seed: "
+                  f"{', '.join(users)}.)", "", provenance_line(summary, source)]
