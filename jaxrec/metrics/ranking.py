@@ -20,6 +20,11 @@ Conventions shared by every function here:
   the hypergeometric law of the tie group that straddles the cut-off.
 * Relevance: item ``q`` is relevant when ``y[b, q] >= relevance_threshold``
   (4 for 1-5 star ratings; use 1 for implicit 0/1 labels).
+
+The module stays whole (over 400 lines, mostly docstrings) because it is one idea:
+tie-aware ranking of a user's candidates. The full-catalogue functions are the
+query-set ones run with the catalogue as the query set, and every metric shares the
+tie-group helpers (``_sorted_ties``, ``_expected_by_rank``, ``_prefix_sum``).
 """
 
 from __future__ import annotations

@@ -38,17 +38,8 @@ def per_user_rmse(scores, y, mask) -> np.ndarray:
   """Per-user root mean squared error on the query set.
 
   ``rmse_b = sqrt(sum_q mask[b, q] (scores[b, q] - y[b, q])^2 / sum_q mask[b, q])``.
-
-  Args:
-    scores: ``float[B, Q]`` predicted ratings.
-    y: ``float[B, Q]`` true ratings.
-    mask: ``float[B, Q]``, 1 for a real query row, 0 for padding.
-
-  Returns:
-    ``float64[B]``; NaN for users with no real query row.
-
-  Raises:
-    ValueError: on malformed inputs.
+  Arguments (``float[B, Q]`` each), the ``float64[B]`` result (NaN for users with no
+  real query row) and errors as in ``per_user_mae``.
   """
   scores, y, real = _checks.query_arrays(scores, y, mask)
   return np.sqrt(_masked_row_mean((scores - y) ** 2, real))
