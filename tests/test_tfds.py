@@ -188,6 +188,14 @@ def test_builder_documents_citation_and_licence(data_dir):
   assert config.name == "random" and "1.0.0" in config.release_notes
 
 
+def test_each_builder_says_where_its_raw_files_go():
+  """The manual-download instructions follow from each builder's dataset."""
+  for cls, path in ((jaxrec_tfds.MovieLens100K, "ml-100k/u.data"),
+                    (jaxrec_tfds.MovieLens1M, "ml-1m/ratings.dat"),
+                    (jaxrec_tfds.LastFm, "hetrec2011-lastfm-2k/user_artists.dat")):
+    assert f"<manual_dir>/{path} exists" in cls.MANUAL_DOWNLOAD_INSTRUCTIONS, cls
+
+
 def test_missing_manual_dir_raises_file_not_found(tmp_path):
   with pytest.raises(FileNotFoundError, match="does not exist or is empty"):
     jaxrec_tfds.build("ml-100k", manual_dir=tmp_path / "nowhere",
