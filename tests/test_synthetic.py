@@ -164,7 +164,7 @@ def _same_taste_fractions(directory, seed: int, num_users: int,
                           num_artists: int) -> tuple[float, float]:
   """Share of friend pairs with the same planted favourite tag, and the same
   share over all user pairs (chance)."""
-  _, _, taste = synthetic._lastfm_model(  # pylint: disable=protected-access
+  _, _, taste = synthetic.lastfm._lastfm_model(  # pylint: disable=protected-access
       np.random.default_rng(seed), num_users, num_artists, 20, 3.0)
   favourite = taste.argmax(1)  # raw user id u + 2 is user index u
   data = readers.load_lastfm(directory)
@@ -209,3 +209,14 @@ def test_movielens_bad_arguments(tmp_path, kwargs, message):
 def test_lastfm_bad_arguments(tmp_path, kwargs, message):
   with pytest.raises(ValueError, match=message):
     synthetic.write_synthetic_lastfm(tmp_path, **kwargs)
+
+
+def test_cover_every_item_gives_unchosen_items_one_user():
+  """Both writers' shared step: the chosen pairs in order, then one pair per item
+  nobody chose, with a user drawn from the generator."""
+  from jaxrec.data.synthetic import _shared  # pylint: disable=import-outside-toplevel
+  chosen = [np.array([3, 0]), np.array([], np.int64), np.array([0])]
+  user, item = _shared.cover_every_item(chosen, 5, np.random.default_rng(0))
+  np.testing.assert_array_equal(user[:3], [0, 0, 2])
+  np.testing.assert_array_equal(item, [3, 0, 0, 1, 2, 4])
+  np.testing.assert_array_equal(user[3:], np.random.default_rng(0).integers(3, size=3))
