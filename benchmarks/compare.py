@@ -28,7 +28,7 @@ from typing import Any
 
 HERE = pathlib.Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
-from benchmarks import meta_step  # noqa: E402
+from benchmarks import meta_step, workload  # noqa: E402
 from jaxrec import models  # noqa: E402
 
 
@@ -69,12 +69,12 @@ def torch_row(mode: str, num_steps: int, batch_size: int, threads: int, quick: b
 
 def jax_memory(num_steps: int, batch_size: int, quick: bool) -> int:
   """Temp + argument bytes of the compiled padded ``maml<num_steps>`` step."""
-  scale, support = (meta_step.QUICK_SCALE, 16) if quick else (1, 90)
-  user, item, vocab = meta_step.ml1m_tables(0, scale)
-  episodes = meta_step.synthetic_episodes(
+  scale, support = (workload.QUICK_SCALE, 16) if quick else (1, 90)
+  user, item, vocab = workload.ml1m_tables(0, scale)
+  episodes = workload.synthetic_episodes(
       batch_size * 20, num_users=len(user["zip"]), num_items=len(item["rate"]), seed=0,
       max_support=support)
-  batch = meta_step.bucket_batches(episodes, batch_size, None)[0][2]
+  batch = workload.bucket_batches(episodes, batch_size, None)[0][2]
   return meta_step.step_memory(models.melu(user, item, vocab), batch,
                                f"maml{num_steps}")["total_bytes"]
 

@@ -4,10 +4,11 @@ r"""Throughput, compile time and memory of the jitted meta-step on MeLU.
   python benchmarks/meta_step.py --quick               # smoke run, small tables
   python benchmarks/meta_step.py --batch_sizes 256 --algorithms maml5,maml1
 
-The model is ``jaxrec.models.melu`` on random feature tables with MovieLens-1M
-vocabularies (items: rate 6, genre 25 ≤6-hot, director 2186 ≤3-hot, actor 8030
-≤10-hot; users: gender 2, age 7, occupation 21, zip 3402; 3706 items, 6040
-users), 32-wide embeddings (a 256-wide MLP input), hidden layers (64, 64).
+The model is ``jaxrec.models.melu`` on the random feature tables of
+``benchmarks/workload.py`` with MovieLens-1M vocabularies (items: rate 6, genre 25
+≤6-hot, director 2186 ≤3-hot, actor 8030 ≤10-hot; users: gender 2, age 7,
+occupation 21, zip 3402; 3706 items, 6040 users), 32-wide embeddings (a
+256-wide MLP input), hidden layers (64, 64).
 Episodes have support sizes uniform in [3, 90] and 10 query ratings. The step
 is ``jaxrec.meta.make_meta_step`` with Adam as the outer optimizer and the
 inner loop unrolled (``unroll=True``; rolled for the remat modes of
@@ -41,6 +42,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import pathlib
 import platform
 import re
 import sys
@@ -53,15 +55,11 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from jaxrec import meta, models, parallel
-from jaxrec.data.batching import bucket_lengths, pad_batch
-from jaxrec.data.episodes import Episodes
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
+from benchmarks import workload  # noqa: E402
+from jaxrec import meta, models, parallel  # noqa: E402
+from jaxrec.data.episodes import Episodes  # noqa: E402
 
-# field -> (vocabulary size, max ids per row); 1 = a single-id field.
-ITEM_FIELDS = {"rate": (6, 1), "genre": (25, 6), "director": (2186, 3), "actor": (8030, 10)}
-USER_FIELDS = {"gender": (2, 1), "age": (7, 1), "occupation": (21, 1), "zip": (3402, 1)}
-NUM_ITEMS, NUM_USERS = 3706, 6040
-QUICK_SCALE = 20  # --quick divides vocabularies and table sizes by this
 
 # The steps timed by default (names as in ``step_spec``).
 STEPS = ("maml1", "maml5", "fomaml1", "fomaml5", "reptile5", "maml1w", "maml5w")
@@ -69,7 +67,6 @@ STEPS = ("maml1", "maml5", "fomaml1", "fomaml5", "reptile5", "maml1w", "maml5w")
 # support sizes uniform in [3, 90] about 3 padded rows per task, against about
 # 11 with "pow2").
 BUCKETED = "12"
-INNER_LR, OUTER_LR = 5e-6, 5e-5
 
 
 def step_spec(name: str) -> tuple[str, int, bool, str]:
@@ -90,7 +87,7 @@ def step_spec(name: str) -> tuple[str, int, bool, str]:
 
 
 def bucket_mode(text: str) -> str | int | None:
-  """``bucket_batches``' ``buckets`` for a ``--buckets`` mode: ``"none"`` -> None,
+  """``workload.bucket_batches``' ``buckets`` for a ``--buckets`` mode: ``"none"`` -> None,
   ``"pow2"``, or a positive integer n (n quantile buckets).
 
   Raises:
@@ -101,101 +98,6 @@ def bucket_mode(text: str) -> str | int | None:
   if not (text.isdigit() and int(text) > 0):
     raise ValueError(f"unknown bucket mode {text!r}: pow2, none or a positive integer")
   return int(text)
-
-
-def random_table(rng: np.random.Generator, num_rows: int,
-                 fields: dict[str, tuple[int, int]]) -> dict[str, np.ndarray]:
-  """A feature table with random ids: ``int32[N]`` per single-id field, ``int32[N, m]``
-  plus ``float32[N, m]`` ``<field>_mask`` (1 to m ids, ids ≥ 1) per multi-hot field.
-
-  Raises:
-    ValueError: when a vocabulary is smaller than 2 (no id besides padding).
-  """
-  table = {}
-  for name, (vocab, arity) in fields.items():
-    if vocab < 2:
-      raise ValueError(f"field '{name}': vocabulary {vocab} has no id besides 0")
-    ids = rng.integers(1, vocab, (num_rows, arity)).astype(np.int32)
-    if arity == 1:
-      table[name] = ids[:, 0]
-      continue
-    count = rng.integers(1, arity + 1, num_rows)
-    mask = np.arange(arity)[None, :] < count[:, None]
-    table[name] = np.where(mask, ids, 0).astype(np.int32)
-    table[name + "_mask"] = mask.astype(np.float32)
-  return table
-
-
-def ml1m_tables(seed: int = 0, scale: int = 1
-                ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray], dict[str, int]]:
-  """Random ``(user_table, item_table, vocab_sizes)`` with ML-1M vocabularies.
-
-  ``scale > 1`` divides the row counts and vocabularies by ``scale`` (at least 2
-  ids per field), for smoke runs.
-  """
-  rng = np.random.default_rng(seed)
-  shrink = lambda fields: {k: (max(v // scale, 2), m) for k, (v, m) in fields.items()}  # noqa: E731
-  item_fields, user_fields = shrink(ITEM_FIELDS), shrink(USER_FIELDS)
-  item = random_table(rng, max(NUM_ITEMS // scale, 2), item_fields)
-  user = random_table(rng, max(NUM_USERS // scale, 2), user_fields)
-  vocab = {k: v for k, (v, _) in {**item_fields, **user_fields}.items()}
-  return user, item, vocab
-
-
-def synthetic_episodes(num_tasks: int, *, num_users: int, num_items: int, seed: int,
-                       min_support: int = 3, max_support: int = 90,
-                       query_size: int = 10) -> Episodes:
-  """Random episodes: support sizes uniform in ``[min_support, max_support]``,
-  ``query_size`` query ratings, items uniform over the catalogue, ratings 1..5.
-
-  Returns:
-    An ``Episodes`` (state ``"train"``) with ``num_tasks`` episodes.
-
-  Raises:
-    ValueError: for ``num_tasks < 1`` or ``min_support`` outside
-      ``[1, max_support]``.
-  """
-  if num_tasks < 1 or not 1 <= min_support <= max_support:
-    raise ValueError(f"need num_tasks >= 1 and 1 <= min_support <= max_support, got "
-                     f"{num_tasks}, {min_support}, {max_support}")
-  rng = np.random.default_rng(seed)
-  support_sizes = rng.integers(min_support, max_support + 1, num_tasks)
-  query_sizes = np.full(num_tasks, query_size)
-
-  def ratings(sizes: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    total = int(sizes.sum())
-    return (rng.integers(0, num_items, total).astype(np.int32),
-            rng.integers(1, 6, total).astype(np.float32), np.r_[0, np.cumsum(sizes)])
-
-  s_item, s_y, s_off = ratings(support_sizes)
-  q_item, q_y, q_off = ratings(query_sizes)
-  return Episodes(state="train", group="train",
-                  user=rng.integers(0, num_users, num_tasks).astype(np.int32),
-                  support_item=s_item, support_y=s_y, support_offsets=s_off,
-                  query_item=q_item, query_y=q_y, query_offsets=q_off)
-
-
-def bucket_batches(episodes: Episodes, batch_size: int, buckets: str | int | None
-                   ) -> list[tuple[int, float, dict[str, dict[str, np.ndarray]]]]:
-  """One full padded batch per bucket: ``[(S, fraction of episodes, batch)]``.
-
-  Raises:
-    ValueError: when a bucket has fewer than ``batch_size`` episodes.
-  """
-  sizes = episodes.support_sizes
-  lengths = bucket_lengths(sizes, buckets)
-  bucket = np.searchsorted(lengths, sizes)
-  query_len = int(episodes.query_sizes.max())
-  out = []
-  for b, length in enumerate(lengths):
-    members = np.flatnonzero(bucket == b)
-    if len(members) < batch_size:
-      raise ValueError(f"bucket S={length} has {len(members)} episodes, fewer than "
-                       f"batch_size={batch_size}; generate more episodes")
-    batch = pad_batch(episodes, members[:batch_size], support_len=int(length),
-                      query_len=query_len)
-    out.append((int(length), len(members) / len(episodes), batch))
-  return out
 
 
 def make_step(model: models.RecModel, name: str, *, microbatches: int = 1,
@@ -217,8 +119,8 @@ def make_step(model: models.RecModel, name: str, *, microbatches: int = 1,
                              prepare_reads=loss.prepare_reads)
   if unroll is None:
     unroll = True if remat == "none" else 1
-  return meta.make_meta_step(algorithm, loss, optax.adam(OUTER_LR),
-                             inner_lr=INNER_LR, num_steps=num_steps,
+  return meta.make_meta_step(algorithm, loss, optax.adam(workload.OUTER_LR),
+                             inner_lr=workload.INNER_LR, num_steps=num_steps,
                              trainable=model.adapt_mask, microbatches=microbatches,
                              unroll=unroll, donate=donate, **kwargs)
 
@@ -226,7 +128,7 @@ def make_step(model: models.RecModel, name: str, *, microbatches: int = 1,
 def init_state(model: models.RecModel, dtype: Any = jnp.float32) -> meta.MetaState:
   """Initial ``MetaState`` of ``model`` with its parameters cast to ``dtype``."""
   params = jax.tree.map(lambda p: p.astype(dtype), model.init(jax.random.key(0)))
-  return meta.init_meta_state(params, optax.adam(OUTER_LR))
+  return meta.init_meta_state(params, optax.adam(workload.OUTER_LR))
 
 
 def time_step(step: Callable, state: meta.MetaState, batch: Any, *, warmup: int,
@@ -265,7 +167,7 @@ def bench_config(model: models.RecModel, episodes: Episodes, name: str, *,
   step = parallel.jit_sharded(make_step(model, name), mesh)
   cores = os.cpu_count() or 1
   per_bucket, wall, cpu, compile_s = [], 0.0, 0.0, 0.0
-  for length, fraction, batch in bucket_batches(episodes, batch_size, buckets):
+  for length, fraction, batch in workload.bucket_batches(episodes, batch_size, buckets):
     # a fresh state each time: the previous one's buffers were donated
     timing = time_step(step, parallel.replicate(init_state(model, dtype), mesh),
                        parallel.shard_batch(batch, mesh), warmup=warmup, reps=reps)
@@ -423,7 +325,8 @@ def main(argv: Sequence[str]) -> dict[str, Any]:
   batch_sizes = [int(b) for b in split(opts["batch_sizes"])]
   names, bf16 = split(opts["algorithms"]), split(opts["bf16"])
   bucket_modes, warmup, reps = split(opts["buckets"]), opts["warmup"], opts["reps"]
-  scale, max_support, peak_n = ((QUICK_SCALE, 16, 256) if args.quick else (1, 90, 2048))
+  scale, max_support, peak_n = ((workload.QUICK_SCALE, 16, 256) if args.quick
+                                else (1, 90, 2048))
   num_tasks = max(batch_sizes) * 20  # ≈ 1.4 B episodes in the smallest pow2 bucket
   for name in names + bf16:
     step_spec(name)
@@ -432,9 +335,9 @@ def main(argv: Sequence[str]) -> dict[str, Any]:
   for scheduler in split(opts["schedulers"]):
     scheduler_options(scheduler)
   mesh = parallel.make_mesh(args.devices or None)
-  user, item, vocab = ml1m_tables(args.seed, scale)
+  user, item, vocab = workload.ml1m_tables(args.seed, scale)
   model = models.melu(user, item, vocab)
-  episodes = synthetic_episodes(num_tasks, num_users=len(user["zip"]),
+  episodes = workload.synthetic_episodes(num_tasks, num_users=len(user["zip"]),
                                 num_items=len(item["rate"]), seed=args.seed,
                                 max_support=max_support)
   report = {"machine": machine_info(peak_n),
@@ -457,7 +360,7 @@ def main(argv: Sequence[str]) -> dict[str, Any]:
   for name in bf16:
     report["results"].append(run(name, bf16_batch, bucket_modes[0], jnp.bfloat16))
   if not args.no_memory:
-    full = bucket_batches(episodes, min(batch_sizes[-1], 256), None)[0][2]
+    full = workload.bucket_batches(episodes, min(batch_sizes[-1], 256), None)[0][2]
     steps = [int(k) for k in split(opts["memory_steps"])]
     rows = [(name, 1) for k in steps for name in (
         f"maml{k}", f"maml{k}:steps", f"maml{k}:recompute", f"maml{k}w:steps",

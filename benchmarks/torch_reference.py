@@ -3,7 +3,7 @@ r"""PyTorch reference meta-steps for MeLU, for comparison with ``meta_step.py``.
   python benchmarks/torch_reference.py --mode loop --num_steps 5 --batch_size 32
   python benchmarks/torch_reference.py --mode func --num_steps 1 --batch_size 256
 
-Same model, tables, episodes (``meta_step.ml1m_tables`` / ``synthetic_episodes``
+Same model, tables, episodes (``workload.ml1m_tables`` / ``synthetic_episodes``
 with the same seed) and maths as the jaxrec step: exact second-order MAML,
 φ_{k+1} = φ_k − α ∇L_support(φ_k) on the MLP, loss L_query(φ_K) averaged over
 the batch, one Adam update of every parameter (embeddings included); masked
@@ -43,7 +43,7 @@ from torch import nn
 from torch.func import functional_call, grad, vmap
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
-from benchmarks import meta_step  # noqa: E402
+from benchmarks import workload  # noqa: E402
 from jaxrec.data.batching import pad_batch  # noqa: E402
 
 Batch = dict[str, dict[str, torch.Tensor]]
@@ -170,10 +170,10 @@ def run(mode: str, num_steps: int, batch_size: int, *, seed: int = 0, warmup: in
     raise ValueError(f"mode must be 'loop' or 'func', got {mode!r}")
   torch.manual_seed(seed)
   torch.set_num_threads(threads or os.cpu_count() or 1)
-  user, item, vocab = meta_step.ml1m_tables(seed, scale)
+  user, item, vocab = workload.ml1m_tables(seed, scale)
   model = MeLU(user, item, vocab)
-  optimizer = torch.optim.Adam(model.parameters(), lr=meta_step.OUTER_LR)
-  episodes = meta_step.synthetic_episodes(
+  optimizer = torch.optim.Adam(model.parameters(), lr=workload.OUTER_LR)
+  episodes = workload.synthetic_episodes(
       batch_size * (warmup + reps), num_users=len(user["zip"]),
       num_items=len(item["rate"]), seed=seed, max_support=max_support)
   order = np.arange(len(episodes))
@@ -184,11 +184,11 @@ def run(mode: str, num_steps: int, batch_size: int, *, seed: int = 0, warmup: in
   def step(batch: Batch) -> float:
     optimizer.zero_grad()
     if mode == "loop":
-      loss = loop_meta_loss(model, batch, meta_step.INNER_LR, num_steps)
+      loss = loop_meta_loss(model, batch, workload.INNER_LR, num_steps)
       loss.backward()
     else:
       params = dict(model.named_parameters())
-      grads = grad(lambda p: func_meta_loss(model, p, batch, meta_step.INNER_LR,
+      grads = grad(lambda p: func_meta_loss(model, p, batch, workload.INNER_LR,
                                             num_steps))(params)
       for k, p in params.items():
         p.grad = grads[k]
@@ -222,7 +222,7 @@ def main(argv: Sequence[str]) -> dict[str, Any]:
                       help="torch intra-op threads (default: the number of cores)")
   parser.add_argument("--quick", action="store_true", help="small tables, S ≤ 16")
   args = parser.parse_args(argv)
-  scale, max_support = ((meta_step.QUICK_SCALE, 16) if args.quick else (1, 90))
+  scale, max_support = ((workload.QUICK_SCALE, 16) if args.quick else (1, 90))
   result = run(args.mode, args.num_steps, args.batch_size, seed=args.seed,
                warmup=args.warmup, reps=args.reps, scale=scale, max_support=max_support,
                threads=args.threads)

@@ -1,6 +1,6 @@
 """A small MeLU problem shared by the fast-path tests (test_benchmarks, test_meta_feature_space).
 
-MeLU on shrunk ML-1M-like random tables (``benchmarks.meta_step``), padded
+MeLU on shrunk ML-1M-like random tables (``benchmarks.workload``), padded
 episode batches, and the straightforward loss the fast paths must reproduce.
 """
 
@@ -8,20 +8,20 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from benchmarks import meta_step
+from benchmarks import workload
 from jaxrec import models
 from jaxrec.data.batching import pad_batch
 
 
 def small_model():
   """MeLU on shrunk ML-1M-like random tables (186 items, 302 users)."""
-  user, item, vocab = meta_step.ml1m_tables(seed=1, scale=20)
+  user, item, vocab = workload.ml1m_tables(seed=1, scale=20)
   return models.melu(user, item, vocab, embed_dim=4, hidden=(5, 3)), user, item
 
 
 def small_batch(num_users, num_items, batch_size=3, support_len=7, query_len=4):
   """A padded batch of ``batch_size`` random episodes (jnp arrays)."""
-  episodes = meta_step.synthetic_episodes(batch_size, num_users=num_users,
+  episodes = workload.synthetic_episodes(batch_size, num_users=num_users,
                                           num_items=num_items, seed=2, min_support=1,
                                           max_support=support_len, query_size=query_len)
   batch = pad_batch(episodes, np.arange(batch_size), support_len=support_len,

@@ -19,7 +19,7 @@ import numpy as np
 import optax
 import pytest
 
-from benchmarks import meta_step
+from benchmarks import meta_step, workload
 from jaxrec import meta, models
 from jaxrec.models.layers import MLP
 from tests.melu_case import assert_trees_close, reference_loss, small_batch, small_model
@@ -105,20 +105,20 @@ def test_meta_step_with_staged_loss_matches_plain_loss():
 
 
 def test_synthetic_episodes_and_buckets():
-  episodes = meta_step.synthetic_episodes(400, num_users=10, num_items=20, seed=0)
+  episodes = workload.synthetic_episodes(400, num_users=10, num_items=20, seed=0)
   sizes = episodes.support_sizes
   assert sizes.min() >= 3 and sizes.max() <= 90 and (episodes.query_sizes == 10).all()
-  again = meta_step.synthetic_episodes(400, num_users=10, num_items=20, seed=0)
+  again = workload.synthetic_episodes(400, num_users=10, num_items=20, seed=0)
   np.testing.assert_array_equal(episodes.support_item, again.support_item)
-  buckets = meta_step.bucket_batches(episodes, 8, "pow2")
+  buckets = workload.bucket_batches(episodes, 8, "pow2")
   assert [length for length, _, _ in buckets] == [8, 16, 32, 64, int(sizes.max())]
   assert sum(f for _, f, _ in buckets) == pytest.approx(1.0)
   for length, _, batch in buckets:
     assert batch["support"]["item"].shape == (8, length)
   with pytest.raises(ValueError, match="bucket S=8 has .* fewer than batch_size=400"):
-    meta_step.bucket_batches(episodes, 400, "pow2")
+    workload.bucket_batches(episodes, 400, "pow2")
   with pytest.raises(ValueError, match="min_support"):
-    meta_step.synthetic_episodes(5, num_users=3, num_items=3, seed=0, min_support=0)
+    workload.synthetic_episodes(5, num_users=3, num_items=3, seed=0, min_support=0)
 
 
 def test_step_names_bucket_modes_and_schedulers():
@@ -154,7 +154,7 @@ def test_step_memory_compiles_under_each_scheduler():
 
 
 def test_ml1m_tables_have_the_movielens_vocabularies():
-  user, item, vocab = meta_step.ml1m_tables()
+  user, item, vocab = workload.ml1m_tables()
   assert (len(item["rate"]), len(user["zip"])) == (3706, 6040)
   assert vocab["actor"] == 8030 and item["actor"].shape == (3706, 10)
   assert item["actor"].max() < 8030 and (item["actor_mask"].sum(1) >= 1).all()
