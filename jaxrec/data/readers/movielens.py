@@ -9,6 +9,7 @@ from __future__ import annotations
 import pathlib
 import re
 from collections.abc import Sequence
+from typing import NamedTuple
 
 import numpy as np
 
@@ -96,15 +97,38 @@ def _movielens_user_side(path: pathlib.Path, ids: np.ndarray, lines: np.ndarray,
   return _parse.Side(path, ids, lines, features, text), {"zip": zip_names}
 
 
-def _movielens_interactions(name: str, ratings: _parse.Table, user_raw: np.ndarray,
-                            item_raw: np.ndarray, rating: np.ndarray,
-                            timestamp: np.ndarray, user_side: _parse.Side, item_side: _parse.Side,
-                            genre_names: Sequence[str], occupation_names: Sequence[str],
+class _Ratings(NamedTuple):
+  """A MovieLens ratings file: the table and its columns (``[N]`` each)."""
+  table: _parse.Table
+  user_raw: np.ndarray  # int64 raw user ids
+  item_raw: np.ndarray  # int64 raw item ids
+  rating: np.ndarray  # float64 in [1, 5]
+  timestamp: np.ndarray  # int64 Unix seconds
+
+
+def _read_ratings(path: pathlib.Path, sep: str, fields: Sequence[str]) -> _Ratings:
+  """Reads a ``user sep item sep rating sep timestamp`` file whose columns the
+  release calls ``fields`` (named in error messages).
+
+  Raises:
+    FileNotFoundError: ``path`` is missing.
+    ValueError: a malformed line or a rating outside [1, 5] (naming the line).
+  """
+  table = _parse.read_table(path, sep, 4)
+  user_raw, item_raw = _parse.ints(table, 0, fields[0]), _parse.ints(table, 1, fields[1])
+  rating = _parse.floats(table, 2, fields[2])
+  _parse.check_range(rating, table, fields[2], 1, 5)
+  return _Ratings(table, user_raw, item_raw, rating, _parse.ints(table, 3, fields[3]))
+
+
+def _movielens_interactions(name: str, ratings: _Ratings, user_side: _parse.Side,
+                            item_side: _parse.Side, genre_names: Sequence[str],
+                            occupation_names: Sequence[str],
                             zip_names: dict[str, list[str]]) -> Interactions:
   """The MovieLens releases' common fields, vocabularies and names (ids from 1;
   0 is unknown / padding)."""
   return _parse.assemble(
-      name, ratings, user_raw, item_raw, rating, timestamp,
+      name, *ratings,
       users=user_side, items=item_side,
       user_vocab_sizes={"gender": 3, "age": len(AGE_NAMES),
                         "occupation": len(occupation_names) + 1,
@@ -150,12 +174,8 @@ def load_movielens_100k(path: PathLike) -> Interactions:
       line (message names the file and line).
   """
   path = pathlib.Path(path)
-  ratings = _parse.read_table(path / "u.data", "\t", 4)
-  user_raw = _parse.ints(ratings, 0, "user id")
-  item_raw = _parse.ints(ratings, 1, "item id")
-  rating = _parse.floats(ratings, 2, "rating")
-  _parse.check_range(rating, ratings, "rating", 1, 5)
-  timestamp = _parse.ints(ratings, 3, "timestamp")
+  ratings = _read_ratings(path / "u.data", "\t",
+                          ("user id", "item id", "rating", "timestamp"))
 
   genre_table = _parse.read_table(path / "u.genre", "|", 2)
   genre_names = genre_table.columns[0]
@@ -198,8 +218,7 @@ def load_movielens_100k(path: PathLike) -> Interactions:
       np.asarray([_age_group(a) for a in ages], np.int32), occupation,
       users.columns[4], text)
 
-  return _movielens_interactions("ml-100k", ratings, user_raw, item_raw, rating,
-                                 timestamp, user_side, item_side, genre_names,
+  return _movielens_interactions("ml-100k", ratings, user_side, item_side, genre_names,
                                  occupation_names, zip_names)
 
 
@@ -229,12 +248,8 @@ def load_movielens_1m(path: PathLike) -> Interactions:
       age code or occupation code (message names the file and line).
   """
   path = pathlib.Path(path)
-  ratings = _parse.read_table(path / "ratings.dat", "::", 4)
-  user_raw = _parse.ints(ratings, 0, "UserID")
-  item_raw = _parse.ints(ratings, 1, "MovieID")
-  rating = _parse.floats(ratings, 2, "Rating")
-  _parse.check_range(rating, ratings, "Rating", 1, 5)
-  timestamp = _parse.ints(ratings, 3, "Timestamp")
+  ratings = _read_ratings(path / "ratings.dat", "::",
+                          ("UserID", "MovieID", "Rating", "Timestamp"))
 
   movies = _parse.read_table(path / "movies.dat", "::", 3)
   genre_index = {g: k + 1 for k, g in enumerate(ML_GENRES)}
@@ -266,7 +281,6 @@ def load_movielens_1m(path: PathLike) -> Interactions:
       users.path, _parse.ints(users, 0, "UserID"), users.lines, gender, age,
       occupation, users.columns[4], text)
 
-  return _movielens_interactions("ml-1m", ratings, user_raw, item_raw, rating,
-                                 timestamp, user_side, item_side, ML_GENRES,
+  return _movielens_interactions("ml-1m", ratings, user_side, item_side, ML_GENRES,
                                  ML1M_OCCUPATIONS, zip_names)
 
