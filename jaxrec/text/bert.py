@@ -21,6 +21,7 @@ import dataclasses
 import functools
 import json
 import pathlib
+from collections.abc import Callable
 from typing import Any, Mapping
 
 import flax.linen as nn
@@ -157,6 +158,20 @@ def _precision(dtype: Any) -> jax.lax.Precision:
           else jax.lax.Precision.DEFAULT)
 
 
+def _dense(dtype: Any, *args: Any, **kwargs: Any) -> Callable[..., nn.Dense]:
+  """``nn.Dense`` computing in ``dtype`` with float32 parameters and ``dtype``'s
+  matmul precision (``args``/``kwargs``: further ``nn.Dense`` fields)."""
+  return functools.partial(nn.Dense, *args, dtype=dtype, param_dtype=jnp.float32,
+                           precision=_precision(dtype), **kwargs)
+
+
+def _layer_norm(config: BertConfig, dtype: Any) -> nn.LayerNorm:
+  """BERT's ``LayerNorm`` (named so, as in the checkpoints): ``config.layer_norm_eps``,
+  computing in ``dtype`` with float32 parameters. Call it inside a compact method."""
+  return nn.LayerNorm(epsilon=config.layer_norm_eps, dtype=dtype,
+                      param_dtype=jnp.float32, name="LayerNorm")
+
+
 class SelfAttention(nn.Module):
   """Multi-head self-attention + output projection + residual post-LayerNorm.
 
@@ -172,8 +187,7 @@ class SelfAttention(nn.Module):
     """``x``: ``[B, L, H]``; ``mask``: bool ``[B, L]`` (True = real key) -> ``[B, L, H]``."""
     c = self.config
     precision = _precision(self.dtype)
-    dense = functools.partial(nn.Dense, c.hidden_size, dtype=self.dtype,
-                              param_dtype=jnp.float32, precision=precision)
+    dense = _dense(self.dtype, c.hidden_size)
     heads = lambda t: t.reshape(*t.shape[:-1], c.num_attention_heads, c.head_dim)
     q, k, v = (heads(dense(name=n)(x)) for n in ("query", "key", "value"))
     logits = jnp.einsum("bqhd,bkhd->bhqk", q, k, precision=precision)
@@ -182,8 +196,7 @@ class SelfAttention(nn.Module):
     probs = jax.nn.softmax(logits, axis=-1).astype(self.dtype)
     context = jnp.einsum("bhqk,bkhd->bqhd", probs, v, precision=precision)
     out = dense(name="output")(context.reshape(x.shape))
-    return nn.LayerNorm(epsilon=c.layer_norm_eps, dtype=self.dtype,
-                        param_dtype=jnp.float32, name="LayerNorm")(out + x)
+    return _layer_norm(c, self.dtype)(out + x)
 
 
 class TransformerLayer(nn.Module):
@@ -196,13 +209,11 @@ class TransformerLayer(nn.Module):
   def __call__(self, x: jax.Array, mask: jax.Array) -> jax.Array:
     """``x``: ``[B, L, H]``; ``mask``: bool ``[B, L]``. Returns ``[B, L, H]``."""
     c = self.config
-    dense = functools.partial(nn.Dense, dtype=self.dtype, param_dtype=jnp.float32,
-                              precision=_precision(self.dtype))
+    dense = _dense(self.dtype)
     x = SelfAttention(c, self.dtype, name="attention")(x, mask)
     h = jax.nn.gelu(dense(c.intermediate_size, name="intermediate")(x), approximate=False)
     h = dense(c.hidden_size, name="output")(h)
-    return nn.LayerNorm(epsilon=c.layer_norm_eps, dtype=self.dtype,
-                        param_dtype=jnp.float32, name="LayerNorm")(h + x)
+    return _layer_norm(c, self.dtype)(h + x)
 
 
 class Embeddings(nn.Module):
@@ -229,8 +240,7 @@ class Embeddings(nn.Module):
          + embed(c.max_position_embeddings, name="position_embeddings")(
              jnp.arange(length))
          + embed(c.type_vocab_size, name="token_type_embeddings")(token_type_ids))
-    return nn.LayerNorm(epsilon=c.layer_norm_eps, dtype=self.dtype,
-                        param_dtype=jnp.float32, name="LayerNorm")(x)
+    return _layer_norm(c, self.dtype)(x)
 
 
 class BertEncoder(nn.Module):
