@@ -454,23 +454,26 @@ def test_recompute_uses_no_deprecated_jax_api():
                                       remat="recompute"))(params)
 
 
-def test_import_meta_loads_neither_flax_nor_the_rest_of_jaxrec():
-  code = ("import jaxrec.meta, sys; assert not any(m.startswith(('flax', 'jaxrec.data', "
-          "'jaxrec.metrics', 'jaxrec.baselines')) for m in sys.modules), "
-          "sorted(m for m in sys.modules if m.startswith(('flax', 'jaxrec')))")
+def _assert_fresh_python_runs(code: str) -> None:
+  """Runs ``code`` in a fresh interpreter (nothing imported yet) and asserts it exits 0."""
   proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
                         text=True, check=False)
   assert proc.returncode == 0, proc.stderr
+
+
+def test_import_meta_loads_neither_flax_nor_the_rest_of_jaxrec():
+  _assert_fresh_python_runs(
+      "import jaxrec.meta, sys; assert not any(m.startswith(('flax', 'jaxrec.data', "
+      "'jaxrec.metrics', 'jaxrec.baselines')) for m in sys.modules), "
+      "sorted(m for m in sys.modules if m.startswith(('flax', 'jaxrec')))")
 
 
 def test_jaxrec_subpackages_load_on_first_access():
-  code = ("import sys, jaxrec; assert 'jaxrec.models' not in sys.modules; "
-          "assert jaxrec.models.__name__ == 'jaxrec.models'; "
-          "assert set(jaxrec.__all__) <= set(dir(jaxrec)); "
-          "assert not hasattr(jaxrec, 'nonexistent')")
-  proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
-                        text=True, check=False)
-  assert proc.returncode == 0, proc.stderr
+  _assert_fresh_python_runs(
+      "import sys, jaxrec; assert 'jaxrec.models' not in sys.modules; "
+      "assert jaxrec.models.__name__ == 'jaxrec.models'; "
+      "assert set(jaxrec.__all__) <= set(dir(jaxrec)); "
+      "assert not hasattr(jaxrec, 'nonexistent')")
 
 
 def test_type_hints_are_packaged():
