@@ -220,3 +220,9 @@ def test_cover_every_item_gives_unchosen_items_one_user():
   np.testing.assert_array_equal(user[:3], [0, 0, 2])
   np.testing.assert_array_equal(item, [3, 0, 0, 1, 2, 4])
   np.testing.assert_array_equal(user[3:], np.random.default_rng(0).integers(3, size=3))
+
+
+def test_synthetic_package_re_exports_through_all():
+  assert sorted(synthetic.__all__) == ["write_synthetic_lastfm", "write_synthetic_movielens"]
+  assert synthetic.write_synthetic_lastfm is synthetic.lastfm.write_synthetic_lastfm
+  assert synthetic.write_synthetic_movielens is synthetic.movielens.write_synthetic_movielens
