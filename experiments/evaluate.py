@@ -16,6 +16,7 @@ from absl import logging
 
 from experiments import _cli
 from jaxrec import evaluate
+from jaxrec import report
 
 _WORKDIR = flags.DEFINE_string("workdir", None, "Run directory written by meta_train.")
 flags.mark_flags_as_required(["workdir"])
@@ -24,7 +25,7 @@ flags.mark_flags_as_required(["workdir"])
 def main(argv):
   del argv
   logging.set_verbosity(logging.ERROR)  # Orbax logs every save and read-only open
-  print(evaluate.results_markdown(evaluate.evaluate_run(_WORKDIR.value)))
+  print(report.results_markdown(evaluate.evaluate_run(_WORKDIR.value)))
 
 
 if __name__ == "__main__":

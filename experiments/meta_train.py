@@ -19,6 +19,7 @@ from ml_collections import config_flags
 
 from experiments import _cli
 from jaxrec import evaluate
+from jaxrec import report
 from jaxrec import train
 
 _CONFIG = config_flags.DEFINE_config_file("config", None, "Training configuration.",
@@ -36,7 +37,7 @@ def main(argv):
   print(json.dumps(summary))
   if _EVALUATE.value:
     output = evaluate.evaluate_run(_WORKDIR.value)
-    print(evaluate.results_markdown(output))
+    print(report.results_markdown(output))
 
 
 if __name__ == "__main__":

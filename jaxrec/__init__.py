@@ -3,8 +3,8 @@
 Subpackages: ``jaxrec.data``, ``jaxrec.models``, ``jaxrec.meta``, ``jaxrec.metrics``,
 ``jaxrec.baselines`` (attributes of ``jaxrec``, each imported on first access, so
 ``import jaxrec.meta`` loads neither the others nor Flax) and ``jaxrec.text`` (the
-``text`` extra; import it explicitly). ``jaxrec.train``, ``jaxrec.evaluate`` and
-``jaxrec.recommend`` are what the ``experiments/`` scripts call.
+``text`` extra; import it explicitly). ``jaxrec.train``, ``jaxrec.evaluate`` (with
+``jaxrec.report``) and ``jaxrec.recommend`` are what the ``experiments/`` scripts call.
 """
 
 import importlib

@@ -10,7 +10,7 @@ adapted parameters φ that score that user's items:
 Meta-SGD, ANIL, ...), ``"solve"`` from the model's closed-form fold-in
 ``RecModel.solve`` (e.g. the ridge solve of ``jaxrec.models.foldin``), which the
 K steps then refine (K = 0: the solve alone). Training
-(``jaxrec.train.make_train_step``), evaluation and ``jaxrec.recommend`` all
+(``jaxrec.train_step.make_train_step``), evaluation and ``jaxrec.recommend`` all
 build their adapter here, so a new kind of adaptation is one function and one
 line in ``ADAPTERS``.
 """

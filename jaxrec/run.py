@@ -2,8 +2,8 @@
 
 A run directory (:func:`jaxrec.train.train`) holds ``config.json`` and the Orbax
 manager ``best/``. :func:`load_config` and :func:`restore_best` read only those;
-:func:`load_run` also rebuilds the run's data (``train.prepare``, a pure function
-of the config), which evaluation needs and serving does not
+:func:`load_run` also rebuilds the run's data (:func:`jaxrec.prepare.prepare`, a
+pure function of the config), which evaluation needs and serving does not
 (:mod:`jaxrec.serving` reads the run's serving bundle instead).
 """
 
@@ -19,6 +19,7 @@ import ml_collections
 from jaxrec import checkpoint
 from jaxrec import meta
 from jaxrec import models
+from jaxrec import prepare
 from jaxrec import train as train_lib
 
 
@@ -51,15 +52,15 @@ def restore_best(workdir: str | pathlib.Path, config: ml_collections.ConfigDict,
 
 
 def load_run(workdir: str | pathlib.Path, config: ml_collections.ConfigDict | None = None
-             ) -> tuple[ml_collections.ConfigDict, train_lib.Prepared, Any, Any]:
+             ) -> tuple[ml_collections.ConfigDict, prepare.Prepared, Any, Any]:
   """``(config, prepared, model, state)``: the run's config (``config`` or
-  :func:`load_config`), its data rebuilt by ``train.prepare``, its model and the
-  best checkpoint's state (:func:`restore_best`).
+  :func:`load_config`), its data rebuilt by :func:`jaxrec.prepare.prepare`, its
+  model and the best checkpoint's state (:func:`restore_best`).
 
   Raises:
     FileNotFoundError: no ``config.json`` or no best checkpoint in ``workdir``.
   """
   config = config or load_config(workdir)
-  prepared = train_lib.prepare(config)
+  prepared = prepare.prepare(config)
   model = train_lib.model_of(config, prepared)
   return config, prepared, model, restore_best(workdir, config, model)

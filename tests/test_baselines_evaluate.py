@@ -1,4 +1,4 @@
-"""evaluate.fit_baselines: training rows, the baseline table and the on-disk cache."""
+"""tuned_baselines.fit_baselines: training rows, the baseline table and the on-disk cache."""
 
 import dataclasses
 
@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from experiments.configs import maml_synthetic
-from jaxrec import baselines, evaluate, train
+from jaxrec import baselines, prepare, scoring, tuned_baselines
 from jaxrec.data import episodes as episodes_lib
 from jaxrec.data import splits
 
@@ -25,14 +25,14 @@ def _config(implicit: bool):
 @pytest.fixture(scope="module")
 def explicit_run():
   config = _config(implicit=False)
-  return config, train.prepare(config)
+  return config, prepare.prepare(config)
 
 
 @pytest.fixture(scope="module")
 def implicit_run():
   """The synthetic data read as implicit feedback: ratings become play counts."""
   config = _config(implicit=True)
-  prepared = train.prepare(_config(implicit=False))
+  prepared = prepare.prepare(_config(implicit=False))
   interactions = dataclasses.replace(prepared.interactions, implicit=True,
                                      rating_scale=None)
   return config, dataclasses.replace(prepared, interactions=interactions)
@@ -45,13 +45,13 @@ def _val_batches(config, prepared):
       query_size=data.query_size, negatives=data.negatives, seed=config.seed)
   shape = (config.eval_batch_size, data.max_ratings * (1 + data.negatives),
            data.query_size * (1 + data.negatives))
-  return evaluate._batches(episodes, shape)
+  return scoring.padded_batches(episodes, shape)
 
 
 def test_implicit_baselines_fit_on_training_positives(implicit_run, tmp_path, monkeypatch):
   monkeypatch.setenv("JAXREC_CACHE_DIR", str(tmp_path))
   config, prepared = implicit_run
-  fitted = evaluate.fit_baselines(config, prepared, _val_batches(config, prepared))
+  fitted = tuned_baselines.fit_baselines(config, prepared, _val_batches(config, prepared))
   inter = prepared.interactions
   train_rows = splits.training_mask(inter, prepared.split)
   positives = np.bincount(inter.item[train_rows], minlength=inter.num_items)
@@ -68,7 +68,7 @@ def test_implicit_baselines_fit_on_training_positives(implicit_run, tmp_path, mo
 def test_explicit_baselines_and_inherited_inputs(explicit_run, tmp_path, monkeypatch):
   monkeypatch.setenv("JAXREC_CACHE_DIR", str(tmp_path))
   config, prepared = explicit_run
-  fitted = evaluate.fit_baselines(config, prepared, _val_batches(config, prepared))
+  fitted = tuned_baselines.fit_baselines(config, prepared, _val_batches(config, prepared))
   assert set(fitted) == {"global_mean", "user_mean", "item_mean", "item_mean_user_bias",
                          "item_knn_baseline", "mf_foldin", "content_knn_features",
                          "content_to_factor_features"}
@@ -77,7 +77,7 @@ def test_explicit_baselines_and_inherited_inputs(explicit_run, tmp_path, monkeyp
   assert {k: knn_params[k] for k in dampings} == dampings
   assert (knn.item_damping, knn.user_damping) == (dampings["item_damping"],
                                                  dampings["user_damping"])
-  grid = evaluate.BASELINE_GRIDS["explicit"]["mf_foldin"][1]
+  grid = tuned_baselines.BASELINE_GRIDS["explicit"]["mf_foldin"][1]
   assert set(fitted["mf_foldin"][1]) == set(grid)
   assert fitted["content_to_factor_features"][1]["item_vectors"] == "features"
 
@@ -90,13 +90,13 @@ def test_fit_baselines_reads_the_cache(explicit_run, tmp_path, monkeypatch):
   original = baselines.grid_search
   monkeypatch.setattr(baselines, "grid_search",
                       lambda *a, **k: calls.append(1) or original(*a, **k))
-  first = evaluate.fit_baselines(config, prepared, val)
+  first = tuned_baselines.fit_baselines(config, prepared, val)
   fits = len(calls)
   assert fits == 6  # four explicit grids, two content grids
   # Another config of the same data and seed (a different model) reads the entry.
   other = _config(implicit=False)
   other.model.name = "two_tower"
-  second = evaluate.fit_baselines(other, prepared, val)
+  second = tuned_baselines.fit_baselines(other, prepared, val)
   assert len(calls) == fits
   assert second.keys() == first.keys()
   for name, (model, params) in first.items():
@@ -104,16 +104,17 @@ def test_fit_baselines_reads_the_cache(explicit_run, tmp_path, monkeypatch):
     np.testing.assert_array_equal(second[name][0].predict_batch(val[0]),
                                   model.predict_batch(val[0]))
   # A changed grid misses the cache.
-  table = dict(evaluate.BASELINE_GRIDS)
+  table = dict(tuned_baselines.BASELINE_GRIDS)
   table["explicit"] = {**table["explicit"],
                        "item_mean": (baselines.ItemMean, {"damping": (2.0, 3.0)}, ())}
-  monkeypatch.setattr(evaluate, "BASELINE_GRIDS", table)
-  evaluate.fit_baselines(config, prepared, val)
+  monkeypatch.setattr(tuned_baselines, "BASELINE_GRIDS", table)
+  tuned_baselines.fit_baselines(config, prepared, val)
   assert len(calls) == 2 * fits
   # So does another seed (its split differs).
   reseeded = _config(implicit=False)
   reseeded.seed = 1
-  reseeded_prepared = train.prepare(reseeded)
-  evaluate.fit_baselines(reseeded, reseeded_prepared, _val_batches(reseeded, reseeded_prepared))
+  reseeded_prepared = prepare.prepare(reseeded)
+  tuned_baselines.fit_baselines(reseeded, reseeded_prepared,
+                                _val_batches(reseeded, reseeded_prepared))
   assert len(calls) == 3 * fits
   assert len(list(tmp_path.joinpath("baselines").glob("*.pkl"))) == 3

@@ -1,4 +1,5 @@
-"""Tests for jaxrec.evaluate's protocol pieces on tiny hand-built batches and episodes."""
+"""Tests for the evaluation protocol's pieces (jaxrec.evaluate, the catalogue metrics of
+jaxrec.scoring, the report of jaxrec.report) on tiny hand-built batches and episodes."""
 
 import math
 import types
@@ -9,13 +10,15 @@ import pytest
 
 from jaxrec import evaluate
 from jaxrec import provenance
+from jaxrec import report
+from jaxrec import scoring
 from jaxrec.data import episodes as episodes_lib
 
 NUM_ITEMS = 12
 
 
 def _prepared(implicit):
-  """The parts of a ``train.Prepared`` that ``catalogue_metrics`` and ``protocol`` read."""
+  """The parts of a ``prepare.Prepared`` that ``catalogue_metrics`` and ``protocol`` read."""
   split = types.SimpleNamespace(train_users=np.arange(5), params={"seed": 0},
                                 sizes=lambda: {"train_users": 5})
   return types.SimpleNamespace(
@@ -50,8 +53,8 @@ def _scores(batch, candidates):
 
 @pytest.mark.parametrize("implicit", [False, True])
 def test_catalogue_full_ranking_of_relevant_query_items(implicit):
-  summary, per_user = evaluate.catalogue_metrics(_scores, [_batch(implicit)],
-                                          np.arange(NUM_ITEMS), _prepared(implicit))
+  summary, per_user = scoring.catalogue_metrics(_scores, [_batch(implicit)],
+                                                 np.arange(NUM_ITEMS), _prepared(implicit))
   # Explicit: support item 0 is excluded, so the ranking is 3 (10), 2 (8), 1 (5):
   # the liked item 1 is third, the disliked 2 stays a candidate above it. Implicit:
   # the sampled support negative 3 is not excluded either: same ranking.
@@ -68,8 +71,8 @@ def test_catalogue_excludes_support_items_only():
   batch = _batch(False)
   batch["support"]["mask"][0] = [1, 1]  # item 3 now a rated support item: excluded
   batch["support"]["y"][0] = [5.0, 4.0]
-  _, per_user = evaluate.catalogue_metrics(_scores, [batch], np.arange(NUM_ITEMS),
-                                    _prepared(False))
+  _, per_user = scoring.catalogue_metrics(_scores, [batch], np.arange(NUM_ITEMS),
+                                           _prepared(False))
   assert per_user["full_ndcg@10"][1] == pytest.approx(1 / math.log2(3))  # 2, then 1
 
 
@@ -136,7 +139,7 @@ def _output():
 
 
 def test_results_markdown_full_catalogue_and_support_table():
-  lines = evaluate.results_markdown(_output()).splitlines()
+  lines = report.results_markdown(_output()).splitlines()
   assert "## new_users (6 test users; full_* over the 4 with a relevant query item)" in lines
   assert "| method | rmse | mae | full_recall@10 | full_ndcg@10 |" in lines
   assert "| method | 1-10 (n=3) | 11-30 (n=2) | 31+ (n=1) |" in lines
@@ -144,12 +147,12 @@ def test_results_markdown_full_catalogue_and_support_table():
 
 
 def test_plot_all_draws_mae_by_support(tmp_path):
-  evaluate.plot_all(tmp_path, _output())
+  report.plot_all(tmp_path, _output())
   for name in ("k_shot.png", "inner_steps.png", "mae_by_support.png"):
     assert (tmp_path / name).stat().st_size > 0
   output = _output()
   for r in output["results"]:  # implicit data: no MAE, no plot
     r["metrics"] = {k: v for k, v in r["metrics"].items() if "support" not in k}
   (tmp_path / "implicit").mkdir()
-  evaluate.plot_all(tmp_path / "implicit", output)
+  report.plot_all(tmp_path / "implicit", output)
   assert not (tmp_path / "implicit" / "mae_by_support.png").exists()

@@ -10,8 +10,10 @@ from experiments.configs import maml_synthetic
 from jaxrec import adapters
 from jaxrec import meta
 from jaxrec import models
+from jaxrec import prepare
 from jaxrec import recommend as rec_lib
 from jaxrec import train
+from jaxrec import train_step
 from jaxrec.data import episodes as episodes_lib
 from tests.test_models import NUM_ITEMS, make_part, ml1m_like
 
@@ -129,7 +131,7 @@ def test_a_reptile_config_cannot_use_the_solve_adapter():
   config = foldin_config()
   config.meta.algorithm = "reptile"
   with pytest.raises(ValueError, match="needs a MAML-family algorithm"):
-    train.make_train_step(config, train.model_of(config, train.prepare(config)))
+    train_step.make_train_step(config, train.model_of(config, prepare.prepare(config)))
 
 
 @pytest.mark.slow
@@ -238,7 +240,7 @@ def test_positives_only_requests_find_the_planted_taste(tmp_path):
   config.eval_every = 20
   train.train(config, tmp_path, progress=False)
   recommender = rec_lib.load_recommender(tmp_path)
-  prepared = train.prepare(config)
+  prepared = prepare.prepare(config)
   inter, split = prepared.interactions, prepared.split
   served, popular, chance = [], [], []
   for group in ("val", "test"):
@@ -280,7 +282,7 @@ def test_implicit_warm_start_is_the_implicit_als_fold_in():
   config.data.negatives = 0
   config.model.name = "foldin"
   config.model.kwargs = {"rank": 4, "unobserved_weight": 0.05, "loss": "softmax"}
-  prepared = train.prepare(config)
+  prepared = prepare.prepare(config)
   model = train.model_of(config, prepared)
   params = train.warm_params({"reg": 3.0, "alpha": 10.0}, model, prepared,
                              model.init(jax.random.key(0)))

@@ -371,13 +371,13 @@ def test_top_tags_orders_by_count_then_smaller_id():
 
 
 def test_prepare_uses_training_tags_for_tables_and_text(tmp_path):
-  from jaxrec import train  # pylint: disable=import-outside-toplevel
+  from jaxrec import prepare  # pylint: disable=import-outside-toplevel
   from experiments.configs import maml_lastfm  # pylint: disable=import-outside-toplevel
   synthetic.write_synthetic_lastfm(tmp_path / "hetrec2011-lastfm-2k", num_users=60,
                                    num_artists=80, artists_per_user=(14, 30), seed=1)
   config = maml_lastfm.get_config()
   config.data.data_dir = str(tmp_path)
-  prepared = train.prepare(config)
+  prepared = prepare.prepare(config)
   raw = readers.load_dataset("lastfm", tmp_path)
   expected = tags.with_item_tags(raw, prepared.split.train_users)
   every = tags.with_item_tags(raw, np.arange(raw.num_users))

@@ -19,8 +19,8 @@ import numpy as np
 import pytest
 
 from experiments.configs import maml_synthetic
-from jaxrec import evaluate
 from jaxrec import meta
+from jaxrec import prepare
 from jaxrec import recommend as rec_lib
 from jaxrec import train
 from jaxrec.data import readers
@@ -109,7 +109,7 @@ def test_candidates_include_held_out_items(recommender):
 def test_explanations_name_liked_rated_items(recommender):
   recs = rec_lib.recommend(recommender, RATINGS, k=K)
   rated = dict(RATINGS)
-  vectors = evaluate.item_vectors(recommender.prepared)
+  vectors = prepare.item_vectors(recommender.prepared)
   explained = 0
   for r in recs:
     e = r.explanation
@@ -169,8 +169,8 @@ def test_serves_from_a_copy_of_the_run_without_the_dataset(run_dir, recommender,
   def no_data(*args, **kwargs):
     raise AssertionError(f"serving read the dataset: {args} {kwargs}")
   monkeypatch.delenv("JAXREC_DATA_DIR", raising=False)
-  monkeypatch.setattr(train, "load_interactions", no_data)
-  monkeypatch.setattr(train, "prepare", no_data)
+  monkeypatch.setattr(prepare, "load_interactions", no_data)
+  monkeypatch.setattr(prepare, "prepare", no_data)
   monkeypatch.setattr(readers, "load_dataset", no_data)
   served = rec_lib.load_recommender(copy)
   for features in (None, {"gender": 2, "age": 3}):

@@ -6,8 +6,7 @@ import numpy as np
 import pytest
 
 from experiments.configs import maml_synthetic
-from jaxrec import evaluate
-from jaxrec import train
+from jaxrec import prepare
 from jaxrec.serving import bundle as bundle_lib
 from jaxrec.serving import explain
 
@@ -16,7 +15,7 @@ from jaxrec.serving import explain
 def prepared():
   config = maml_synthetic.get_config()
   config.data.synthetic = {"num_users": 60, "num_items": 80, "seed": 0}
-  return train.prepare(config)
+  return prepare.prepare(config)
 
 
 def test_round_trip_keeps_every_table_and_map(prepared, tmp_path):
@@ -37,7 +36,7 @@ def test_round_trip_keeps_every_table_and_map(prepared, tmp_path):
   np.testing.assert_array_equal(got.item_ids, inter.item_ids)
   np.testing.assert_array_equal(got.popularity, prepared.popularity)
   assert got.titles.tolist() == [str(t).split(" — ")[0] for t in inter.item_text]
-  vectors = evaluate.item_vectors(prepared)
+  vectors = prepare.item_vectors(prepared)
   np.testing.assert_allclose(got.item_vectors,
                              vectors / np.linalg.norm(vectors, axis=1, keepdims=True),
                              rtol=1e-6)

@@ -17,7 +17,10 @@ from jaxrec import checkpoint
 from jaxrec import config as config_lib
 from jaxrec import meta
 from jaxrec import parallel
+from jaxrec import prepare
+from jaxrec import scoring
 from jaxrec import train
+from jaxrec import train_step
 from jaxrec.data import batching
 from jaxrec.data import episodes as episodes_lib
 from jaxrec.data import splits
@@ -43,7 +46,7 @@ def tiny_config(algorithm="maml"):
 
 
 def final_params(workdir, config):
-  model = train.model_of(config, train.prepare(config))
+  model = train.model_of(config, prepare.prepare(config))
   latest = checkpoint.managers(workdir, read_only=True)[0]
   state, meta = checkpoint.restore(latest, train.init_state(config, model))
   return state, meta
@@ -133,7 +136,7 @@ def test_an_epoch_trains_on_every_training_user_exactly_once(tmp_path, monkeypat
 
   monkeypatch.setattr(parallel, "shard_batch", recording)
   summary = train.train(config, tmp_path, progress=False)
-  prepared = train.prepare(config)
+  prepared = prepare.prepare(config)
   episodes = episodes_lib.training_episodes(
       prepared.interactions, prepared.split, epoch=0, seed=config.seed,
       query_size=config.data.query_size, negatives=config.data.negatives)
@@ -152,18 +155,18 @@ def test_anil_adapts_the_output_layer_the_model_declares(name, head):
   config = tiny_config("anil")
   config.meta.adapt = "head"
   config.model.name = name
-  model = train.model_of(config, train.prepare(config))
-  mask = train.trainable(config, model)
+  model = train.model_of(config, prepare.prepare(config))
+  mask = scoring.trainable(config, model)
   assert mask is model.head_mask
   flat = jax.tree_util.tree_flatten_with_path(mask)[0]
   assert {tuple(k.key for k in path) for path, leaf in flat if leaf} == head
 
 
 def test_training_algorithms_are_the_meta_learners_and_joint():
-  assert set(train.TRAINING_ALGORITHMS) == {*meta.ALGORITHMS, "joint"}
-  assert [n for n, a in train.TRAINING_ALGORITHMS.items() if a.learns_inner_lr] == [
+  assert set(train_step.TRAINING_ALGORITHMS) == {*meta.ALGORITHMS, "joint"}
+  assert [n for n, a in train_step.TRAINING_ALGORITHMS.items() if a.learns_inner_lr] == [
       "meta_sgd"]
-  assert [n for n, a in train.TRAINING_ALGORITHMS.items() if not a.uses_optimizer] == [
+  assert [n for n, a in train_step.TRAINING_ALGORITHMS.items() if not a.uses_optimizer] == [
       "model_average"]
 
 
@@ -182,7 +185,7 @@ def test_the_config_schema_is_the_package_s():
 
 def test_popularity_counts_distinct_training_users():
   config = tiny_config()
-  prepared = train.prepare(config)
+  prepared = prepare.prepare(config)
   inter = prepared.interactions
   rows = splits.training_mask(inter, prepared.split)
   users = [set(inter.user[rows & (inter.item == i)].tolist())

@@ -13,7 +13,7 @@ prior and shrinkage for the post-fold-in query loss. Same protocol as
 
 Choices made on the validation users' new_users RMSE at seed 0 (58 users); test
 users were not looked at. The tuned ``mf_foldin`` baseline (rank 8, reg 3, fold-in
-reg 10, chosen by ``jaxrec.evaluate.BASELINE_GRIDS``) reaches 0.911 there. From
+reg 10, chosen by ``jaxrec.tuned_baselines.BASELINE_GRIDS``) reaches 0.911 there. From
 random initialisation (lr 3e-3, AdamW decay 0.3, rank 8) this model is worse:
 0.9236 without the set encoder, 0.9226 with it. Warm started from that very
 baseline (``warm_start``: ``solve`` is then exactly its fold-in) with the set

@@ -13,7 +13,7 @@ This is the tuned MeLU variant (``melu_paper_ml100k.py`` has the paper's setting
 inner lr in {0.01, 0.05} and id embeddings on/off were chosen on the validation
 users' new_users RMSE at seed 0 (best 0.9495 with ids and lr 0.01; 0.9676
 without ids at lr 0.01; 0.9773 without ids at lr 0.05), a budget no larger than the
-baselines' grids in ``jaxrec.evaluate`` (3-9 points each).
+baselines' grids in ``jaxrec.tuned_baselines`` (3-9 points each).
 """
 
 from experiments.configs import default

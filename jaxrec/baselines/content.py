@@ -2,7 +2,7 @@
 
 Both take ``item_vectors`` (``float[I, d]``: a dense array, used without a copy,
 or a ``scipy.sparse`` matrix; e.g. the side-feature one-hot vectors of
-``jaxrec.evaluate.item_vectors`` or the frozen text vectors
+``jaxrec.prepare.item_vectors`` or the frozen text vectors
 ``item_table["text"]``) as a constructor argument, so an item nobody rated in
 training is still scored from its vector.
 """

@@ -71,7 +71,7 @@ class Interactions:
       tags (Last.fm), else ``None``. The item field ``item_tags.field`` and
       ``item_text`` then hold the tags of the users last passed to
       :func:`jaxrec.data.tags.with_item_tags` (a reader passes none: the
-      field is all 0 and the text is the title; ``jaxrec.train.prepare`` and
+      field is all 0 and the text is the title; ``jaxrec.prepare.prepare`` and
       :func:`jaxrec.data.splits.build_tables` pass the training users).
     friend_offsets: ``int64[U + 1]`` the user graph (Last.fm friends) in CSR
       form over internal user ids, or ``None`` when the dataset has none: the

@@ -48,7 +48,7 @@ class Bundle:
     item_ids: ``[I]`` raw item ids.
     titles: ``[I]`` item titles (the item text up to :data:`TITLE_SEPARATOR`).
     item_vectors: ``float32[I, d]`` unit-norm item vectors of the explanations
-      (``jaxrec.evaluate.item_vectors``, rows scaled to norm 1).
+      (``jaxrec.prepare.item_vectors``, rows scaled to norm 1).
     popularity: ``float32[I]`` distinct training users per item.
     vocab_names: item field -> ``[vocab]`` names of its values (fields with names).
     implicit: implicit feedback.
@@ -85,15 +85,16 @@ def titles(item_text: np.ndarray) -> np.ndarray:
 
 
 def from_prepared(prepared: Any) -> Bundle:
-  """The :class:`Bundle` of a ``jaxrec.train.Prepared`` (its interactions, tables
+  """The :class:`Bundle` of a ``jaxrec.prepare.Prepared`` (its interactions, tables
   and popularity)."""
-  from jaxrec import evaluate  # pylint: disable=import-outside-toplevel  # train imports us
+  # Imported here: reading a bundle (serving) needs no data pipeline.
+  from jaxrec import prepare  # pylint: disable=import-outside-toplevel
   inter = prepared.interactions
   return Bundle(
       dataset=inter.name, num_users=inter.num_users, user_table=prepared.user_table,
       item_table=prepared.item_table, vocab_sizes=dict(prepared.vocab_sizes),
       item_ids=inter.item_ids, titles=titles(inter.item_text),
-      item_vectors=unit_rows(evaluate.item_vectors(prepared)),
+      item_vectors=unit_rows(prepare.item_vectors(prepared)),
       popularity=prepared.popularity,
       vocab_names={k: np.asarray(v, str) for k, v in inter.vocab_names.items()
                    if k in prepared.item_table},
@@ -106,7 +107,7 @@ def from_prepared(prepared: Any) -> Bundle:
 
 def write_bundle(workdir: str | pathlib.Path, prepared: Any) -> None:
   """Writes ``serving.npz`` and ``serving.json`` of ``prepared`` (a
-  ``jaxrec.train.Prepared``) into ``workdir`` (module docstring); replaces them."""
+  ``jaxrec.prepare.Prepared``) into ``workdir`` (module docstring); replaces them."""
   bundle = from_prepared(prepared)
   arrays = {"item_ids": bundle.item_ids, "titles": bundle.titles,
             "item_vectors": bundle.item_vectors, "popularity": bundle.popularity,
@@ -131,7 +132,7 @@ def read_bundle(workdir: str | pathlib.Path) -> Bundle:
   Raises:
     FileNotFoundError: ``serving.json`` or ``serving.npz`` is missing (a run
       trained before bundles existed: write one with
-      ``write_bundle(workdir, jaxrec.train.prepare(config))``).
+      ``write_bundle(workdir, jaxrec.prepare.prepare(config))``).
     ValueError: an unknown format version, or a ``serving.npz`` whose sha256 is
       not the one ``serving.json`` records.
   """
@@ -141,7 +142,7 @@ def read_bundle(workdir: str | pathlib.Path) -> Bundle:
       raise FileNotFoundError(
           f"{workdir / name} not found: the run has no serving bundle (training writes "
           "it; for an older run call jaxrec.serving.bundle.write_bundle(workdir, "
-          "jaxrec.train.prepare(config)))")
+          "jaxrec.prepare.prepare(config)))")
   meta = json.loads((workdir / META).read_text())
   if meta.get("format") != FORMAT:
     raise ValueError(f"{workdir / META}: format {meta.get('format')!r}, expected {FORMAT}")

@@ -5,7 +5,7 @@ For each recommended item ``i``, the rated items ``j`` ranked by the influence
   sim(i, j) · w_j,   w_j = (r_j − r_min) / (r_max − r_min)
 
 where ``sim`` is the cosine similarity of the bundle's item vectors (the one-hot
-categorical item features of ``jaxrec.evaluate.item_vectors``) and ``w_j`` how much
+categorical item features of ``jaxrec.prepare.item_vectors``) and ``w_j`` how much
 the user liked ``j`` (1 for every rated item when ``r_max = r_min``). Items with
 ``sim · w ≤ 0`` never count. The influences are computed inside the jitted server
 (:mod:`jaxrec.serving.server`); :func:`explain` turns its top :data:`MAX_DRIVERS`

@@ -90,7 +90,7 @@ class Recommender:
     params: θ, the restored meta-parameters.
     inner_lr: α, the run's inner rate (learned for Meta-SGD).
     num_steps: K, the inner steps run per request.
-    adapter: how a request's ratings adapt the model (``jaxrec.train.make_adapter``).
+    adapter: how a request's ratings adapt the model (``jaxrec.scoring.make_adapter``).
     index: ``str(raw id) -> internal id``.
     item_labels: per item, the names of its categorical feature values.
     servers: ``servers(row) -> Server`` for a user-feature row (a tuple of
@@ -136,11 +136,11 @@ class Recommender:
 
   @functools.cached_property
   def prepared(self) -> Any:
-    """The run's full data (``jaxrec.train.prepare(config)``: interactions, split,
+    """The run's full data (``jaxrec.prepare.prepare(config)``: interactions, split,
     tables), re-read from the dataset on first access, for analysis and tests;
     serving never reads it."""
-    from jaxrec import train  # pylint: disable=import-outside-toplevel  # records import no pipeline
-    return train.prepare(self.config)
+    from jaxrec import prepare  # pylint: disable=import-outside-toplevel  # records import no pipeline
+    return prepare.prepare(self.config)
 
 
 # (params, inner_lr, items int32[B, S], y float32[B, S], mask float32[B, S], k)

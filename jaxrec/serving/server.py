@@ -56,6 +56,7 @@ from jaxrec import adapters
 from jaxrec import meta
 from jaxrec import models
 from jaxrec import run as run_lib
+from jaxrec import scoring
 from jaxrec import train as train_lib
 from jaxrec.serving import bundle as bundle_lib
 from jaxrec.serving import explain as explain_lib
@@ -154,7 +155,7 @@ def load_recommender(workdir: str | pathlib.Path, *,
   def build(row: requests.UserRow) -> tuple[models.RecModel, adapters.Adapter, Server]:
     model = train_lib.model_of(config, dataclasses.replace(
         bundle, user_table=new_user_table(bundle.user_table, row)))
-    adapter = train_lib.make_adapter(config, model)
+    adapter = scoring.make_adapter(config, model)
     return model, adapter, _make_server(model, adapter, steps, bundle)
 
   state = run_lib.restore_best(workdir, config, train_lib.model_of(config, bundle))
@@ -162,7 +163,7 @@ def load_recommender(workdir: str | pathlib.Path, *,
   cached = functools.lru_cache(maxsize=FEATURE_CACHE_SIZE)(lambda row: build(row)[2])
   return Recommender(
       config=config, bundle=bundle, model=model, params=state.params,
-      inner_lr=train_lib.inner_rate(config, state), num_steps=steps, adapter=adapter,
+      inner_lr=scoring.inner_rate(config, state), num_steps=steps, adapter=adapter,
       index={str(raw): i for i, raw in enumerate(bundle.item_ids.tolist())},
       item_labels=explain_lib.item_labels(bundle.item_table, bundle.vocab_names,
                                           bundle.num_items),

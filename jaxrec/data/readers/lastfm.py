@@ -88,7 +88,7 @@ def load_lastfm(path: PathLike, *, num_tags: int = 5) -> Interactions:
   :func:`jaxrec.data.tags.with_item_tags` from the assignments of chosen users
   (the artist's `num_tags` most-assigned tags, ties: smaller tagID). A tag
   tells that its user knows the artist, so the reader chooses no user: the
-  field is all 0 and the text is the name; ``jaxrec.train.prepare`` and
+  field is all 0 and the text is the name; ``jaxrec.prepare.prepare`` and
   :func:`jaxrec.data.splits.build_tables` use the training users' tags. No
   user features.
 
