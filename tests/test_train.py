@@ -74,11 +74,14 @@ def test_training_writes_logs_and_checkpoints(finished_run):
   assert summary["best_step"] in [r["step"] for r in records]
   best = min(r["val_rmse"] for r in records)
   assert summary["best"]["val_rmse"] == pytest.approx(best)
+  # The first line validates the starting state (step 0, no training metrics yet).
+  assert records[0]["step"] == 0 and "train_query_loss_after" not in records[0]
+  trained = records[1:]
   # Meta-training improves the adapted query loss over the first logged value.
-  assert records[-1]["train_query_loss_after"] < records[0]["train_query_loss_before"]
+  assert trained[-1]["train_query_loss_after"] < trained[0]["train_query_loss_before"]
   # Each line's training metrics average its own steps (15 steps, logged at 4, 8,
   # 12 and 15): no line repeats the previous one's.
-  losses = [r["train_query_loss_after"] for r in records]
+  losses = [r["train_query_loss_after"] for r in trained]
   assert len(set(losses)) == len(losses)
 
 
