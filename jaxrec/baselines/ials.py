@@ -137,12 +137,37 @@ class ImplicitALS(base.Baseline):
     support_item, support_y, real, _ = base.episode_arrays(
         support_item, support_y, support_mask, support_item, base.check_fitted(self))
     positive = base.positives(support_y, real)
-    design = np.where(positive[..., None], self.item_factors[support_item], 0.0)
-    c = self.support_confidence
-    gram = (c - 1.0) * np.swapaxes(design, -1, -2) @ design + (
+    return self.fold_in_weighted(support_item, positive.astype(np.float64)), np.zeros(
+        len(support_item))
+
+  def fold_in_weighted(self, items: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """User factors from positives of graded weight: ``float64[B, factors]``.
+
+    Positive ``j`` of task ``b`` (item ``items[b, j]``, weight ``w_j =
+    weights[b, j] >= 0``) replaces the fraction ``w_j`` of its zero term
+    ``(0 - x·y_j)²`` by the positive term ``c̄ (1 - x·y_j)²`` (``c̄`` the support
+    confidence), so ``w = 1`` is an ordinary support positive and ``w → 0`` has
+    no effect: ``(YᵀY + reg I + (c̄ - 1) Σ_j w_j y_j y_jᵀ) x = c̄ Σ_j w_j y_j``.
+
+    Args:
+      items: ``int[B, S]`` item ids.
+      weights: ``float[B, S]`` weights (0: padding).
+
+    Raises:
+      ValueError: before fit, mismatched shapes, or a negative weight.
+    """
+    base.check_fitted(self)
+    items, weights = np.asarray(items), np.asarray(weights, np.float64)
+    if items.shape != weights.shape or items.ndim != 2:
+      raise ValueError(f"items {items.shape} and weights {weights.shape} must be the same "
+                       "[B, S] shape")
+    if (weights < 0).any():
+      raise ValueError("weights must be >= 0")
+    design, c = self.item_factors[items], self.support_confidence
+    gram = np.einsum("bs,bsf,bsg->bfg", (c - 1.0) * weights, design, design) + (
         self.item_factors.T @ self.item_factors + self.reg * np.eye(self.factors))
-    x = np.linalg.solve(gram, c * design.sum(axis=1)[..., None])[..., 0]
-    return x, np.zeros(len(x))
+    rhs = np.einsum("bs,bsf->bf", c * weights, design)
+    return np.linalg.solve(gram, rhs[..., None])[..., 0]
 
   def predict(self, support_item, support_y, support_mask, query_item) -> np.ndarray:
     """``float64[B, Q]``: ``item_factors[q] . x`` with ``x`` folded in per task.

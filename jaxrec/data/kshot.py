@@ -1,0 +1,99 @@
+"""Fixed k-shot pools: one set of users and one query set across every k.
+
+A k-shot curve compares methods at ``k = 0, 1, 3, ...`` ratings. So that its
+points differ only by ``k``, every held-out user of a group gets once, from a
+seeded shuffle of their ratings on training items, a *pool* of ``pool_size``
+items and a *query* of up to ``query_size`` other items; the support at ``k`` is
+the first ``k`` items of the pool, and the rest of the pool is excluded from the
+candidates at every ``k`` (neither hit nor miss). Users with fewer than
+``pool_size + 1`` such ratings are left out and counted. For implicit data the
+ratings are the user's positives (every row of Last.fm's ``user_artists.dat``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+
+from jaxrec.data import splits
+from jaxrec.data.interactions import Interactions
+
+
+@dataclasses.dataclass(frozen=True)
+class Pools:
+  """The fixed pools and queries of one user group.
+
+  Attributes:
+    users: ``int32[U]`` internal user ids.
+    pool: ``int32[U, P]`` each user's pool items, in support order.
+    pool_y: ``float32[U, P]`` their ratings (implicit: the play counts).
+    query: ``int32[U, Q]`` each user's query items, padded with 0.
+    query_y: ``float32[U, Q]`` their ratings, 0 where padded.
+    query_mask: ``float32[U, Q]`` 1 for a real query item.
+    num_dropped: users of the group with fewer than ``P + 1`` ratings on
+      training items.
+  """
+
+  users: np.ndarray
+  pool: np.ndarray
+  pool_y: np.ndarray
+  query: np.ndarray
+  query_y: np.ndarray
+  query_mask: np.ndarray
+  num_dropped: int
+
+
+def kshot_pools(interactions: Interactions, split: splits.ColdStartSplit, group: str, *,
+                pool_size: int = 10, query_size: int = 10, seed: int = 0) -> Pools:
+  """The pools and queries of ``group``'s users on the training items.
+
+  Args:
+    interactions, split: the data and its cold-start split.
+    group: ``"val"`` or ``"test"`` (held-out users).
+    pool_size: ``P``, the largest ``k`` of the curve.
+    query_size: the most query items per user.
+    seed: the shuffle's seed (with the user id, so a user's pool does not
+      depend on the other users).
+
+  Returns:
+    A :class:`Pools`.
+
+  Raises:
+    ValueError: an unknown ``group``, ``pool_size < 1`` or ``query_size < 1``.
+  """
+  if group not in ("val", "test"):
+    raise ValueError(f"group must be 'val' or 'test' (held-out users), got {group!r}")
+  if pool_size < 1 or query_size < 1:
+    raise ValueError(f"pool_size and query_size must be >= 1, got {pool_size}, "
+                     f"{query_size}")
+  group_users = getattr(split, f"{group}_users")
+  rows = splits.user_rows(interactions, group_users) & splits.item_rows(
+      interactions, split.train_items)
+  order = np.argsort(interactions.user[rows], kind="stable")
+  user = interactions.user[rows][order]
+  item, rating = interactions.item[rows][order], interactions.rating[rows][order]
+  starts = np.searchsorted(user, group_users)
+  ends = np.searchsorted(user, group_users, side="right")
+  kept, pools, pool_ys, queries, query_ys = [], [], [], [], []
+  for u, start, end in zip(group_users, starts, ends):
+    if end - start < pool_size + 1:
+      continue
+    shuffled = start + np.random.default_rng([seed, int(u)]).permutation(end - start)
+    chosen = shuffled[:pool_size + query_size]
+    kept.append(u)
+    pools.append(item[chosen[:pool_size]])
+    pool_ys.append(rating[chosen[:pool_size]])
+    queries.append(item[chosen[pool_size:]])
+    query_ys.append(rating[chosen[pool_size:]])
+  count = len(kept)
+  query = np.zeros((count, query_size), np.int32)
+  query_y = np.zeros((count, query_size), np.float32)
+  query_mask = np.zeros((count, query_size), np.float32)
+  for n, (q, y) in enumerate(zip(queries, query_ys)):
+    query[n, :len(q)], query_y[n, :len(q)], query_mask[n, :len(q)] = q, y, 1.0
+  return Pools(users=np.asarray(kept, np.int32),
+               pool=np.asarray(pools, np.int32).reshape(count, pool_size),
+               pool_y=np.asarray(pool_ys, np.float32).reshape(count, pool_size),
+               query=query, query_y=query_y, query_mask=query_mask,
+               num_dropped=len(group_users) - count)

@@ -1,0 +1,221 @@
+"""k-shot curves from zero ratings up, with and without friends (Last.fm).
+
+For one seed's split, the validation and test users get fixed pools and queries
+(:func:`jaxrec.data.kshot.kshot_pools`); at each ``k`` of ``KS`` every method
+ranks the training items minus the user's pool, and full-catalogue nDCG@10 and
+recall@10 of the query items are recorded per user. The methods
+(:mod:`jaxrec.baselines.friends`):
+
+* ``popularity``: ``p(i)``;
+* ``friends``: ``f_u(i)``, the training friends' listening (ties, e.g. every
+  item for a user without training friends, are ranked in expectation over
+  random orders by the tie-aware metrics);
+* ``friends+popularity``: ``(1 - β) f_u(i) + β p(i)``;
+* ``ials``: the implicit-ALS fold-in of the ``k`` support positives (``k >= 1``);
+* ``ials+friends``: the same fold-in with the friends' items as extra positives
+  of weight ``γ_k f_u(i)``.
+
+``β`` (at ``k = 0``) and ``γ_k`` (at each ``k``: the friends' weight may shrink as
+the user's own ratings grow) are chosen on the validation users of the seed,
+from ``GRID``; the test users are scored once with the choice.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from jaxrec import baselines
+from jaxrec import metrics
+from jaxrec.baselines import friends as friends_lib
+from jaxrec.data import kshot
+from jaxrec.data import splits
+from jaxrec.data.interactions import Interactions
+from jaxrec.results import mean_ci95
+
+KS = (0, 1, 3, 5, 10)
+METHODS = ("popularity", "friends", "friends+popularity", "ials", "ials+friends")
+METRICS = ("ndcg@10", "recall@10")
+GRID = {"blend": (0.001, 0.01, 0.03, 0.1, 0.3),
+        "friends_weight": (0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1.0)}
+# Implicit ALS as tuned on seed 0's validation users by jaxrec.tuned_baselines
+# (experiments/configs/foldin_lastfm.py records the figures).
+IALS = {"factors": 32, "reg": 10.0, "alpha": 10.0}
+
+
+def _scores(method: str, k: int, pools: kshot.Pools, listening: np.ndarray,
+            popularity: np.ndarray, als: baselines.ImplicitALS,
+            params: Mapping[str, Any]) -> np.ndarray | None:
+  """``float64[B, I]`` scores of every item, or None where ``method`` has no
+  score at ``k`` (``ials`` without ratings). ``params``: ``{"blend": β,
+  "friends_weight": {k: γ_k}}`` (what ``method`` reads)."""
+  count = len(pools.users)
+  if method == "popularity":
+    return np.broadcast_to(popularity, (count, len(popularity)))
+  if method == "friends":
+    return listening
+  if method == "friends+popularity":
+    return (1.0 - params["blend"]) * listening + params["blend"] * popularity
+  own = pools.pool[:, :k]
+  if method == "ials":
+    if k == 0:
+      return None
+    x = als.fold_in_weighted(own, np.ones(own.shape))
+  else:
+    x = np.concatenate([_fold_in_with_friends(als, own[start:start + _CHUNK],
+                                              params["friends_weight"][k]
+                                              * listening[start:start + _CHUNK])
+                        for start in range(0, count, _CHUNK)])
+  return x @ als.item_factors.T
+
+
+_CHUNK = 32  # users per weighted fold-in (bounds the [users, items, factors] design)
+
+
+def _fold_in_with_friends(als: baselines.ImplicitALS, own: np.ndarray,
+                          friend_weight: np.ndarray) -> np.ndarray:
+  """``float64[B, factors]``: the fold-in of ``own [B, k]`` (weight 1) and of the
+  items with ``friend_weight [B, I] > 0`` (that weight)."""
+  nonzero = [np.flatnonzero(w) for w in friend_weight]
+  width = max((len(n) for n in nonzero), default=0)
+  items = np.zeros((len(own), width), np.int64)
+  weights = np.zeros((len(own), width))
+  for b, n in enumerate(nonzero):
+    items[b, :len(n)], weights[b, :len(n)] = n, friend_weight[b, n]
+  return als.fold_in_weighted(np.concatenate([own, items], axis=1),
+                              np.concatenate([np.ones(own.shape), weights], axis=1))
+
+
+def _per_user(scores: np.ndarray, pools: kshot.Pools, candidates: np.ndarray
+              ) -> dict[str, np.ndarray]:
+  """Per-user ``METRICS`` (``float64[B]``) of ``scores`` over ``candidates``
+  minus each user's pool."""
+  position = np.full(scores.shape[1], -1)
+  position[candidates] = np.arange(len(candidates))
+  per_user = metrics.per_user_full_catalogue(
+      scores[:, candidates], position[pools.query], position[pools.pool],
+      positives_mask=pools.query_mask, ks=10)
+  return {m: per_user[m] for m in METRICS}
+
+
+def _curves(pools: kshot.Pools, listening: np.ndarray, popularity: np.ndarray,
+            als: baselines.ImplicitALS, candidates: np.ndarray,
+            params: Mapping[str, Any], methods: Sequence[str] = METHODS,
+            ks: Sequence[int] = KS) -> dict[str, dict[int, dict[str, np.ndarray]]]:
+  """``{method: {k: {metric: float64[B]}}}`` (methods without a score at ``k``
+  are left out at that ``k``)."""
+  out: dict[str, dict[int, dict[str, np.ndarray]]] = {}
+  for method in methods:
+    for k in ks:
+      scores = _scores(method, k, pools, listening, popularity, als, params)
+      if scores is not None:
+        out.setdefault(method, {})[k] = _per_user(scores, pools, candidates)
+  return out
+
+
+def _choose(values: Sequence[float], method: str, k: int, evaluate
+            ) -> tuple[float, dict[float, float]]:
+  """The value of ``values`` with the best mean validation nDCG@10 of ``method``
+  at ``k`` (``evaluate(value) -> curves``), and every value's score."""
+  scored = {value: float(np.nanmean(evaluate(value)[method][k]["ndcg@10"]))
+            for value in values}
+  return max(scored, key=scored.get), scored
+
+
+def evaluate_seed(interactions: Interactions, split: splits.ColdStartSplit, *, seed: int,
+                  pool_size: int = 10, query_size: int = 10) -> dict[str, Any]:
+  """One seed's k-shot curves on the test users, tuned on the validation users.
+
+  Args:
+    interactions: implicit data with a friend graph (Last.fm).
+    split: the seed's cold-start split (the models' split).
+    seed: the pools' seed.
+    pool_size, query_size: as :func:`jaxrec.data.kshot.kshot_pools`.
+
+  Returns:
+    ``{"chosen": {"blend": β, "friends_weight": {k: γ_k}}, "validation": the
+    validation nDCG@10 of every grid value (``{"blend": {β: ·},
+    "friends_weight": {k: {γ: ·}}}``), "users": {"val", "test",
+    "dropped_test", "test_without_friends"},
+    "per_user": {method: {k: {metric: list[float]}}}}`` (test users, in
+    ``pools.users`` order).
+
+  Raises:
+    ValueError: the data have no friend graph, or as the pieces it calls.
+  """
+  rows = splits.training_mask(interactions, split)
+  als = baselines.ImplicitALS(**IALS).fit(
+      interactions.user[rows], interactions.item[rows], interactions.rating[rows],
+      interactions.num_users, interactions.num_items)
+  popularity = friends_lib.training_popularity(interactions, split)
+  candidates = split.train_items
+  groups = {}
+  for group in ("val", "test"):
+    pools = kshot.kshot_pools(interactions, split, group, pool_size=pool_size,
+                              query_size=query_size, seed=seed)
+    listening, num_friends = friends_lib.friends_listening(interactions, split, pools.users)
+    groups[group] = (pools, listening, num_friends)
+
+  def curves(group, params, methods=METHODS, ks=KS):
+    pools, listening, _ = groups[group]
+    return _curves(pools, listening, popularity, als, candidates, params, methods, ks)
+  blend, blend_scores = _choose(GRID["blend"], "friends+popularity", 0,
+                                lambda b: curves("val", {"blend": b}, ("friends+popularity",)))
+  chosen, scores = {}, {}
+  for k in KS:
+    chosen[k], scores[k] = _choose(
+        GRID["friends_weight"], "ials+friends", k,
+        lambda w, k=k: curves("val", {"friends_weight": {k: w}}, ("ials+friends",), (k,)))
+  test = curves("test", {"blend": blend, "friends_weight": chosen})
+  pools, _, num_friends = groups["test"]
+  return {"chosen": {"blend": blend, "friends_weight": chosen},
+          "validation": {"blend": blend_scores, "friends_weight": scores},
+          "users": {"val": len(groups["val"][0].users), "test": len(pools.users),
+                    "dropped_test": pools.num_dropped,
+                    "test_without_friends": int((num_friends == 0).sum())},
+          "per_user": {m: {k: {name: v.tolist() for name, v in by_metric.items()}
+                           for k, by_metric in by_k.items()} for m, by_k in test.items()}}
+
+
+# The paired comparisons reported: (method, reference, the ks where both exist).
+COMPARISONS = (("friends", "popularity", (0,)),
+               ("friends+popularity", "friends", (0,)),
+               ("ials+friends", "friends+popularity", KS),
+               ("ials+friends", "ials", KS[1:]))
+
+
+def summarize(seeds: Mapping[int, Mapping[str, Any]]) -> dict[str, Any]:
+  """Means over seeds with seed-level 95% CIs, and the paired differences.
+
+  A method's figure at ``k`` is the mean over seeds of its per-seed mean over
+  test users, with the t interval over the seed means; a paired difference is
+  the t interval over the per-seed mean differences of the same users.
+
+  Returns:
+    ``{"table": {method: {k: {metric: [mean, ci95]}}}, "paired": [{"method",
+    "reference", "k", "metric", "mean", "ci95", "seeds"}]}``.
+  """
+  def seed_means(method, k, metric):
+    return [float(np.nanmean(run["per_user"][method][k][metric])) for run in seeds.values()
+            if k in run["per_user"].get(method, {})]
+  table = {}
+  for method in METHODS:
+    for k in KS:
+      for metric in METRICS:
+        values = seed_means(method, k, metric)
+        if values:
+          mean, ci, _ = mean_ci95(values)
+          table.setdefault(method, {}).setdefault(k, {})[metric] = [mean, ci]
+  paired = []
+  for method, reference, ks in COMPARISONS:
+    for k in ks:
+      for metric in METRICS:
+        diffs = [float(np.nanmean(np.asarray(run["per_user"][method][k][metric])
+                                  - np.asarray(run["per_user"][reference][k][metric])))
+                 for run in seeds.values()]
+        mean, ci, n = mean_ci95(diffs)
+        paired.append({"method": method, "reference": reference, "k": k, "metric": metric,
+                       "mean": mean, "ci95": ci, "seeds": n})
+  return {"table": table, "paired": paired}
