@@ -16,15 +16,16 @@ from jaxrec.data import episodes as episodes_lib
 
 
 def results_markdown(output: dict[str, Any]) -> str:
-  """One markdown table per state: a row per method, a column per main metric
-  (``mean ± 95% CI`` when several seeds are pooled); on ``new_users`` also MAE by
-  support size (:func:`jaxrec.results.support_table`)."""
+  """One markdown table per state: a row per method, a column per main metric any
+  method reports (:func:`jaxrec.results.metric_cell`: ``mean ± 95% CI`` when several
+  seeds are pooled, "—" for a metric the method does not report); on ``new_users``
+  also MAE by support size (:func:`jaxrec.results.support_table`)."""
   lines = [f"# {output['dataset']}", ""]
   for state_name in episodes_lib.STATES:
     rows = [r for r in output["results"] if r["state"] == state_name]
     if not rows:
       continue
-    present = [m for m in results_lib.TABLE_METRICS if m in rows[0]["metrics"]]
+    present = [m for m in results_lib.TABLE_METRICS if any(m in r["metrics"] for r in rows)]
     users = rows[0]["metrics"].get("num_users", "?")
     full_users = rows[0]["metrics"].get("full_users")
     full_text = ("" if full_users is None else
@@ -33,20 +34,10 @@ def results_markdown(output: dict[str, Any]) -> str:
               "| method | " + " | ".join(present) + " |",
               "|---" * (len(present) + 1) + "|"]
     for r in rows:
-      cells = [_cell(r["metrics"], m) for m in present]
+      cells = [results_lib.metric_cell(r["metrics"], m) for m in present]
       lines.append(f"| {r['method']} | " + " | ".join(cells) + " |")
     lines += [""] + results_lib.support_table(rows)
   return "\n".join(lines)
-
-
-def _cell(values: dict, key: str) -> str:
-  """``mean`` or ``mean ± ci`` of ``key``; "—" for a method that does not report it
-  (a ranking-only baseline has no MAE / RMSE)."""
-  if key not in values:
-    return "—"
-  value = values[key]
-  ci = values.get(f"{key}_ci95")
-  return f"{value:.4f}" if ci is None else f"{value:.4f} ± {ci:.4f}"
 
 
 def plot_all(workdir: pathlib.Path, output: dict[str, Any]) -> None:

@@ -146,6 +146,18 @@ def test_results_markdown_full_catalogue_and_support_table():
   assert "| mf_foldin | 1.0000 | 0.9000 | 0.6000 |" in lines
 
 
+def test_results_markdown_cells_are_the_pooled_reports():
+  """results.md's cells are jaxrec.results.metric_cell's: "—" for a metric the method
+  does not report (a ranking-only baseline's RMSE), "n/a" for a NaN mean."""
+  output = _output()
+  ranking_only, nan_auc = output["results"]
+  del ranking_only["metrics"]["rmse"], ranking_only["metrics"]["mae"]
+  nan_auc["metrics"]["rmse"] = math.nan
+  lines = report.results_markdown(output).splitlines()
+  assert "| melu-maml | — | — | 0.2500 | 0.1250 |" in lines
+  assert "| mf_foldin | n/a | 0.8000 | 0.2500 | 0.1250 |" in lines
+
+
 def test_plot_all_draws_mae_by_support(tmp_path):
   report.plot_all(tmp_path, _output())
   for name in ("k_shot.png", "inner_steps.png", "mae_by_support.png"):

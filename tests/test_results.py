@@ -481,7 +481,8 @@ def test_one_cell_format_for_means_and_paired_differences():
   assert results.fmt_mean_ci(math.nan, 0.1) == "n/a"
   assert results.metric_cell({"rmse": 0.9, "rmse_ci95": 0.1}, "rmse", 2) == "0.90 ± 0.10"
   assert results.metric_cell({"rmse": 0.9}, "rmse") == "0.9000"
-  assert results.metric_cell({}, "auc") == "n/a"
+  assert results.metric_cell({}, "auc") == "—"  # a method that does not report it
+  assert results.metric_cell({"auc": math.nan}, "auc") == "n/a"
   assert results.paired_cell({"mean": 0.01, "ci95": math.nan}) == "+0.0100"
   assert results.paired_cell(None) == "—"
 

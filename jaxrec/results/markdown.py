@@ -22,9 +22,11 @@ def fmt_mean_ci(mean: float, ci: float = math.nan, digits: int = 4,
 
 def metric_cell(metrics: Mapping[str, float], metric: str, digits: int = 4) -> str:
   """:func:`fmt_mean_ci` of ``metrics[metric]`` and its ``metrics[metric + "_ci95"]``
-  (either missing counts as NaN)."""
-  return fmt_mean_ci(metrics.get(metric, math.nan), metrics.get(f"{metric}_ci95", math.nan),
-                     digits)
+  (a missing CI counts as NaN); ``"—"`` when ``metrics`` has no ``metric`` (a method
+  that does not report it, e.g. a ranking-only baseline's RMSE)."""
+  if metric not in metrics:
+    return "—"
+  return fmt_mean_ci(metrics[metric], metrics.get(f"{metric}_ci95", math.nan), digits)
 
 
 def paired_cell(p: Mapping[str, Any] | None, digits: int = 4) -> str:
