@@ -95,19 +95,24 @@ def _curve_metric(config: ml_collections.ConfigDict, implicit: bool) -> str:
 
 
 def tune_finetuning(scorers, params, val_batches: Sequence[dict], metric: str,
-                    prepared: prepare.Prepared) -> dict[str, Any]:
+                    implicit: bool, *, catalogue: Callable | None = None) -> dict[str, Any]:
   """Test-time fine-tuning rate and steps for a network trained without
-  meta-learning (``scorers``: its :func:`jaxrec.scoring.model_scoring`), chosen on
-  validation users over ``FINETUNE_GRID`` (a ``full_*`` metric ranks the training
-  items, :func:`jaxrec.scoring.catalogue_metrics`)."""
+  meta-learning (``scorers``: its :func:`jaxrec.scoring.model_scoring`): the
+  ``FINETUNE_GRID`` point with the best ``metric`` on the validation batches (a
+  ``full_*`` metric ranks the catalogue with ``catalogue``, see ``_measure``; ties
+  keep the earlier point).
+
+  Returns:
+    ``{"inner_lr", "num_steps"}``.
+
+  Raises:
+    ValueError: as ``_measure`` (a ``full_*`` metric without ``catalogue``).
+  """
+  measure = _measure(metric, implicit, catalogue)
   best = None
   for lr in FINETUNE_GRID["inner_lr"]:
     for steps in FINETUNE_GRID["num_steps"]:
-      score, score_all = scorers(params, lr, steps)
-      value = (scoring.catalogue_metrics(score_all, val_batches, prepared.split.train_items,
-                                         prepared)[0][metric] if metric.startswith("full_")
-               else _evaluate_scorer(score, val_batches,
-                                     prepared.interactions.implicit)[0][metric])
+      value = measure(*scorers(params, lr, steps), val_batches)
       if best is None or metrics.is_better(metric, value, best[0]):
         best = (value, {"inner_lr": lr, "num_steps": steps})
   return best[1]
@@ -130,10 +135,12 @@ def evaluate_run(workdir: str | pathlib.Path, *, progress: bool = True) -> dict[
   inner_lr = scoring.inner_rate(config, state)
   name = method_name(config)
   scorers = {name: model_scorers(state.params, inner_lr, config.meta.num_steps)}
+  catalogue = functools.partial(scoring.catalogue_metrics,
+                                candidates=prepared.split.train_items, prepared=prepared)
   chosen = {}
   if config.meta.algorithm == "joint":
     tuned = tune_finetuning(model_scorers, state.params, val_batches, config.best_metric,
-                            prepared)
+                            implicit, catalogue=catalogue)
     chosen[f"{name}+finetune"] = tuned
     scorers[f"{name}+finetune"] = model_scorers(state.params, tuned["inner_lr"],
                                                 tuned["num_steps"])
@@ -159,9 +166,8 @@ def evaluate_run(workdir: str | pathlib.Path, *, progress: bool = True) -> dict[
         for key in ("mae", "rmse"):
           summary.pop(key, None)
           per_user.pop(key, None)
-      catalogue, full = scoring.catalogue_metrics(score_all, batches, candidates,
-                                                  prepared)
-      summary.update(catalogue)
+      ranked, full = scoring.catalogue_metrics(score_all, batches, candidates, prepared)
+      summary.update(ranked)
       per_user.update(full)
       if state_name == "new_users" and "mae" in per_user:  # users in user-id order
         for label, (mae, n) in metrics.mean_by_support_size(per_user["mae"],
@@ -175,8 +181,6 @@ def evaluate_run(workdir: str | pathlib.Path, *, progress: bool = True) -> dict[
       print(f"evaluated {state_name}: {len(episodes)} users")
 
   curve_metric = _curve_metric(config, implicit)
-  catalogue = functools.partial(scoring.catalogue_metrics,
-                                candidates=prepared.split.train_items, prepared=prepared)
   curves = {"metric": curve_metric,
             "k_shot": k_shot_curve(scorers, test_episodes["new_users"], shape, implicit,
                                    curve_metric, seed=config.seed, catalogue=catalogue),

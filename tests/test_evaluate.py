@@ -1,6 +1,7 @@
 """Tests for the evaluation protocol's pieces (jaxrec.evaluate, the catalogue metrics of
 jaxrec.scoring, the report of jaxrec.report) on tiny hand-built batches and episodes."""
 
+import functools
 import math
 import types
 
@@ -112,6 +113,36 @@ def test_k_shot_curve_does_not_swallow_other_errors(monkeypatch):
   with pytest.raises(ValueError, match="a bug in truncation"):
     evaluate.k_shot_curve({"zero": (_zero_scorer, None)}, _episodes([[5.0]]),
                           (4, 4, 1), False, "rmse", seed=0)
+
+
+def _finetune_scorers(best_query, best_ranking):
+  """Fake ``model_scoring`` scorers: the query scores are 2 (else 0) and item 1 is
+  ranked first (else third, as in ``_scores``) only at the given grid points."""
+  def scorers(params, lr, steps):
+    del params
+    query = 2.0 if (lr, steps) == best_query else 0.0
+
+    def score_all(batch, candidates):
+      scores = _scores(batch, candidates)
+      if (lr, steps) == best_ranking:
+        scores[:, candidates == 1] = 20.0
+      return scores
+    return (lambda batch: np.full(batch["query"]["item"].shape, query)), score_all
+  return scorers
+
+
+def test_tune_finetuning_picks_the_best_grid_point():
+  batches = [_batch(False)]
+  scorers = _finetune_scorers((1e-2, 5), (1e-1, 10))
+  # RMSE: scores of 2 fit the query ratings (5, 2 / 2) better than 0.
+  assert evaluate.tune_finetuning(scorers, None, batches, "rmse", False) == {
+      "inner_lr": 1e-2, "num_steps": 5}
+  catalogue = functools.partial(scoring.catalogue_metrics, candidates=np.arange(NUM_ITEMS),
+                                prepared=_prepared(False))
+  assert evaluate.tune_finetuning(scorers, None, batches, "full_ndcg@10", False,
+                                  catalogue=catalogue) == {"inner_lr": 1e-1, "num_steps": 10}
+  with pytest.raises(ValueError, match="ranks the catalogue"):
+    evaluate.tune_finetuning(scorers, None, batches, "full_ndcg@10", False)
 
 
 def test_protocol_records_the_code_identity(monkeypatch):
