@@ -1,22 +1,28 @@
 r"""Serving latency of :func:`jaxrec.recommend.recommend` for brand-new users.
 
-  python -m benchmarks.recommend_latency                      # trains a tiny run
+  python -m benchmarks.recommend_latency                      # trains a tiny MeLU run
+  python -m benchmarks.recommend_latency --model=foldin       # the meta-learned fold-in
   python -m benchmarks.recommend_latency --workdir=workdirs/maml_ml100k
 
-Without ``--workdir`` it first meta-trains one epoch on a synthetic ML-100K-sized
-catalogue (943 users, 1682 items) in a temporary folder. Then, after warm-up, it
+Without ``--workdir`` it first meta-trains one epoch of ``--model`` (MeLU with
+MAML, or the fold-in model whose adaptation is its closed-form solve) on a
+synthetic ML-100K-sized catalogue (943 users, 1682 items) in a temporary folder.
+The users' ratings come from the run's data (``jaxrec.prepare``). Then, after warm-up, it
 times ``recommend`` for one new user (``--support`` ratings of a random held-out
-user, ``--num_steps`` inner steps, every catalogue item scored, explanations on)
+user, ``--num_steps`` inner steps (default: the run's own; the tiny MeLU run
+takes 5, the fold-in 0: its closed-form solve), every catalogue item scored, explanations on)
 and ``recommend_batch`` for ``--batch`` such users, and prints one JSON object:
 p50/p99/mean/min milliseconds per request, users per second in batches, and the
 machine's load average (other processes on a shared CPU inflate the figures);
-``--out`` also writes it to a file (e.g. ``benchmarks/results/recommend_latency.json``).
+``--out`` also writes it to a file (``benchmarks/results/recommend_latency.json`` for
+MeLU, ``recommend_latency_foldin.json`` for the fold-in: the README's figures).
 """
 
 import json
 import os
 import pathlib
 import platform
+import sys
 import tempfile
 import time
 
@@ -27,12 +33,16 @@ from absl import flags
 from absl import logging
 
 from experiments.configs import maml_synthetic
+from jaxrec import prepare
 from jaxrec import recommend
 from jaxrec import train
 
 _WORKDIR = flags.DEFINE_string("workdir", None, "Run directory; default: train a tiny one.")
+_MODEL = flags.DEFINE_enum("model", "melu", ["melu", "foldin"],
+                           "The tiny run's model (without --workdir).")
 _SUPPORT = flags.DEFINE_integer("support", 10, "Ratings per new user.")
-_NUM_STEPS = flags.DEFINE_integer("num_steps", 5, "Inner steps per request.")
+_NUM_STEPS = flags.DEFINE_integer("num_steps", None,
+                                  "Inner steps per request; default: the run's own.")
 _K = flags.DEFINE_integer("k", 10, "Recommendations per user.")
 _REPEATS = flags.DEFINE_integer("repeats", 300, "Timed single requests.")
 _WARMUP = flags.DEFINE_integer("warmup", 20, "Untimed requests first.")
@@ -41,10 +51,17 @@ _SEED = flags.DEFINE_integer("seed", 0, "Seed for picking the users' ratings.")
 _OUT = flags.DEFINE_string("out", None, "Also write the JSON here.")
 
 
-def train_tiny(workdir: pathlib.Path) -> None:
-  """One epoch of MAML on a synthetic catalogue of ML-100K's size."""
+def train_tiny(workdir: pathlib.Path, model: str) -> None:
+  """One epoch of ``model`` (MeLU + MAML, or fold-in + solve) on a synthetic
+  catalogue of ML-100K's size."""
   config = maml_synthetic.get_config()
   config.data.synthetic = {"num_users": 943, "num_items": 1682, "seed": 0}
+  config.meta.num_steps = 5
+  if model == "foldin":
+    config.model.name = "foldin"
+    config.model.kwargs = {"rank": 8, "init_bias": 3.5}
+    config.meta.adapter = "solve"
+    config.meta.num_steps = 0  # the closed form, as in experiments/configs/foldin_*.py
   config.num_epochs = 1
   config.eval_every = 1000
   config.buckets = (128,)
@@ -55,9 +72,10 @@ def new_users(recommender: recommend.Recommender, count: int, support: int,
               seed: int) -> list[list[tuple[int, float]]]:
   """``count`` rating lists: ``support`` random ratings of random test users
   (users with fewer ratings are skipped)."""
-  inter = recommender.prepared.interactions
+  prepared = prepare.prepare(recommender.config)
+  inter = prepared.interactions
   rng = np.random.default_rng(seed)
-  users = [u for u in recommender.prepared.split.test_users
+  users = [u for u in prepared.split.test_users
            if np.count_nonzero(inter.user == u) >= support]
   out = []
   for u in rng.choice(users, size=count):
@@ -89,8 +107,11 @@ def measure(workdir: pathlib.Path) -> dict:
   batched = np.asarray([timed(recommend.recommend_batch, recommender, batch, k)
                         for _ in range(max(_REPEATS.value // 20, 5))])
   return {
+      "source": "python -m benchmarks.recommend_latency " + " ".join(sys.argv[1:]),
       "device": str(jax.devices()[0].device_kind), "cpu_count": os.cpu_count(),
       "machine": platform.processor() or platform.machine(),
+      "model": recommender.config.model.name,
+      "adapter": recommender.config.meta.get("adapter", "gradient"),
       "num_items": recommender.num_items, "support": _SUPPORT.value,
       "num_steps": recommender.num_steps, "k": k, "explain": True,
       "p50_ms": round(float(np.percentile(single, 50)), 3),
@@ -116,7 +137,7 @@ def main(argv):
     emit(measure(pathlib.Path(_WORKDIR.value)), _OUT.value)
     return
   with tempfile.TemporaryDirectory() as tmp:
-    train_tiny(pathlib.Path(tmp))
+    train_tiny(pathlib.Path(tmp), _MODEL.value)
     emit(measure(pathlib.Path(tmp)), _OUT.value)
 
 

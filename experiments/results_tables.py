@@ -172,3 +172,44 @@ def text_pair_table(summary: Mapping[str, Any], source: str,
     users.append(f"{text.get('num_users', math.nan):,.0f} {STATE_NAMES[state]}")
   return lines + ["", f"(mean ± 95% CI over seeds; test users per seed: "
                   f"{', '.join(users)}.)", "", provenance_line(summary, source)]
+
+
+ZERO_RATINGS_NAMES = {"popularity": "popularity", "friends": "friends' listening",
+                      "friends+popularity": "friends' listening + popularity (blend)",
+                      "ials": "iALS fold-in of the k ratings",
+                      "ials+friends": "iALS fold-in of the k ratings + friends' artists"}
+
+
+def zero_ratings_tables(data: Mapping[str, Any], source: str) -> list[str]:
+  """The k-shot tables of :mod:`experiments.zero_ratings`' JSON: full-catalogue
+  nDCG@10 and recall@10 per method and ``k`` (mean ± 95% CI over seeds, "—"
+  where a method has no score), the paired differences, and a line naming the
+  source, the users and the cost.
+
+  Raises:
+    KeyError: if the JSON lacks a field the tables need.
+  """
+  ks = [str(k) for k in data["ks"]]
+  table, lines = data["summary"]["table"], []
+  for metric, title in (("ndcg@10", "nDCG@10"), ("recall@10", "recall@10")):
+    lines += [f"| full-catalogue {title} | " + " | ".join(f"k = {k}" for k in ks) + " |",
+              "|---|" + "---|" * len(ks)]
+    for method, name in ZERO_RATINGS_NAMES.items():
+      cells = [results_lib.fmt_mean_ci(*table[method][k][metric], DIGITS)
+               if k in table[method] else "—" for k in ks]
+      lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    lines.append("")
+  lines += ["| paired difference (same test users, seed-level 95% CI) | k | nDCG@10 | "
+            "recall@10 |", "|---|---|---|---|"]
+  paired = {(p["method"], p["reference"], p["k"], p["metric"]): p
+            for p in data["summary"]["paired"]}
+  for method, reference, k in dict.fromkeys(key[:3] for key in paired):
+    cells = [_delta(paired[(method, reference, k, m)]) for m in ("ndcg@10", "recall@10")]
+    lines.append(f"| {ZERO_RATINGS_NAMES[method]} − {ZERO_RATINGS_NAMES[reference]} | {k} | "
+                 + " | ".join(cells) + " |")
+  users = sorted({run["users"]["test"] for run in data["seeds"].values()})
+  without = sorted({run["users"]["test_without_friends"] for run in data["seeds"].values()})
+  lines += ["", f"_`{source}`: `{data['command']}`; {len(data['seeds'])} seeds, "
+            f"{users[0]}–{users[-1]} test users per seed ({without[0]}–{without[-1]} "
+            f"without a training friend); {data['cpu_minutes']} CPU-minutes in all._"]
+  return lines

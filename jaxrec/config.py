@@ -15,7 +15,9 @@ def get_config() -> ml_collections.ConfigDict:
   Two optional fields are absent here and set only by the configs that use them:
   ``data.synthetic`` (a dict of keyword arguments of the synthetic writer, for
   ``data.dataset = "synthetic"`` / ``"synthetic-lastfm"``) and
-  ``model.warm_start`` (``{"reg", "foldin_reg"}``: an ALS start of ``foldin``).
+  ``model.warm_start`` (``foldin`` only: ``{"reg", "foldin_reg"}`` starts it as the
+  ALS fold-in of ratings, ``{"reg", "alpha"}`` as the implicit-ALS fold-in;
+  ``jaxrec.train.warm_params``).
 
   Returns:
     A fresh ``ml_collections.ConfigDict`` (each call a new one), to be changed by

@@ -81,6 +81,9 @@ def test_fill_and_differing_name_the_stale_block():
   filled = tables.fill(text, blocks)
   assert filled == text.replace("old", "new\nlines")
   assert tables.differing(filled, blocks) == []
+  empty = "a\n<!-- tables:x -->\n<!-- /tables:x -->\nb\n"  # a new block, not yet filled
+  assert tables.differing(empty, {"x": "new"}) == ["x"]
+  assert tables.fill(empty, {"x": "new"}) == "a\n<!-- tables:x -->\nnew\n<!-- /tables:x -->\nb\n"
   with pytest.raises(ValueError, match="'z'"):
     tables.fill(text, {**blocks, "z": "?"})
   with pytest.raises(ValueError, match="not generated"):
