@@ -15,6 +15,12 @@ best validation checkpoint). Restarting the same command resumes from the latest
 checkpoint: the data-iterator position, the early-stopping record and the RNG-free
 data pipeline make the resumed run end with the same parameters as an uninterrupted
 one.
+
+The module stays whole (a little over 400 lines, mostly docstrings) because it is
+one idea, a training run: its start (model, initial or warm-started state), its
+validation and its loop (``_set_up``, ``_resume``, ``_train_epoch``,
+``_evaluate_and_save``) share the run's ``_Run`` and ``_Progress``; its data and
+its step are their own modules.
 """
 
 from __future__ import annotations
@@ -36,22 +42,18 @@ from jaxrec import meta
 from jaxrec import metrics as metrics_lib
 from jaxrec import models
 from jaxrec import parallel
+from jaxrec import prepare as prepare_lib
 from jaxrec import provenance
 from jaxrec import scoring
+from jaxrec import train_step
 from jaxrec.data import batching
 from jaxrec.data import episodes as episodes_lib
 from jaxrec.data import splits
-from jaxrec.prepare import Prepared
-from jaxrec.prepare import prepare
 from jaxrec.serving import bundle as serving_bundle
-from jaxrec.train_step import StepFn
-from jaxrec.train_step import algorithm_of
-from jaxrec.train_step import make_optimizer
-from jaxrec.train_step import make_train_step
 
 
 def model_of(config: ml_collections.ConfigDict,
-             prepared: Prepared | serving_bundle.Bundle) -> models.RecModel:
+             prepared: prepare_lib.Prepared | serving_bundle.Bundle) -> models.RecModel:
   """The config's model over the tables of ``prepared`` (its ``user_table``,
   ``item_table`` and ``vocab_sizes``: a ``Prepared``, or a serving bundle)."""
   return models.make_model(config.model.name, prepared.user_table, prepared.item_table,
@@ -59,7 +61,7 @@ def model_of(config: ml_collections.ConfigDict,
 
 
 def init_state(config: ml_collections.ConfigDict, model: models.RecModel,
-               prepared: Prepared | None = None) -> meta.MetaState:
+               prepared: prepare_lib.Prepared | None = None) -> meta.MetaState:
   """The initial meta-state (parameters from ``config.seed``).
 
   With ``config.model.warm_start`` (``foldin`` only) and ``prepared`` given, the
@@ -71,8 +73,8 @@ def init_state(config: ml_collections.ConfigDict, model: models.RecModel,
   if warm and prepared is not None:
     params = warm_params(warm, model, prepared, params)
   inner_lr = (meta.meta_sgd_init(params, config.meta.inner_lr)
-              if algorithm_of(config).learns_inner_lr else None)
-  return meta.init_meta_state(params, make_optimizer(config), inner_lr)
+              if train_step.algorithm_of(config).learns_inner_lr else None)
+  return meta.init_meta_state(params, train_step.make_optimizer(config), inner_lr)
 
 
 # The implicit warm start's fold-in penalty on the user bias: large, so that the
@@ -80,8 +82,8 @@ def init_state(config: ml_collections.ConfigDict, model: models.RecModel,
 IMPLICIT_BIAS_REG = 1e4
 
 
-def warm_params(warm: Mapping[str, float], model: models.RecModel, prepared: Prepared,
-                params: Any) -> Any:
+def warm_params(warm: Mapping[str, float], model: models.RecModel,
+                prepared: prepare_lib.Prepared, params: Any) -> Any:
   """``foldin`` parameters that *are* a factor baseline fit on the training rows.
 
   Explicit data: ``warm = {"reg", "foldin_reg"[, "reg_bias"]}``, the
@@ -141,7 +143,7 @@ def validation_metric(config: ml_collections.ConfigDict, predict, state: meta.Me
   return {f"val_{k}": float(v) for k, v in values.items()}
 
 
-def catalogue_validation(config: ml_collections.ConfigDict, prepared: Prepared,
+def catalogue_validation(config: ml_collections.ConfigDict, prepared: prepare_lib.Prepared,
                          model: models.RecModel, adapter: adapters.Adapter,
                          episodes: episodes_lib.Episodes
                          ) -> Callable[[Any, Any], dict[str, float]]:
@@ -193,10 +195,10 @@ class _Run:
 
   config: ml_collections.ConfigDict
   workdir: pathlib.Path
-  prepared: Prepared
+  prepared: prepare_lib.Prepared
   chief: bool
   mesh: jax.sharding.Mesh
-  step: StepFn
+  step: train_step.StepFn
   validate: Callable[[meta.MetaState], dict[str, float]]
   best_key: str
   latest: Any
@@ -236,7 +238,7 @@ class _Progress:
   bar: Any
 
 
-def _validator(config: ml_collections.ConfigDict, prepared: Prepared,
+def _validator(config: ml_collections.ConfigDict, prepared: prepare_lib.Prepared,
                model: models.RecModel, adapter: adapters.Adapter
                ) -> Callable[[meta.MetaState], dict[str, float]]:
   """``validate(state)``: :func:`validation_metric` on the validation users'
@@ -278,10 +280,10 @@ def _set_up(config: ml_collections.ConfigDict, workdir: str | pathlib.Path
       and json.loads(config_path.read_text()) != json.loads(config.to_json())):
     raise ValueError(f"{config_path} holds a different config: resume with the same "
                      "config, or use a fresh --workdir")
-  prepared = prepare(config)
+  prepared = prepare_lib.prepare(config)
   model = model_of(config, prepared)
   mesh = parallel.make_mesh(config.num_devices or None)
-  step = parallel.data_parallel_step(make_train_step(config, model), mesh)
+  step = parallel.data_parallel_step(train_step.make_train_step(config, model), mesh)
   validate = _validator(config, prepared, model, scoring.make_adapter(config, model))
   best_mode = "max" if metrics_lib.higher_is_better(config.best_metric) else "min"
   provenance_path = workdir / "provenance.json"

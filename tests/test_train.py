@@ -186,6 +186,14 @@ def test_the_config_schema_is_the_package_s():
   assert config_lib.get_config() is not config_lib.get_config()
 
 
+def test_train_reaches_its_data_and_step_through_their_modules():
+  """One name per concept: the run's data and step are jaxrec.prepare's and
+  jaxrec.train_step's, not also attributes of jaxrec.train."""
+  for name in ("prepare", "Prepared", "make_train_step", "make_optimizer", "algorithm_of",
+               "StepFn"):
+    assert not hasattr(train, name), name
+
+
 def test_popularity_counts_distinct_training_users():
   config = tiny_config()
   prepared = prepare.prepare(config)
