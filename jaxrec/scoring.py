@@ -8,10 +8,12 @@ adapter (:func:`make_adapter`; :func:`make_predict`, :func:`model_scoring`); a
 fitted baseline predicts from the support set (:func:`baseline_scorers`). Scores
 become per-user arrays (:func:`query_arrays`) and metrics: the query set's
 (:func:`query_metrics`) and those of each user's ranking of a candidate catalogue
-(:func:`catalogue_metrics`). Training's validation (:mod:`jaxrec.train`),
-evaluation (:mod:`jaxrec.evaluate`), the baselines' tuning
-(:mod:`jaxrec.tuned_baselines`) and serving (:mod:`jaxrec.serving.server`) all
-adapt and score here, so a task is scored the same way everywhere.
+(:func:`catalogue_metrics`). Training's validation (:mod:`jaxrec.train`) and
+evaluation (:mod:`jaxrec.evaluate`) adapt and score here, so a task is scored the
+same way in both; serving (:mod:`jaxrec.serving.server`) builds its adapter here
+(:func:`make_adapter`, :func:`inner_rate`), and the baselines' tuning
+(:mod:`jaxrec.tuned_baselines`) pads its validation episodes here
+(:func:`padded_batches`; :func:`jaxrec.baselines.grid_search` scores them).
 """
 
 from __future__ import annotations

@@ -22,8 +22,8 @@ def small_model():
 def small_batch(num_users, num_items, batch_size=3, support_len=7, query_len=4):
   """A padded batch of ``batch_size`` random episodes (jnp arrays)."""
   episodes = workload.synthetic_episodes(batch_size, num_users=num_users,
-                                          num_items=num_items, seed=2, min_support=1,
-                                          max_support=support_len, query_size=query_len)
+                                         num_items=num_items, seed=2, min_support=1,
+                                         max_support=support_len, query_size=query_len)
   batch = pad_batch(episodes, np.arange(batch_size), support_len=support_len,
                     query_len=query_len)
   return jax.tree.map(jnp.asarray, batch)

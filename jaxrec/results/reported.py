@@ -7,7 +7,7 @@ from collections.abc import Sequence
 # Full-catalogue metrics' cut-off k (``full_recall@k``, ``coverage@k``, ...).
 CATALOGUE_K = 10
 # Columns of the markdown tables (those present in the results), here and in each
-# run's results.md (jaxrec.evaluate); the candidate metrics of final_comparisons.
+# run's results.md (jaxrec.report); the candidate metrics of final_comparisons.
 TABLE_METRICS = ("rmse", "mae", "ndcg@3", "ndcg@10", "precision@5", "recall@5", "auc",
                  f"full_recall@{CATALOGUE_K}", f"full_ndcg@{CATALOGUE_K}",
                  f"coverage@{CATALOGUE_K}", f"novelty@{CATALOGUE_K}",
