@@ -8,6 +8,7 @@ import pytest
 
 from experiments.configs import maml_synthetic
 from jaxrec import adapters
+from jaxrec import baselines
 from jaxrec import meta
 from jaxrec import models
 from jaxrec import prepare
@@ -15,7 +16,20 @@ from jaxrec import recommend as rec_lib
 from jaxrec import train
 from jaxrec import train_step
 from jaxrec.data import episodes as episodes_lib
+from jaxrec.data import splits
 from tests.test_models import NUM_ITEMS, make_part, ml1m_like
+
+
+def lastfm_foldin_config(*, num_users, num_artists, rank):
+  """The implicit fold-in (softmax loss, unobserved weight 0.05) of ``rank`` on the
+  synthetic Last.fm, positives only (no sampled negatives)."""
+  config = maml_synthetic.get_config()
+  config.data.dataset = "synthetic-lastfm"
+  config.data.synthetic = {"num_users": num_users, "num_artists": num_artists, "seed": 0}
+  config.data.negatives = 0
+  config.model.name = "foldin"
+  config.model.kwargs = {"rank": rank, "unobserved_weight": 0.05, "loss": "softmax"}
+  return config
 
 
 def build(**kwargs):
@@ -226,12 +240,7 @@ def test_catalogue_softmax_is_the_cross_entropy_over_training_items():
 def test_positives_only_requests_find_the_planted_taste(tmp_path):
   """New listeners who give only the artists they play (positives, no ratings) are
   served their held-out artists far above chance and above popularity."""
-  config = maml_synthetic.get_config()
-  config.data.dataset = "synthetic-lastfm"
-  config.data.synthetic = {"num_users": 200, "num_artists": 300, "seed": 0}
-  config.data.negatives = 0
-  config.model.name = "foldin"
-  config.model.kwargs = {"rank": 8, "unobserved_weight": 0.05, "loss": "softmax"}
+  config = lastfm_foldin_config(num_users=200, num_artists=300, rank=8)
   config.meta.adapter = "solve"
   config.meta.num_steps = 0
   config.optimizer.learning_rate = 3e-3
@@ -274,14 +283,7 @@ def test_implicit_foldin_needs_item_ids():
 def test_implicit_warm_start_is_the_implicit_als_fold_in():
   """Warm-started from implicit ALS, ``solve`` gives iALS's fold-in factors up to the
   factor ``(c - 1) / c`` (the same ranking), with the user bias held near 0."""
-  from jaxrec import baselines  # pylint: disable=import-outside-toplevel
-  from jaxrec.data import splits  # pylint: disable=import-outside-toplevel
-  config = maml_synthetic.get_config()
-  config.data.dataset = "synthetic-lastfm"
-  config.data.synthetic = {"num_users": 60, "num_artists": 80, "seed": 0}
-  config.data.negatives = 0
-  config.model.name = "foldin"
-  config.model.kwargs = {"rank": 4, "unobserved_weight": 0.05, "loss": "softmax"}
+  config = lastfm_foldin_config(num_users=60, num_artists=80, rank=4)
   prepared = prepare.prepare(config)
   model = train.model_of(config, prepared)
   params = train.warm_params({"reg": 3.0, "alpha": 10.0}, model, prepared,
