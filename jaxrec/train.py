@@ -129,15 +129,16 @@ def validation_metric(config: ml_collections.ConfigDict, predict, state: meta.Me
                       episodes: episodes_lib.Episodes, implicit: bool,
                       catalogue: Callable[[Any, Any], dict[str, float]] | None = None
                       ) -> dict[str, float]:
-  """The query-set metrics (RMSE, nDCG, AUC, ...) on the validation episodes and,
-  with ``catalogue``, its full-catalogue metrics (``full_ndcg@10``, ...;
-  :func:`catalogue_validation`), each keyed ``"val_<metric>"``."""
+  """The query-set metrics (RMSE, nDCG, AUC, ...; at evaluation's cut-offs
+  ``jaxrec.scoring.KS``) on the validation episodes and, with ``catalogue``, its
+  full-catalogue metrics (``full_ndcg@10``, ...; :func:`catalogue_validation`),
+  each keyed ``"val_<metric>"``."""
   rate = scoring.inner_rate(config, state)
   out = scoring.predict_episodes(predict, state.params, rate, config.meta.num_steps,
                                  episodes, batch_size=config.eval_batch_size,
                                  buckets=config.buckets)
   values = metrics_lib.evaluate_predictions(out["scores"], out["y"], out["mask"],
-                                        implicit=implicit)
+                                            ks=scoring.KS, implicit=implicit)
   if catalogue is not None:
     values.update(catalogue(state.params, rate))
   return {f"val_{k}": float(v) for k, v in values.items()}

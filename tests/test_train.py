@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import time
+import types
 
 import jax
 import numpy as np
@@ -192,6 +193,22 @@ def test_train_reaches_its_data_and_step_through_their_modules():
   for name in ("prepare", "Prepared", "make_train_step", "make_optimizer", "algorithm_of",
                "StepFn"):
     assert not hasattr(train, name), name
+
+
+def test_validation_ranks_at_evaluation_s_cut_offs(monkeypatch):
+  """Validation and evaluation report the query-set ranking metrics at the same k
+  (jaxrec.scoring.KS), so every evaluated metric can be a best_metric."""
+  monkeypatch.setattr(scoring, "KS", (2,))
+  config = tiny_config()
+  prepared = prepare.prepare(config)
+  episodes = episodes_lib.make_episodes(prepared.interactions, prepared.split, "new_users",
+                                        group="val", seed=0)
+  state = types.SimpleNamespace(params=None, inner_lr=None)
+
+  def predict(params, inner_lr, num_steps, batch):
+    return np.zeros(batch["query"]["item"].shape)
+  values = train.validation_metric(config, predict, state, episodes, implicit=False)
+  assert "val_ndcg@2" in values and "val_ndcg@10" not in values
 
 
 def test_popularity_counts_distinct_training_users():
