@@ -38,7 +38,7 @@ def _summary(code=None, stale_pooled=False):
 
 def test_state_table_renders_rows_deltas_and_stale_line():
   lines = results_tables.state_table(_summary(), "r.json", "new_users",
-                             ["melu-maml", "user_mean", "mf_foldin"], "New users")
+                                     ["melu-maml", "user_mean", "mf_foldin"], "New users")
   assert lines[0] == ("New users (58 test users per seed; Δ against MF (ALS) + fold-in, "
                       "the strongest baseline):")
   assert lines[4] == ("| MeLU + MAML (2nd order, 3 steps) | 0.980 ± 0.020 | 0.850 | "
@@ -69,8 +69,8 @@ def test_compare_table_computes_ratios_and_megabytes():
                     "jaxrec_none": 2000, "jaxrec_bucketed": 2500,
                     "jaxrec_bucketed_weights": 2400, "loop_peak_rss_growth": 32 * mib,
                     "func_peak_rss_growth": 58 * mib, "jaxrec_step_bytes": 31 * mib}]}
-  assert benchmark_tables.compare_table(data)[-1] == ("| 1 | 32 | 250 | 1000 | 2000 | 2500 | 2400 "
-                                            "| 10.0× | 2.5× | 32 / 58 / 31 |")
+  assert benchmark_tables.compare_table(data)[-1] == (
+      "| 1 | 32 | 250 | 1000 | 2000 | 2500 | 2400 | 10.0× | 2.5× | 32 / 58 / 31 |")
 
 
 def test_fill_and_differing_name_the_stale_block():
