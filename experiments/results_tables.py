@@ -209,7 +209,8 @@ def zero_ratings_tables(data: Mapping[str, Any], source: str) -> list[str]:
                  + " | ".join(cells) + " |")
   users = sorted({run["users"]["test"] for run in data["seeds"].values()})
   without = sorted({run["users"]["test_without_friends"] for run in data["seeds"].values()})
-  lines += ["", f"_`{source}`: `{data['command']}`; {len(data['seeds'])} seeds, "
+  code = data.get("code", {}).get("code_hash", "not recorded")[:12]
+  lines += ["", f"_`{source}`: `{data['command']}` (code {code}); {len(data['seeds'])} seeds, "
             f"{users[0]}–{users[-1]} test users per seed ({without[0]}–{without[-1]} "
             f"without a training friend); {data['cpu_minutes']} CPU-minutes in all._"]
   return lines

@@ -6,8 +6,9 @@ r"""Users with no ratings yet: friends and ratings, k = 0 to 10 (HetRec Last.fm)
 For each seed, the models' cold-start split of ``--config`` (default: the
 Last.fm fold-in config) gives the validation and test users; the baselines of
 :mod:`jaxrec.zero_ratings` are tuned on the validation users and scored once on
-the test users. Writes one JSON object: the command, the grid, each seed's
-choices, user counts and per-user figures, and the summary (means over seeds
+the test users. Writes one JSON object: the command, the code identity
+(:func:`jaxrec.provenance.code_identity`), the grid, each seed's choices, user
+counts and per-user figures, and the summary (means over seeds
 with seed-level 95% CIs, and the paired differences). ``python -m
 experiments.tables`` turns it into the README's table.
 """
@@ -23,6 +24,7 @@ from ml_collections import config_flags
 
 from experiments import _cli
 from jaxrec import prepare
+from jaxrec import provenance
 from jaxrec import zero_ratings
 from jaxrec._io import atomic_write
 
@@ -45,10 +47,11 @@ def main(argv):
     print(f"seed {seed}: chosen {runs[seed]['chosen']}, users {runs[seed]['users']}",
           flush=True)
   output = {"command": "python -m experiments.zero_ratings " + " ".join(sys.argv[1:]),
-            "dataset": config.data.dataset, "ks": list(zero_ratings.KS),
+            "dataset": config.data.dataset, "ks": list(zero_ratings.K_SHOTS),
             "grid": zero_ratings.GRID, "ials": zero_ratings.IALS,
             "cpu_minutes": round((time.process_time() - started) / 60, 1),
-            "summary": zero_ratings.summarize(runs), "seeds": runs}
+            "code": provenance.code_identity(),
+            "summary": zero_ratings.pool_seeds(runs), "seeds": runs}
   out = pathlib.Path(_OUT.value)
   out.parent.mkdir(parents=True, exist_ok=True)
   text = json.dumps(output, indent=1).encode()

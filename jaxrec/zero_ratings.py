@@ -1,7 +1,7 @@
 """k-shot curves from zero ratings up, with and without friends (Last.fm).
 
 For one seed's split, the validation and test users get fixed pools and queries
-(:func:`jaxrec.data.kshot.kshot_pools`); at each ``k`` of ``KS`` every method
+(:func:`jaxrec.data.kshot.kshot_pools`); at each ``k`` of ``K_SHOTS`` every method
 ranks the training items minus the user's pool, and full-catalogue nDCG@10 and
 recall@10 of the query items are recorded per user. The methods
 (:mod:`jaxrec.baselines.friends`):
@@ -33,16 +33,18 @@ from jaxrec.baselines import friends as friends_lib
 from jaxrec.data import kshot
 from jaxrec.data import splits
 from jaxrec.data.interactions import Interactions
+from jaxrec.results import CATALOGUE_K
 from jaxrec.results import mean_ci95
 
-KS = (0, 1, 3, 5, 10)
+K_SHOTS = (0, 1, 3, 5, 10)
 METHODS = ("popularity", "friends", "friends+popularity", "ials", "ials+friends")
-METRICS = ("ndcg@10", "recall@10")
+METRICS = (f"ndcg@{CATALOGUE_K}", f"recall@{CATALOGUE_K}")
 GRID = {"blend": (0.001, 0.01, 0.03, 0.1, 0.3),
         "friends_weight": (0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1.0)}
 # Implicit ALS as tuned on seed 0's validation users by jaxrec.tuned_baselines
 # (experiments/configs/foldin_lastfm.py records the figures).
 IALS = {"factors": 32, "reg": 10.0, "alpha": 10.0}
+_CHUNK = 32  # users per weighted fold-in (bounds the [users, items, factors] design)
 
 
 def _scores(method: str, k: int, pools: kshot.Pools, listening: np.ndarray,
@@ -71,8 +73,6 @@ def _scores(method: str, k: int, pools: kshot.Pools, listening: np.ndarray,
   return x @ als.item_factors.T
 
 
-_CHUNK = 32  # users per weighted fold-in (bounds the [users, items, factors] design)
-
 
 def _fold_in_with_friends(als: baselines.ImplicitALS, own: np.ndarray,
                           friend_weight: np.ndarray) -> np.ndarray:
@@ -96,14 +96,14 @@ def _per_user(scores: np.ndarray, pools: kshot.Pools, candidates: np.ndarray
   position[candidates] = np.arange(len(candidates))
   per_user = metrics.per_user_full_catalogue(
       scores[:, candidates], position[pools.query], position[pools.pool],
-      positives_mask=pools.query_mask, ks=10)
+      positives_mask=pools.query_mask, ks=CATALOGUE_K)
   return {m: per_user[m] for m in METRICS}
 
 
 def _curves(pools: kshot.Pools, listening: np.ndarray, popularity: np.ndarray,
             als: baselines.ImplicitALS, candidates: np.ndarray,
             params: Mapping[str, Any], methods: Sequence[str] = METHODS,
-            ks: Sequence[int] = KS) -> dict[str, dict[int, dict[str, np.ndarray]]]:
+            ks: Sequence[int] = K_SHOTS) -> dict[str, dict[int, dict[str, np.ndarray]]]:
   """``{method: {k: {metric: float64[B]}}}`` (methods without a score at ``k``
   are left out at that ``k``)."""
   out: dict[str, dict[int, dict[str, np.ndarray]]] = {}
@@ -158,13 +158,13 @@ def evaluate_seed(interactions: Interactions, split: splits.ColdStartSplit, *, s
     listening, num_friends = friends_lib.friends_listening(interactions, split, pools.users)
     groups[group] = (pools, listening, num_friends)
 
-  def curves(group, params, methods=METHODS, ks=KS):
+  def curves(group, params, methods=METHODS, ks=K_SHOTS):
     pools, listening, _ = groups[group]
     return _curves(pools, listening, popularity, als, candidates, params, methods, ks)
   blend, blend_scores = _choose(GRID["blend"], "friends+popularity", 0,
                                 lambda b: curves("val", {"blend": b}, ("friends+popularity",)))
   chosen, scores = {}, {}
-  for k in KS:
+  for k in K_SHOTS:
     chosen[k], scores[k] = _choose(
         GRID["friends_weight"], "ials+friends", k,
         lambda w, k=k: curves("val", {"friends_weight": {k: w}}, ("ials+friends",), (k,)))
@@ -182,16 +182,18 @@ def evaluate_seed(interactions: Interactions, split: splits.ColdStartSplit, *, s
 # The paired comparisons reported: (method, reference, the ks where both exist).
 COMPARISONS = (("friends", "popularity", (0,)),
                ("friends+popularity", "friends", (0,)),
-               ("ials+friends", "friends+popularity", KS),
-               ("ials+friends", "ials", KS[1:]))
+               ("ials+friends", "friends+popularity", K_SHOTS),
+               ("ials+friends", "ials", K_SHOTS[1:]))
 
 
-def summarize(seeds: Mapping[int, Mapping[str, Any]]) -> dict[str, Any]:
+def pool_seeds(seeds: Mapping[int, Mapping[str, Any]]) -> dict[str, Any]:
   """Means over seeds with seed-level 95% CIs, and the paired differences.
 
   A method's figure at ``k`` is the mean over seeds of its per-seed mean over
   test users, with the t interval over the seed means; a paired difference is
-  the t interval over the per-seed mean differences of the same users.
+  the t interval over the per-seed mean differences of the same users (the rule
+  of :func:`jaxrec.results.paired_differences`, here over one seed's aligned
+  per-user lists rather than runs' ``per_user.npz``).
 
   Returns:
     ``{"table": {method: {k: {metric: [mean, ci95]}}}, "paired": [{"method",
@@ -202,7 +204,7 @@ def summarize(seeds: Mapping[int, Mapping[str, Any]]) -> dict[str, Any]:
             if k in run["per_user"].get(method, {})]
   table = {}
   for method in METHODS:
-    for k in KS:
+    for k in K_SHOTS:
       for metric in METRICS:
         values = seed_means(method, k, metric)
         if values:

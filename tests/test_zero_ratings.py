@@ -112,12 +112,12 @@ def test_friends_find_planted_tastes_at_zero_ratings_and_curves_summarise():
   assert run["users"]["test"] > 10
   per_user = run["per_user"]
   assert set(per_user) == set(zero_ratings.METHODS)
-  assert 0 not in per_user["ials"] and set(per_user["ials+friends"]) == set(zero_ratings.KS)
+  assert 0 not in per_user["ials"] and set(per_user["ials+friends"]) == set(zero_ratings.K_SHOTS)
   friends = np.nanmean(per_user["friends+popularity"][0]["ndcg@10"])
   popular = np.nanmean(per_user["popularity"][0]["ndcg@10"])
   assert friends > popular, (friends, popular)
-  assert set(run["chosen"]["friends_weight"]) == set(zero_ratings.KS)
-  summary = zero_ratings.summarize({0: run, 1: run})
+  assert set(run["chosen"]["friends_weight"]) == set(zero_ratings.K_SHOTS)
+  summary = zero_ratings.pool_seeds({0: run, 1: run})
   mean, ci = summary["table"]["friends"][0]["ndcg@10"]
   assert mean == pytest.approx(np.nanmean(per_user["friends"][0]["ndcg@10"])) and ci == 0.0
   paired = {(d["method"], d["reference"], d["k"], d["metric"]): d for d in summary["paired"]}

@@ -21,6 +21,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import sparse
 
+from jaxrec import metrics
 from jaxrec.data import graph
 from jaxrec.data import splits
 from jaxrec.data.interactions import Interactions
@@ -39,9 +40,12 @@ def training_matrix(interactions: Interactions, split: splits.ColdStartSplit
 
 def training_popularity(interactions: Interactions, split: splits.ColdStartSplit
                         ) -> np.ndarray:
-  """``float64[I]``: ``p(i)``, the fraction of training users with a training row on ``i``."""
-  matrix = training_matrix(interactions, split)
-  return np.asarray(matrix.sum(axis=0)).ravel() / max(len(split.train_users), 1)
+  """``float64[I]``: ``p(i)``, the fraction of training users with a training row on
+  ``i`` (:func:`jaxrec.metrics.item_popularity` over the number of training users)."""
+  rows = splits.training_mask(interactions, split)
+  counts = metrics.item_popularity(interactions.user[rows], interactions.item[rows],
+                                   interactions.num_items)
+  return counts / max(len(split.train_users), 1)
 
 
 def friends_listening(interactions: Interactions, split: splits.ColdStartSplit,

@@ -6,8 +6,9 @@ seeded shuffle of their ratings on training items, a *pool* of ``pool_size``
 items and a *query* of up to ``query_size`` other items; the support at ``k`` is
 the first ``k`` items of the pool, and the rest of the pool is excluded from the
 candidates at every ``k`` (neither hit nor miss). Users with fewer than
-``pool_size + 1`` such ratings are left out and counted. For implicit data the
-ratings are the user's positives (every row of Last.fm's ``user_artists.dat``).
+``pool_size + 1`` such ratings are left out and counted. Every rating counts as a
+positive: the pools are for implicit data (every row of Last.fm's
+``user_artists.dat``).
 """
 
 from __future__ import annotations
@@ -27,9 +28,7 @@ class Pools:
   Attributes:
     users: ``int32[U]`` internal user ids.
     pool: ``int32[U, P]`` each user's pool items, in support order.
-    pool_y: ``float32[U, P]`` their ratings (implicit: the play counts).
     query: ``int32[U, Q]`` each user's query items, padded with 0.
-    query_y: ``float32[U, Q]`` their ratings, 0 where padded.
     query_mask: ``float32[U, Q]`` 1 for a real query item.
     num_dropped: users of the group with fewer than ``P + 1`` ratings on
       training items.
@@ -37,9 +36,7 @@ class Pools:
 
   users: np.ndarray
   pool: np.ndarray
-  pool_y: np.ndarray
   query: np.ndarray
-  query_y: np.ndarray
   query_mask: np.ndarray
   num_dropped: int
 
@@ -72,10 +69,10 @@ def kshot_pools(interactions: Interactions, split: splits.ColdStartSplit, group:
       interactions, split.train_items)
   order = np.argsort(interactions.user[rows], kind="stable")
   user = interactions.user[rows][order]
-  item, rating = interactions.item[rows][order], interactions.rating[rows][order]
+  item = interactions.item[rows][order]
   starts = np.searchsorted(user, group_users)
   ends = np.searchsorted(user, group_users, side="right")
-  kept, pools, pool_ys, queries, query_ys = [], [], [], [], []
+  kept, pools, queries = [], [], []
   for u, start, end in zip(group_users, starts, ends):
     if end - start < pool_size + 1:
       continue
@@ -83,17 +80,13 @@ def kshot_pools(interactions: Interactions, split: splits.ColdStartSplit, group:
     chosen = shuffled[:pool_size + query_size]
     kept.append(u)
     pools.append(item[chosen[:pool_size]])
-    pool_ys.append(rating[chosen[:pool_size]])
     queries.append(item[chosen[pool_size:]])
-    query_ys.append(rating[chosen[pool_size:]])
   count = len(kept)
   query = np.zeros((count, query_size), np.int32)
-  query_y = np.zeros((count, query_size), np.float32)
   query_mask = np.zeros((count, query_size), np.float32)
-  for n, (q, y) in enumerate(zip(queries, query_ys)):
-    query[n, :len(q)], query_y[n, :len(q)], query_mask[n, :len(q)] = q, y, 1.0
+  for n, q in enumerate(queries):
+    query[n, :len(q)], query_mask[n, :len(q)] = q, 1.0
   return Pools(users=np.asarray(kept, np.int32),
                pool=np.asarray(pools, np.int32).reshape(count, pool_size),
-               pool_y=np.asarray(pool_ys, np.float32).reshape(count, pool_size),
-               query=query, query_y=query_y, query_mask=query_mask,
+               query=query, query_mask=query_mask,
                num_dropped=len(group_users) - count)
