@@ -17,7 +17,9 @@ paired differences against the strongest baseline of each state and for every
 the runs with their code identities, the command line), ``<out>/results.md``, and
 ``<out>/<config>_{k_shot,learning_curves,inner_steps,mae_by_support}.png`` copied
 from each config's lowest pooled seed (seed 0 normally). ``--out`` defaults to
-``root``. The exit status is 1 when a run failed, 2 for bad input (a missing
+``root``. Each run's CPU time (training, evaluation; ``<workdir>/cost.json``)
+is added up over sittings and listed with the pooled runs (``cpu_minutes``).
+The exit status is 1 when a run failed, 2 for bad input (a missing
 config file, a bad ``--set``, nothing to pool: one ``error:`` line on stderr;
 ``--traceback`` or ``JAXREC_TRACEBACK=1`` shows the traceback instead).
 
@@ -38,6 +40,7 @@ import pathlib
 import shlex
 import shutil
 import sys
+import time
 import traceback
 from collections.abc import Sequence
 from typing import Any
@@ -117,16 +120,36 @@ def run_dir(root: str | pathlib.Path, config_path: str | pathlib.Path, seed: int
   return pathlib.Path(root) / pathlib.Path(config_path).stem / f"seed_{seed}"
 
 
+COST = "cost.json"  # a run's CPU seconds, {"train": ..., "evaluate": ...}
+
+
 def run_one(config: ml_collections.ConfigDict, workdir: pathlib.Path, *,
             progress: bool) -> str:
   """Trains (resuming) and evaluates ``config`` in ``workdir`` unless its
-  ``results.json`` exists; returns ``"skipped"`` or ``"done"``."""
+  ``results.json`` exists; returns ``"skipped"`` or ``"done"``.
+
+  The CPU time of this process (``time.process_time``: every core it used) spent
+  training and evaluating is added to ``<workdir>/cost.json``, so a run resumed
+  over several sittings counts each of them.
+  """
   if (workdir / "results.json").exists():
     return "skipped"
   from jaxrec import evaluate, train  # pylint: disable=import-outside-toplevel
+  started = time.process_time()
   train.train(config, workdir, progress=progress)
+  trained = time.process_time()
+  _add_cost(workdir, "train", trained - started)
   evaluate.evaluate_run(workdir, progress=progress)
+  _add_cost(workdir, "evaluate", time.process_time() - trained)
   return "done"
+
+
+def _add_cost(workdir: pathlib.Path, part: str, seconds: float) -> None:
+  """Adds ``seconds`` to ``part`` of ``<workdir>/cost.json``."""
+  path = workdir / COST
+  cost = json.loads(path.read_text()) if path.exists() else {}
+  cost[part] = cost.get(part, 0.0) + seconds
+  path.write_text(json.dumps(cost))
 
 
 def finished_runs(root: str | pathlib.Path) -> list[dict[str, Any]]:
@@ -193,6 +216,9 @@ def pool_runs(root: str | pathlib.Path, out: str | pathlib.Path, *, command: str
     output = json.loads((pathlib.Path(run["workdir"]) / "results.json").read_text())
     run["code"] = {"trained": output["protocol"].get("trained_code"),
                    "evaluated": output["protocol"].get("code")}
+    cost = pathlib.Path(run["workdir"]) / COST
+    if cost.exists():
+      run["cpu_minutes"] = {k: round(v / 60, 2) for k, v in json.loads(cost.read_text()).items()}
     reason = results_lib.stale_reason(run["code"], current)
     if reason:
       run["stale"] = reason

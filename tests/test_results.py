@@ -335,6 +335,19 @@ def test_pool_runs_and_failed_runs_are_reported(tmp_path, capsys):
   assert (out / "maml_k_shot.png").read_bytes() == b"maml 0"
 
 
+def test_run_cost_adds_up_over_sittings_and_is_pooled(tmp_path):
+  root = tmp_path / "root"
+  workdir = _write_fake_run(root, "maml", 0, [1.0, 2.0], [1.5, 2.5])
+  run_all._add_cost(workdir, "train", 60.0)
+  run_all._add_cost(workdir, "train", 30.0)  # a resumed run's second sitting
+  run_all._add_cost(workdir, "evaluate", 12.0)
+  _write_fake_run(root, "maml", 1, [1.0, 1.0], [1.0, 2.0])  # no cost recorded
+  summary = run_all.pool_runs(root, root, command="cmd")
+  first, second = summary["pooled_runs"]
+  assert first["cpu_minutes"] == {"train": 1.5, "evaluate": 0.2}
+  assert "cpu_minutes" not in second
+
+
 def test_pool_runs_reports_requested_pairs(tmp_path):
   root = tmp_path / "root"
   for seed, (maml, other) in enumerate((([1.0, 2.0], [1.5, 1.5]), ([1.0, 1.0], [2.0, 1.0]))):
