@@ -214,3 +214,35 @@ def zero_ratings_tables(data: Mapping[str, Any], source: str) -> list[str]:
             f"{users[0]}–{users[-1]} test users per seed ({without[0]}–{without[-1]} "
             f"without a training friend); {data['cpu_minutes']} CPU-minutes in all._"]
   return lines
+
+
+def final_table(summary: Mapping[str, Any], source: str, config: str,
+                metrics: Mapping[str, Sequence[str]]) -> list[str]:
+  """The ``--final`` method against the strongest other method (every baseline and
+  jaxrec method pooled) on ``metrics`` (``{state: metrics}``), from
+  :func:`jaxrec.results.final_markdown`; then the final config's mean CPU-minutes
+  per run (training, evaluation) and :func:`provenance_line`.
+
+  Raises:
+    ValueError: if the summary has no final comparison of a requested pair.
+  """
+  final = summary.get("final") or {}
+  chosen = []
+  for state, names in metrics.items():
+    for metric in names:
+      found = [p for p in final.get("comparisons", [])
+               if (p["state"], p["metric"]) == (state, metric)]
+      if not found:
+        raise ValueError(f"{source}: no final comparison on {state} / {metric}")
+      chosen += found
+  rows = results_lib.final_markdown(chosen, summary["aggregated"])[2:-1]  # no heading
+  costs = [r["cpu_minutes"] for r in summary.get("pooled_runs", [])
+           if r["config"] == config and "cpu_minutes" in r]
+  if costs:
+    train, evaluate = (sum(c.get(part, 0.0) for c in costs) / len(costs)
+                       for part in ("train", "evaluate"))
+    cost = (f"`{config}`: {train:.1f} CPU-minutes of training and {evaluate:.1f} of "
+            f"evaluation (every baseline fit and tuned) per run, mean of {len(costs)} runs.")
+  else:
+    cost = f"`{config}`: no CPU time recorded."
+  return rows + ["", cost, "", provenance_line(summary, source)]
