@@ -149,14 +149,17 @@ def memory_sentence(memory: Mapping[str, Any], remat: Mapping[str, Any]) -> list
           f"({100 * (1 - rec / none):.0f}% slower than no remat)."]
 
 
-def latency_sentence(runs: Mapping[str, Mapping[str, Any]]) -> list[str]:
+def latency_sentence(runs: Sequence[Mapping[str, Any]]) -> list[str]:
   """``recommend_latency``'s p50/p99 per request and batched users/s, one
-  sentence per run (``{model name: its JSON}``)."""
+  sentence per run, named by the model and adapter its JSON records."""
+  def name(data):
+    return f"{data.get('model', 'melu')} ({data.get('adapter', 'gradient')} adapter)"
+
   def load(data):
     return (f", 1-minute load average {data['load_average_1min']}"
             if "load_average_1min" in data else "")
-  return [f"{name} (one run on the same CPU{load(data)}, {data['support']} ratings, "
-          f"{data['num_steps']} inner steps, all {data['num_items']:,} items scored, "
-          f"explanations): p50 {data['p50_ms']:.1f} ms, p99 {data['p99_ms']:.1f} ms; "
-          f"batched {data['batch']} users at a time, {data['users_per_s']:,.0f} users/s."
-          for name, data in runs.items()]
+  return [f"{name(data)}: one run on the same CPU{load(data)}, {data['support']} "
+          f"ratings, {data['num_steps']} inner steps, all {data['num_items']:,} items "
+          f"scored, explanations: p50 {data['p50_ms']:.1f} ms, p99 {data['p99_ms']:.1f} "
+          f"ms; batched {data['batch']} users at a time, {data['users_per_s']:,.0f} "
+          "users/s." for data in runs]

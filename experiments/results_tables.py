@@ -191,7 +191,9 @@ def zero_ratings_tables(data: Mapping[str, Any], source: str) -> list[str]:
   """
   ks = [str(k) for k in data["ks"]]
   table, lines = data["summary"]["table"], []
-  for metric, title in (("ndcg@10", "nDCG@10"), ("recall@10", "recall@10")):
+  metrics = data["metrics"]  # e.g. ["ndcg@10", "recall@10"]
+  for metric in metrics:
+    title = metric.replace("ndcg", "nDCG")
     lines += [f"| full-catalogue {title} | " + " | ".join(f"k = {k}" for k in ks) + " |",
               "|---|" + "---|" * len(ks)]
     for method, name in ZERO_RATINGS_NAMES.items():
@@ -199,16 +201,24 @@ def zero_ratings_tables(data: Mapping[str, Any], source: str) -> list[str]:
                if k in table[method] else "—" for k in ks]
       lines.append(f"| {name} | " + " | ".join(cells) + " |")
     lines.append("")
-  lines += ["| paired difference (same test users, seed-level 95% CI) | k | nDCG@10 | "
-            "recall@10 |", "|---|---|---|---|"]
+  lines += ["| paired difference (same test users, seed-level 95% CI) | k | "
+            + " | ".join(m.replace("ndcg", "nDCG") for m in metrics) + " |",
+            "|---|---|" + "---|" * len(metrics)]
   paired = {(p["method"], p["reference"], p["k"], p["metric"]): p
             for p in data["summary"]["paired"]}
   for method, reference, k in dict.fromkeys(key[:3] for key in paired):
-    cells = [_delta(paired[(method, reference, k, m)]) for m in ("ndcg@10", "recall@10")]
+    cells = [_delta(paired[(method, reference, k, m)]) for m in metrics]
     lines.append(f"| {ZERO_RATINGS_NAMES[method]} − {ZERO_RATINGS_NAMES[reference]} | {k} | "
                  + " | ".join(cells) + " |")
   users = sorted({run["users"]["test"] for run in data["seeds"].values()})
   without = sorted({run["users"]["test_without_friends"] for run in data["seeds"].values()})
+  chosen = [run["chosen"] for run in data["seeds"].values()]
+  settings = "; ".join(
+      f"seed {seed}: iALS " + ", ".join(f"{k} {v:g}" for k, v in c["ials"].items())
+      + f", β {c['blend']:g}, γ_k " + "/".join(f"{v:g}" for v in c["friends_weight"].values())
+      for seed, c in zip(data["seeds"], chosen))
+  lines += ["", f"Chosen on each seed's validation users (γ_k for k = {'/'.join(ks)}): "
+            f"{settings}."]
   code = data.get("code", {}).get("code_hash", "not recorded")[:12]
   lines += ["", f"_`{source}`: `{data['command']}` (code {code}); {len(data['seeds'])} seeds, "
             f"{users[0]}–{users[-1]} test users per seed ({without[0]}–{without[-1]} "

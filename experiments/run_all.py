@@ -51,6 +51,7 @@ from absl import logging
 
 from experiments import _cli
 from jaxrec import provenance
+from jaxrec._io import atomic_write
 from jaxrec import results as results_lib
 
 PLOTS = ("k_shot.png", "learning_curves.png", "inner_steps.png", "mae_by_support.png")
@@ -130,26 +131,30 @@ def run_one(config: ml_collections.ConfigDict, workdir: pathlib.Path, *,
 
   The CPU time of this process (``time.process_time``: every core it used) spent
   training and evaluating is added to ``<workdir>/cost.json``, so a run resumed
-  over several sittings counts each of them.
+  over several sittings counts each of them (but a sitting killed by SIGKILL).
   """
   if (workdir / "results.json").exists():
     return "skipped"
   from jaxrec import evaluate, train  # pylint: disable=import-outside-toplevel
-  started = time.process_time()
-  train.train(config, workdir, progress=progress)
-  trained = time.process_time()
-  _add_cost(workdir, "train", trained - started)
-  evaluate.evaluate_run(workdir, progress=progress)
-  _add_cost(workdir, "evaluate", time.process_time() - trained)
+  steps = (("train", lambda: train.train(config, workdir, progress=progress)),
+           ("evaluate", lambda: evaluate.evaluate_run(workdir, progress=progress)))
+  for part, step in steps:
+    started = time.process_time()
+    try:
+      step()
+    finally:  # a failed or interrupted (not SIGKILLed) sitting's time counts too
+      if workdir.is_dir():
+        _add_cost(workdir, part, time.process_time() - started)
   return "done"
 
 
 def _add_cost(workdir: pathlib.Path, part: str, seconds: float) -> None:
-  """Adds ``seconds`` to ``part`` of ``<workdir>/cost.json``."""
+  """Adds ``seconds`` to ``part`` of ``<workdir>/cost.json`` (written atomically)."""
   path = workdir / COST
   cost = json.loads(path.read_text()) if path.exists() else {}
   cost[part] = cost.get(part, 0.0) + seconds
-  path.write_text(json.dumps(cost))
+  text = json.dumps(cost).encode()
+  atomic_write(path, lambda f: f.write(text))
 
 
 def finished_runs(root: str | pathlib.Path) -> list[dict[str, Any]]:

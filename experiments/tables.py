@@ -107,8 +107,7 @@ def render_blocks(root: pathlib.Path = ROOT) -> dict[str, str]:
       "perf_targets": lambda: bench.targets_sentence(compare, step),
       "perf_memory": lambda: bench.memory_table(memory) + ["", memory_src],
       "perf_memory_summary": lambda: bench.memory_sentence(memory, remat),
-      "perf_latency": lambda: bench.latency_sentence(
-          {"MeLU + MAML": latency, "Meta-learned fold-in (solve)": foldin_latency})
+      "perf_latency": lambda: bench.latency_sentence([latency, foldin_latency])
       + ["", latency_src, "", foldin_latency_src]}
   return {name: "\n".join([NOTE, *render()]) for name, render in blocks.items()}
 

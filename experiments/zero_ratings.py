@@ -48,7 +48,7 @@ def main(argv):
           flush=True)
   output = {"command": "python -m experiments.zero_ratings " + " ".join(sys.argv[1:]),
             "dataset": config.data.dataset, "ks": list(zero_ratings.K_SHOTS),
-            "grid": zero_ratings.GRID, "ials": zero_ratings.IALS,
+            "metrics": list(zero_ratings.METRICS), "grid": zero_ratings.GRID,
             "cpu_minutes": round((time.process_time() - started) / 60, 1),
             "code": provenance.code_identity(),
             "summary": zero_ratings.pool_seeds(runs), "seeds": runs}

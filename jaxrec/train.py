@@ -379,8 +379,9 @@ def train(config: ml_collections.ConfigDict, workdir: str | pathlib.Path, *,
           progress: bool = True) -> dict[str, Any]:
   """Meta-trains ``config`` in ``workdir``, resuming from its latest checkpoint.
 
-  Every ``config.eval_every`` outer steps (and at the end of training) the
-  current parameters are scored on the validation users' ``new_users``
+  At the start of a fresh run (step 0: a warm start is a candidate too), every
+  ``config.eval_every`` outer steps and at the end of training the current
+  parameters are scored on the validation users' ``new_users``
   episodes; the checkpoint is saved as the latest and, when
   ``config.best_metric`` improves, as the best. Training stops after
   ``config.num_epochs`` epochs or ``config.patience`` validations without
@@ -396,7 +397,8 @@ def train(config: ml_collections.ConfigDict, workdir: str | pathlib.Path, *,
   """
   run, state = _set_up(config, workdir)
   at = _resume(run, state, progress=progress)
-  if at.step == 0:  # the starting point is a candidate too (e.g. a warm start)
+  if run.latest.latest_step() is None:  # a fresh run: its start is a candidate too
+    # (e.g. a warm start); a run resumed from its step-0 checkpoint has validated it
     _evaluate_and_save(run, at)
   stopped_early = False
   while at.record["epoch"] < config.num_epochs and not stopped_early:

@@ -15,13 +15,15 @@ recall@10 of the query items are recorded per user. The methods
 * ``ials+friends``: the same fold-in with the friends' items as extra positives
   of weight ``γ_k f_u(i)``.
 
-``β`` (at ``k = 0``) and ``γ_k`` (at each ``k``: the friends' weight may shrink as
-the user's own ratings grow) are chosen on the validation users of the seed,
-from ``GRID``; the test users are scored once with the choice.
+The implicit-ALS setting (mean over ``k >= 1`` of ``ials``), ``β`` (at ``k = 0``)
+and ``γ_k`` (at each ``k``: the friends' weight may shrink as the user's own
+ratings grow) are chosen in that order on the validation users of the seed, from
+``GRID``; the test users are scored once with the choice.
 """
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -29,6 +31,7 @@ import numpy as np
 
 from jaxrec import baselines
 from jaxrec import metrics
+from jaxrec import tuned_baselines
 from jaxrec.baselines import friends as friends_lib
 from jaxrec.data import kshot
 from jaxrec.data import splits
@@ -39,11 +42,10 @@ from jaxrec.results import mean_ci95
 K_SHOTS = (0, 1, 3, 5, 10)
 METHODS = ("popularity", "friends", "friends+popularity", "ials", "ials+friends")
 METRICS = (f"ndcg@{CATALOGUE_K}", f"recall@{CATALOGUE_K}")
-GRID = {"blend": (0.001, 0.01, 0.03, 0.1, 0.3),
-        "friends_weight": (0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1.0)}
-# Implicit ALS as tuned on seed 0's validation users by jaxrec.tuned_baselines
-# (experiments/configs/foldin_lastfm.py records the figures).
-IALS = {"factors": 32, "reg": 10.0, "alpha": 10.0}
+GRID = {"blend": (1e-5, 1e-4, 1e-3, 0.01, 0.03, 0.1, 0.3),
+        "friends_weight": (0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1.0),
+        # the implicit-ALS grid of the models' tables (jaxrec.tuned_baselines)
+        "ials": tuned_baselines.BASELINE_GRIDS["implicit"]["ials_foldin"][1]}
 _CHUNK = 32  # users per weighted fold-in (bounds the [users, items, factors] design)
 
 
@@ -77,7 +79,9 @@ def _scores(method: str, k: int, pools: kshot.Pools, listening: np.ndarray,
 def _fold_in_with_friends(als: baselines.ImplicitALS, own: np.ndarray,
                           friend_weight: np.ndarray) -> np.ndarray:
   """``float64[B, factors]``: the fold-in of ``own [B, k]`` (weight 1) and of the
-  items with ``friend_weight [B, I] > 0`` (that weight)."""
+  other items with ``friend_weight [B, I] > 0`` (that weight)."""
+  friend_weight = friend_weight.copy()
+  np.put_along_axis(friend_weight, own, 0.0, axis=1)  # an own item is a full positive
   nonzero = [np.flatnonzero(w) for w in friend_weight]
   width = max((len(n) for n in nonzero), default=0)
   items = np.zeros((len(own), width), np.int64)
@@ -115,13 +119,16 @@ def _curves(pools: kshot.Pools, listening: np.ndarray, popularity: np.ndarray,
   return out
 
 
-def _choose(values: Sequence[float], method: str, k: int, evaluate
-            ) -> tuple[float, dict[float, float]]:
-  """The value of ``values`` with the best mean validation nDCG@10 of ``method``
-  at ``k`` (``evaluate(value) -> curves``), and every value's score."""
-  scored = {value: float(np.nanmean(evaluate(value)[method][k]["ndcg@10"]))
-            for value in values}
+def _choose(values: Sequence[Any], score) -> tuple[Any, dict[Any, float]]:
+  """The value of ``values`` with the best ``score(value)`` (a mean validation
+  nDCG@10), and every value's score."""
+  scored = {value: score(value) for value in values}
   return max(scored, key=scored.get), scored
+
+
+def _mean_ndcg(curves: Mapping[str, Any], method: str, ks: Sequence[int]) -> float:
+  """``method``'s mean over users and ``ks`` of the first of ``METRICS``."""
+  return float(np.mean([np.nanmean(curves[method][k][METRICS[0]]) for k in ks]))
 
 
 def evaluate_seed(interactions: Interactions, split: splits.ColdStartSplit, *, seed: int,
@@ -135,9 +142,10 @@ def evaluate_seed(interactions: Interactions, split: splits.ColdStartSplit, *, s
     pool_size, query_size: as :func:`jaxrec.data.kshot.kshot_pools`.
 
   Returns:
-    ``{"chosen": {"blend": β, "friends_weight": {k: γ_k}}, "validation": the
-    validation nDCG@10 of every grid value (``{"blend": {β: ·},
-    "friends_weight": {k: {γ: ·}}}``), "users": {"val", "test",
+    ``{"chosen": {"ials": {"factors", "reg", "alpha"}, "blend": β,
+    "friends_weight": {k: γ_k}}, "validation": the validation nDCG@10 of every
+    grid value (``{"ials": {setting: ·}, "blend": {β: ·}, "friends_weight": {k:
+    {γ: ·}}}``), "users": {"val", "test",
     "dropped_test", "test_without_friends"},
     "per_user": {method: {k: {metric: list[float]}}}}`` (test users, in
     ``pools.users`` order).
@@ -146,9 +154,8 @@ def evaluate_seed(interactions: Interactions, split: splits.ColdStartSplit, *, s
     ValueError: the data have no friend graph, or as the pieces it calls.
   """
   rows = splits.training_mask(interactions, split)
-  als = baselines.ImplicitALS(**IALS).fit(
-      interactions.user[rows], interactions.item[rows], interactions.rating[rows],
-      interactions.num_users, interactions.num_items)
+  fit_args = (interactions.user[rows], interactions.item[rows], interactions.rating[rows],
+              interactions.num_users, interactions.num_items)
   popularity = friends_lib.training_popularity(interactions, split)
   candidates = split.train_items
   groups = {}
@@ -158,20 +165,31 @@ def evaluate_seed(interactions: Interactions, split: splits.ColdStartSplit, *, s
     listening, num_friends = friends_lib.friends_listening(interactions, split, pools.users)
     groups[group] = (pools, listening, num_friends)
 
-  def curves(group, params, methods=METHODS, ks=K_SHOTS):
+  def curves(group, als, params, methods, ks=K_SHOTS):
     pools, listening, _ = groups[group]
     return _curves(pools, listening, popularity, als, candidates, params, methods, ks)
-  blend, blend_scores = _choose(GRID["blend"], "friends+popularity", 0,
-                                lambda b: curves("val", {"blend": b}, ("friends+popularity",)))
+  fitted = {}
+  for setting in itertools.product(*GRID["ials"].values()):
+    fitted[setting] = baselines.ImplicitALS(**dict(zip(GRID["ials"], setting))).fit(
+        *fit_args)
+  setting, ials_scores = _choose(list(fitted), lambda s: _mean_ndcg(
+      curves("val", fitted[s], {}, ("ials",), K_SHOTS[1:]), "ials", K_SHOTS[1:]))
+  als = fitted[setting]
+  blend, blend_scores = _choose(GRID["blend"], lambda b: _mean_ndcg(
+      curves("val", als, {"blend": b}, ("friends+popularity",), (0,)),
+      "friends+popularity", (0,)))
   chosen, scores = {}, {}
   for k in K_SHOTS:
-    chosen[k], scores[k] = _choose(
-        GRID["friends_weight"], "ials+friends", k,
-        lambda w, k=k: curves("val", {"friends_weight": {k: w}}, ("ials+friends",), (k,)))
-  test = curves("test", {"blend": blend, "friends_weight": chosen})
+    chosen[k], scores[k] = _choose(GRID["friends_weight"], lambda w, k=k: _mean_ndcg(
+        curves("val", als, {"friends_weight": {k: w}}, ("ials+friends",), (k,)),
+        "ials+friends", (k,)))
+  test = curves("test", als, {"blend": blend, "friends_weight": chosen}, METHODS)
   pools, _, num_friends = groups["test"]
-  return {"chosen": {"blend": blend, "friends_weight": chosen},
-          "validation": {"blend": blend_scores, "friends_weight": scores},
+  names = list(GRID["ials"])
+  return {"chosen": {"ials": dict(zip(names, setting)), "blend": blend,
+                     "friends_weight": chosen},
+          "validation": {"ials": {str(dict(zip(names, s))): v for s, v in ials_scores.items()},
+                         "blend": blend_scores, "friends_weight": scores},
           "users": {"val": len(groups["val"][0].users), "test": len(pools.users),
                     "dropped_test": pools.num_dropped,
                     "test_without_friends": int((num_friends == 0).sum())},

@@ -109,6 +109,25 @@ def test_crashed_run_resumes_to_identical_result(finished_run, tmp_path, monkeyp
           == (workdir / "metrics.jsonl").read_text())
 
 
+def test_run_crashed_before_its_first_validation_resumes(finished_run, tmp_path,
+                                                         monkeypatch):
+  """A crash between the step-0 checkpoint and the first ``eval_every`` step: the
+  resumed run neither validates step 0 again nor differs from an uninterrupted one."""
+  workdir, config, summary = finished_run
+  shard_batch = parallel.shard_batch
+
+  def crashing(batch, mesh):
+    raise RuntimeError("simulated crash")
+
+  monkeypatch.setattr(parallel, "shard_batch", crashing)
+  with pytest.raises(RuntimeError, match="simulated crash"):
+    train.train(config, tmp_path, progress=False)
+  monkeypatch.setattr(parallel, "shard_batch", shard_batch)
+  assert train.train(config, tmp_path, progress=False) == summary
+  assert ((tmp_path / "metrics.jsonl").read_text()
+          == (workdir / "metrics.jsonl").read_text())
+
+
 def test_rerunning_a_finished_run_changes_nothing(finished_run):
   workdir, config, summary = finished_run
   before = final_params(workdir, config)[0]

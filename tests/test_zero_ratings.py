@@ -1,6 +1,7 @@
 """Fixed k-shot pools, the friends' scores, the weighted iALS fold-in and the
 zero-ratings curves (jaxrec.data.kshot, jaxrec.baselines.friends, jaxrec.zero_ratings)."""
 
+import dataclasses
 import functools
 
 import numpy as np
@@ -8,6 +9,7 @@ import pytest
 
 from experiments.configs import maml_synthetic
 from jaxrec import baselines
+from jaxrec import metrics
 from jaxrec import prepare
 from jaxrec import zero_ratings
 from jaxrec.baselines import friends as friends_lib
@@ -104,6 +106,36 @@ def test_weighted_fold_in_is_the_fold_in_at_unit_weights_and_minimises_its_objec
     als.fold_in_weighted(support, -weights)
 
 
+def test_pools_count_a_repeated_row_once():
+  p = prepared()
+  inter = p.interactions
+  u = kshot.kshot_pools(inter, p.split, "val", pool_size=10).users[0]
+  rows = np.flatnonzero((inter.user == u) & np.isin(inter.item, p.split.train_items))
+  repeated = dataclasses.replace(
+      inter, **{f: np.concatenate([getattr(inter, f), getattr(inter, f)[rows]])
+                for f in ("user", "item", "rating")},
+      timestamp=None if inter.timestamp is None else np.concatenate(
+          [inter.timestamp, inter.timestamp[rows]]))
+  twice = kshot.kshot_pools(repeated, p.split, "val", pool_size=10)
+  once = kshot.kshot_pools(inter, p.split, "val", pool_size=10)
+  np.testing.assert_array_equal(twice.pool, once.pool)
+  np.testing.assert_array_equal(twice.query, once.query)
+
+
+def test_per_user_metrics_rank_the_training_items_but_the_pool():
+  p = prepared()
+  inter, split = p.interactions, p.split
+  pools = kshot.kshot_pools(inter, split, "test", pool_size=10, query_size=5)
+  scores = np.random.default_rng(0).normal(size=(len(pools.users), inter.num_items))
+  got = zero_ratings._per_user(scores, pools, split.train_items)
+  held_out = np.setdiff1d(np.arange(inter.num_items), split.train_items)
+  exclude = [np.concatenate([pool, held_out]) for pool in pools.pool]
+  expected = metrics.per_user_full_catalogue(
+      scores, [q[m > 0] for q, m in zip(pools.query, pools.query_mask)], exclude, ks=10)
+  for name in zero_ratings.METRICS:
+    np.testing.assert_allclose(got[name], expected[name])
+
+
 def test_friends_find_planted_tastes_at_zero_ratings_and_curves_summarise():
   """Synthetic friendships follow the planted tastes: at k = 0 the friends' listening
   beats popularity for the test users; every method has its curve."""
@@ -113,10 +145,18 @@ def test_friends_find_planted_tastes_at_zero_ratings_and_curves_summarise():
   per_user = run["per_user"]
   assert set(per_user) == set(zero_ratings.METHODS)
   assert 0 not in per_user["ials"] and set(per_user["ials+friends"]) == set(zero_ratings.K_SHOTS)
-  friends = np.nanmean(per_user["friends+popularity"][0]["ndcg@10"])
   popular = np.nanmean(per_user["popularity"][0]["ndcg@10"])
-  assert friends > popular, (friends, popular)
-  assert set(run["chosen"]["friends_weight"]) == set(zero_ratings.K_SHOTS)
+  for method in ("friends", "friends+popularity", "ials+friends"):
+    friends = np.nanmean(per_user[method][0]["ndcg@10"])
+    assert friends > popular, (method, friends, popular)
+  # every choice is the best validation value of its grid
+  validation, chosen = run["validation"], run["chosen"]
+  assert chosen["blend"] == max(validation["blend"], key=validation["blend"].get)
+  assert set(chosen["friends_weight"]) == set(zero_ratings.K_SHOTS)
+  for k, weight in chosen["friends_weight"].items():
+    assert weight == max(validation["friends_weight"][k],
+                         key=validation["friends_weight"][k].get)
+  assert str(chosen["ials"]) == max(validation["ials"], key=validation["ials"].get)
   summary = zero_ratings.pool_seeds({0: run, 1: run})
   mean, ci = summary["table"]["friends"][0]["ndcg@10"]
   assert mean == pytest.approx(np.nanmean(per_user["friends"][0]["ndcg@10"])) and ci == 0.0
@@ -124,3 +164,21 @@ def test_friends_find_planted_tastes_at_zero_ratings_and_curves_summarise():
   assert paired[("friends", "popularity", 0, "ndcg@10")]["mean"] == pytest.approx(
       np.nanmean(np.asarray(per_user["friends"][0]["ndcg@10"])
                  - np.asarray(per_user["popularity"][0]["ndcg@10"])))
+
+
+def test_test_users_are_scored_once_with_the_validation_choice(monkeypatch):
+  p = prepared()
+  calls = []
+  curves = zero_ratings._curves
+
+  def spy(pools, listening, popularity, als, candidates, params, methods, ks):
+    calls.append((len(pools.users), dict(params), tuple(methods)))
+    return curves(pools, listening, popularity, als, candidates, params, methods, ks)
+  monkeypatch.setattr(zero_ratings, "_curves", spy)
+  run = zero_ratings.evaluate_seed(p.interactions, p.split, seed=0)
+  test_users = run["users"]["test"]
+  final = [c for c in calls if c[2] == zero_ratings.METHODS]
+  assert len(final) == 1 and final[0][0] == test_users
+  assert final[0][1] == {"blend": run["chosen"]["blend"],
+                         "friends_weight": run["chosen"]["friends_weight"]}
+  assert all(c[0] == run["users"]["val"] for c in calls if c is not final[0])

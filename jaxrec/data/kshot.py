@@ -2,11 +2,11 @@
 
 A k-shot curve compares methods at ``k = 0, 1, 3, ...`` ratings. So that its
 points differ only by ``k``, every held-out user of a group gets once, from a
-seeded shuffle of their ratings on training items, a *pool* of ``pool_size``
-items and a *query* of up to ``query_size`` other items; the support at ``k`` is
+seeded shuffle of the distinct training items they rated, a *pool* of
+``pool_size`` items and a *query* of up to ``query_size`` other items; the support at ``k`` is
 the first ``k`` items of the pool, and the rest of the pool is excluded from the
 candidates at every ``k`` (neither hit nor miss). Users with fewer than
-``pool_size + 1`` such ratings are left out and counted. Every rating counts as a
+``pool_size + 1`` such items are left out and counted. Every rating counts as a
 positive: the pools are for implicit data (every row of Last.fm's
 ``user_artists.dat``).
 """
@@ -30,7 +30,7 @@ class Pools:
     pool: ``int32[U, P]`` each user's pool items, in support order.
     query: ``int32[U, Q]`` each user's query items, padded with 0.
     query_mask: ``float32[U, Q]`` 1 for a real query item.
-    num_dropped: users of the group with fewer than ``P + 1`` ratings on
+    num_dropped: users of the group with fewer than ``P + 1`` distinct
       training items.
   """
 
@@ -74,13 +74,13 @@ def kshot_pools(interactions: Interactions, split: splits.ColdStartSplit, group:
   ends = np.searchsorted(user, group_users, side="right")
   kept, pools, queries = [], [], []
   for u, start, end in zip(group_users, starts, ends):
-    if end - start < pool_size + 1:
+    own = np.unique(item[start:end])  # a repeated (user, item) row counts once
+    if len(own) < pool_size + 1:
       continue
-    shuffled = start + np.random.default_rng([seed, int(u)]).permutation(end - start)
-    chosen = shuffled[:pool_size + query_size]
+    chosen = own[np.random.default_rng([seed, int(u)]).permutation(len(own))]
     kept.append(u)
-    pools.append(item[chosen[:pool_size]])
-    queries.append(item[chosen[pool_size:]])
+    pools.append(chosen[:pool_size])
+    queries.append(chosen[pool_size:pool_size + query_size])
   count = len(kept)
   query = np.zeros((count, query_size), np.int32)
   query_mask = np.zeros((count, query_size), np.float32)
