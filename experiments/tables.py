@@ -89,6 +89,7 @@ def render_blocks(root: pathlib.Path = ROOT) -> dict[str, str]:
   latency, latency_src = _bench(root, "recommend_latency")
   foldin_latency, foldin_latency_src = _bench(root, "recommend_latency_foldin")
   final_ml100k, final_ml100k_src = _results(root, "ml100k_foldin")
+  final_lastfm, final_lastfm_src = _results(root, "lastfm_foldin")
   zero_src = "experiments/results/zero_ratings/lastfm.json"
   zero = load_json(root / zero_src)
   blocks: dict[str, Callable[[], list[str]]] = {
@@ -107,6 +108,10 @@ def render_blocks(root: pathlib.Path = ROOT) -> dict[str, str]:
           final_ml100k, final_ml100k_src, "foldin_ml100k",
           {"new_users": ("mae", "rmse", "full_ndcg@10", "full_recall@10"),
            "new_items": ("rmse", "auc"), "new_users_new_items": ("rmse", "auc")}),
+      "final_lastfm": lambda: res.final_table(
+          final_lastfm, final_lastfm_src, "foldin_lastfm",
+          {"new_users": ("full_ndcg@10", "full_recall@10"), "new_items": ("full_ndcg@10",),
+           "new_users_new_items": ("full_ndcg@10",)}),
       "perf_compare": lambda: bench.compare_table(compare) + ["", compare_src],
       "perf_meta_step": lambda: bench.meta_step_table(step) + ["", step_src],
       "perf_targets": lambda: bench.targets_sentence(compare, step),
