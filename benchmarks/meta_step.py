@@ -45,6 +45,7 @@ import os
 import pathlib
 import platform
 import re
+import shlex
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -379,8 +380,9 @@ def main(argv: Sequence[str]) -> dict[str, Any]:
 
 def emit(report: dict, table: str, out: str | None) -> None:
   """Prints the markdown ``table`` to stderr and ``report`` as JSON to stdout (and to
-  the file ``out`` when given)."""
-  text = json.dumps(report, indent=1)
+  the file ``out`` when given), with ``"source"``: the command line that made it
+  (what ``python -m experiments.tables`` names under a performance table)."""
+  text = json.dumps({"source": shlex.join(["python", *sys.argv]), **report}, indent=1)
   print(table, file=sys.stderr)
   print(text)
   if out:
