@@ -131,7 +131,7 @@ def run_one(config: ml_collections.ConfigDict, workdir: pathlib.Path, *,
 
   The CPU time of this process (``time.process_time``: every core it used) spent
   training and evaluating is added to ``<workdir>/cost.json``, so a run resumed
-  over several sittings counts each of them (but a sitting killed by SIGKILL).
+  over several sittings counts each of them (except a sitting killed by SIGKILL).
   """
   if (workdir / "results.json").exists():
     return "skipped"
