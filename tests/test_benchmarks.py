@@ -169,7 +169,8 @@ def test_quick_benchmark_prints_the_expected_json():
   proc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "meta_step.py"),
                          "--quick"], capture_output=True, text=True, cwd=ROOT, check=True)
   report = json.loads(proc.stdout)
-  assert set(report) == {"machine", "setup", "results", "memory", "headline"}
+  assert set(report) == {"source", "machine", "setup", "results", "memory", "headline"}
+  assert report["source"].startswith("python ") and "meta_step.py" in report["source"]
   assert report["machine"]["peak_fp32_gflops"] > 0
   names = {(r["name"], r["buckets"]) for r in report["results"]}
   assert names == {("maml1", "pow2"), ("reptile5", "pow2")}
