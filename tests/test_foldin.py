@@ -81,6 +81,21 @@ def test_solve_is_the_ridge_fold_in_towards_the_prior(set_prior):
       assert solved[key] is params[key]
 
 
+@pytest.mark.parametrize("set_prior", [False, True])
+def test_a_row_of_weight_two_is_that_row_twice(set_prior):
+  """The mask weighs support rows linearly (serving's friend and description rows
+  have fractional weights): mask 2 on a row solves as the row given twice."""
+  model, params = build(set_prior=set_prior)
+  part = make_part(seed=3, size=7, real=5)
+  doubled = {**part, "mask": jnp.asarray(part["mask"]).at[0].set(2.0)}
+  twice = {key: jnp.asarray(part[key]).at[5].set(part[key][0])
+           for key in ("item", "y")}
+  twice = {**part, **twice, "mask": jnp.asarray(part["mask"]).at[5].set(1.0)}
+  np.testing.assert_allclose(model.solve(params, doubled)["user"]["factors"],
+                             model.solve(params, twice)["user"]["factors"],
+                             rtol=1e-4, atol=1e-5)
+
+
 def test_solve_with_an_empty_support_is_the_prior():
   model, params = build()
   support = make_part(size=4, real=0)

@@ -17,8 +17,10 @@ regression towards the prior:
   ``φ = argmin_φ Σ_j (r_j − μ − b_j − b − p · q_j)² + Σ_d λ_d (φ_d − φ⁰_d)²``,
   ``λ = exp(log_scale + size_slope · log(1 + n))``,
 
-solved exactly (``(XᵀX + diag λ) φ = Xᵀ t + λ ⊙ φ⁰`` with rows ``X_j = [q_j, 1]``);
-``n`` is the support size, so the learned shrinkage can depend on it. For
+solved exactly (``(XᵀMX + diag λ) φ = XᵀM t + λ ⊙ φ⁰`` with rows ``X_j = [q_j, 1]``
+and ``M = diag(m)`` the support rows' mask: a row of weight ``m_j`` counts as
+``m_j`` copies of itself, padding as none); ``n = Σ_j m_j`` is the support size, so
+the learned shrinkage can depend on it. For
 implicit feedback (``unobserved_weight = w₀ > 0``) the support holds positives
 (``r_j = 1``) and every training item not in it counts as an observed 0 with weight
 ``w = exp(log_unobserved)`` (learned, initialised at ``w₀``), as in implicit ALS: the
@@ -122,8 +124,8 @@ class FoldIn(nn.Module):
     """
     del user_feats
     q, b = self.item_side(item_feats)
-    x = jnp.concatenate([q, jnp.ones_like(b)[:, None]], axis=-1) * mask[:, None]
-    t = (y - self.global_bias - b) * mask
+    x = jnp.concatenate([q, jnp.ones_like(b)[:, None]], axis=-1)
+    t = jnp.where(mask > 0, y - self.global_bias - b, 0.0)
     n = jnp.sum(mask)
     lam = jnp.exp(self.log_scale + self.size_slope * jnp.log1p(n))
     prior = self.user()
@@ -131,7 +133,8 @@ class FoldIn(nn.Module):
       ids = item_feats["item_id"]
       encoded = self.rated[ids] + t[:, None] * self.residual[ids]
       prior = prior + jnp.sum(mask[:, None] * encoded, axis=0) / jnp.maximum(n, 1.0)
-    gram, rhs = x.T @ x + jnp.diag(lam), x.T @ t + lam * prior
+    weighted = x * mask[:, None]
+    gram, rhs = weighted.T @ x + jnp.diag(lam), weighted.T @ t + lam * prior
     if self.unobserved_weight:
       qc, bc = self.item_side(catalogue)
       known = training_items(catalogue)
