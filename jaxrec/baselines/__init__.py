@@ -11,6 +11,7 @@ from jaxrec.baselines.knn import ItemKNN
 from jaxrec.baselines.knn import ItemKNNBaseline
 from jaxrec.baselines.mf import MatrixFactorization
 from jaxrec.baselines.mf import ridge_solve
+from jaxrec.baselines.profile import ProfileMeans
 from jaxrec.baselines.search import GridSearchResult
 from jaxrec.baselines.search import grid_search
 from jaxrec.baselines.simple import GlobalMean
@@ -39,6 +40,7 @@ __all__ = [
     "ItemMeanUserBias",
     "MatrixFactorization",
     "Popularity",
+    "ProfileMeans",
     "ridge_solve",
     "sparse_item_vectors",
     "UserMean",
