@@ -256,3 +256,65 @@ def final_table(summary: Mapping[str, Any], source: str, config: str,
   else:
     cost = f"`{config}`: no CPU time recorded."
   return rows + ["", cost, "", provenance_line(summary, source)]
+
+
+PROFILE_NAMES = {"popularity": "popularity (training users who liked the item)",
+                 "profile": "profile back-off means",
+                 "mf_foldin": "MF fold-in of the k ratings",
+                 "mf_foldin+mean": "MF fold-in from the mean training user",
+                 "mf_foldin+profile": "MF fold-in from the profile's mean user"}
+
+
+def _kshot_lines(data: Mapping[str, Any], names: Mapping[str, str]) -> list[str]:
+  """Per metric of ``data["metrics"]``, a table of ``names``' methods by ``k``
+  (mean ± 95% CI over seeds, "—" where a method has no score), then the paired
+  differences of ``data["summary"]["paired"]`` (k-shot JSON as written by
+  :mod:`experiments.zero_ratings` and :mod:`experiments.profile_curves`)."""
+  ks = [str(k) for k in data["ks"]]
+  table, lines = data["summary"]["table"], []
+  metrics = data["metrics"]
+  for metric in metrics:
+    lines += [f"| full-catalogue {metric.replace('ndcg', 'nDCG')} | "
+              + " | ".join(f"k = {k}" for k in ks) + " |", "|---|" + "---|" * len(ks)]
+    for method, name in names.items():
+      cells = [results_lib.fmt_mean_ci(*table[method][k][metric], DIGITS)
+               if k in table[method] else "—" for k in ks]
+      lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    lines.append("")
+  lines += ["| paired difference (same test users, seed-level 95% CI) | k | "
+            + " | ".join(m.replace("ndcg", "nDCG") for m in metrics) + " |",
+            "|---|---|" + "---|" * len(metrics)]
+  paired = {(p["method"], p["reference"], p["k"], p["metric"]): p
+            for p in data["summary"]["paired"]}
+  for method, reference, k in dict.fromkeys(key[:3] for key in paired):
+    cells = [_delta(paired[(method, reference, k, m)]) for m in metrics]
+    lines.append(f"| {names[method]} − {names[reference]} | {k} | " + " | ".join(cells) + " |")
+  return lines
+
+
+def profile_tables(data: Mapping[str, Any], source: str) -> list[str]:
+  """The k-shot tables of :mod:`experiments.profile_curves`' JSON (ML-100K new
+  users with vs without profile): full-catalogue nDCG@10 and recall@10 of the
+  liked query items per method and ``k``, the paired differences, each seed's
+  validation choices, and a line naming the source, the users and the cost.
+
+  Raises:
+    KeyError: if the JSON lacks a field the tables need.
+  """
+  lines = _kshot_lines(data, PROFILE_NAMES)
+  runs = data["seeds"].values()
+  users = sorted({run["users"]["test"] for run in runs})
+  no_liked = sorted({run["users"]["no_liked_test"] for run in runs})
+  settings = "; ".join(
+      f"seed {seed}: MF " + ", ".join(f"{k} {v:g}" for k, v in run["chosen"]["mf"].items())
+      + f", m {run['chosen']['profile_shrinkage']:g}, m′_k "
+      + "/".join(f"{v:g}" for v in run["chosen"]["prior_shrinkage"].values())
+      for seed, run in data["seeds"].items())
+  code = data.get("code", {}).get("code_hash", "not recorded")[:12]
+  return lines + [
+      "", f"Chosen on each seed's validation users (m′_k for k = {'/'.join(map(str, data['ks']))}"
+      f"): {settings}.",
+      "", f"_`{source}`: `{data['command']}` (code {code}); {len(data['seeds'])} seeds, "
+      f"{users[0]}–{users[-1]} test users per seed ({no_liked[0]}–{no_liked[-1]} left out "
+      f"without a liked query item); back-off order {', '.join(data['backoff_fields'])}; "
+      f"{data['cpu_minutes']} CPU-minutes in all._"]

@@ -104,6 +104,9 @@ def render_blocks(root: pathlib.Path = ROOT) -> dict[str, str]:
           lastfm, lastfm_src, [("AUC", "auc"),
                                ("full-catalogue recall@10", "full_recall@10")]),
       "zero_ratings_lastfm": lambda: res.zero_ratings_tables(zero, zero_src),
+      "zero_ratings_ml100k_profiles": lambda: res.profile_tables(
+          load_json(root / "experiments/results/zero_ratings/ml100k_profiles.json"),
+          "experiments/results/zero_ratings/ml100k_profiles.json"),
       "final_ml100k": lambda: res.final_table(
           final_ml100k, final_ml100k_src, "foldin_ml100k",
           {"new_users": ("mae", "rmse", "full_ndcg@10", "full_recall@10"),
