@@ -39,6 +39,10 @@ liked query items, users without one left out and counted):
 The fold-in setting (``BASELINE_GRIDS``' ``ials_foldin`` or ``mf_foldin``, by
 ``foldin`` at ``k = 3``), ``β`` (at ``k = 0``) and ``(M, w)`` (per ``k``) are chosen
 in that order on the validation users; the test users are scored once.
+
+The module stays whole (a little over 400 lines): the sentence, the methods that
+read it and their tuning are one protocol, and a split would leave each part
+with one caller.
 """
 
 from __future__ import annotations
