@@ -38,6 +38,7 @@ from typing import Any
 import numpy as np
 
 from jaxrec import baselines
+from jaxrec import metrics
 from jaxrec import tuned_baselines
 from jaxrec import zero_ratings
 from jaxrec.baselines import profile as profile_lib
@@ -49,7 +50,8 @@ from jaxrec.results import mean_ci95
 K_SHOTS = (0, 1, 2, 3)
 METHODS = ("popularity", "profile", "mf_foldin", "mf_foldin+mean", "mf_foldin+profile")
 METRICS = zero_ratings.METRICS
-LIKE_THRESHOLD = 4.0  # a liked item: the positives of the query and of ``profile``
+# a liked item (the explicit relevance threshold, 4): the query's and ``profile``'s positives
+LIKE_THRESHOLD = metrics.relevance_threshold_for(False, None)
 _SHRINKAGE = (0.0, 0.3, 1.0, 3.0, 10.0, 30.0, 100.0, 300.0, 1000.0)
 GRID = {"profile_shrinkage": _SHRINKAGE, "prior_shrinkage": _SHRINKAGE,
         # the MF grid of the models' tables (jaxrec.tuned_baselines)

@@ -105,6 +105,8 @@ def test_liked_pools_keep_users_with_a_liked_query_item():
     assert pools.query_mask[b].sum() >= 1
   np.testing.assert_array_equal(group.profiles,
                                 profile_lib.profile_matrix(inter, pools.users))
+  with pytest.raises(ValueError, match="needs explicit ratings"):
+    profile_curves.liked_pools(dataclasses.replace(inter, implicit=True), split, "test")
 
 
 def test_held_out_users_rows_do_not_enter_the_profile_means():
