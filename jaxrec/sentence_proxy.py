@@ -2,12 +2,12 @@
 
 Neither dataset holds sentences written by users, so this module builds a
 *proxy* and calls it one. For one seed's split, every validation and test user
-has a fixed pool and query (:func:`jaxrec.data.kshot.kshot_pools`, the k-shot
-protocol of :mod:`jaxrec.zero_ratings`); from the user's other items (their
-whole history minus the pool and the query; on explicit data only the liked
-ones, rating >= 4) ``PROXY_ITEMS`` are drawn with ``default_rng([seed, user])``
-and described by one of a few paraphrase templates, chosen with the same
-generator:
+has a fixed pool and query (:func:`group_pools`: Last.fm's as in
+:mod:`jaxrec.zero_ratings`, ML-100K's as in :mod:`jaxrec.profile_curves`); from
+the user's other items (their whole history minus the pool and the query; on
+explicit data only the liked ones, rating >= 4) ``PROXY_ITEMS`` are drawn with
+``default_rng([seed, user])`` and described by one of a few paraphrase
+templates, chosen with the same generator:
 
 * Last.fm (items with tag assignments): the user's own tags on the drawn
   artists where they have any, else the artist's top tags among the *training*
@@ -48,7 +48,6 @@ with one caller.
 from __future__ import annotations
 
 import collections
-import dataclasses
 import itertools
 import re
 from collections.abc import Mapping, Sequence
@@ -58,6 +57,7 @@ import numpy as np
 
 from jaxrec import baselines
 from jaxrec import metrics
+from jaxrec import profile_curves
 from jaxrec import tuned_baselines
 from jaxrec import zero_ratings
 from jaxrec.baselines import friends as friends_lib
@@ -187,30 +187,33 @@ def derangement(count: int, seed: int) -> np.ndarray:
   return out
 
 
-def liked_queries(interactions: Interactions, pools: kshot.Pools) -> tuple[kshot.Pools, int]:
-  """``pools`` with the query mask kept on liked items (rating >= 4) and the users
-  without one left out, and their count; implicit data: ``(pools, 0)``."""
+def group_pools(interactions: Interactions, split: splits.ColdStartSplit, group: str,
+                seed: int) -> tuple[kshot.Pools, np.ndarray, int]:
+  """``group``'s fixed pools, the ratings of their items and the users left out.
+
+  Implicit data: :func:`jaxrec.data.kshot.kshot_pools` with the pools and
+  queries of :mod:`jaxrec.zero_ratings` (10 and 10), pool ratings 1, none left
+  out. Explicit data: :func:`jaxrec.profile_curves.liked_pools` (pools of 3,
+  queries of 20, the query mask on liked items; users without a liked query
+  item left out), the pools of the ML-100K profile curves.
+
+  Returns:
+    ``(pools, ratings float64[B, P], left_out)``.
+
+  Raises:
+    ValueError: as the pool functions.
+  """
   if interactions.implicit:
-    return pools, 0
-  threshold = metrics.relevance_threshold_for(False, None)
-  rating = _ratings(interactions, pools.users, pools.query)
-  liked = dataclasses.replace(pools, query_mask=pools.query_mask * (rating >= threshold))
-  keep = liked.query_mask.sum(axis=1) > 0
-  return _subset(liked, keep), int((~keep).sum())
+    pools = kshot.kshot_pools(interactions, split, group, seed=seed)
+    return pools, np.ones(pools.pool.shape), 0
+  liked = profile_curves.liked_pools(interactions, split, group, seed=seed)
+  return liked.pools, liked.support_y, liked.num_no_liked
 
 
 def _subset(pools: kshot.Pools, keep: np.ndarray) -> kshot.Pools:
   """The users of ``pools`` where ``keep`` (``bool[B]``) holds."""
   return kshot.Pools(users=pools.users[keep], pool=pools.pool[keep], query=pools.query[keep],
                      query_mask=pools.query_mask[keep], num_dropped=pools.num_dropped)
-
-
-def _ratings(interactions: Interactions, users: np.ndarray, items: np.ndarray) -> np.ndarray:
-  """``float64[B, S]``: user ``users[b]``'s rating of ``items[b, s]`` (0 if none)."""
-  lookup = dict(zip(zip(interactions.user.tolist(), interactions.item.tolist()),
-                    interactions.rating.tolist()))
-  return np.asarray([[lookup.get((int(u), int(i)), 0.0) for i in row]
-                     for u, row in zip(users, items)], np.float64).reshape(items.shape)
 
 
 def mf_fold_in_weighted(mf: baselines.MatrixFactorization, items: np.ndarray,
@@ -241,10 +244,10 @@ def mf_fold_in_weighted(mf: baselines.MatrixFactorization, items: np.ndarray,
 class _Group:
   """One user group's pools, sentence vectors and fold-in inputs."""
 
-  def __init__(self, interactions: Interactions, pools: kshot.Pools, sentences: np.ndarray,
-               item_vectors: np.ndarray, candidates: np.ndarray):
+  def __init__(self, interactions: Interactions, pools: kshot.Pools, pool_ratings: np.ndarray,
+               sentences: np.ndarray, item_vectors: np.ndarray, candidates: np.ndarray):
     self.pools = pools
-    self.pool_ratings = _ratings(interactions, pools.users, pools.pool)
+    self.pool_ratings = pool_ratings
     self.similarity = sentences @ item_vectors.T  # [B, I]
     self.candidates = candidates
     self.top = interactions.rating_scale[1] if interactions.rating_scale else 1.0
@@ -310,8 +313,7 @@ def _curves(group: _Group, popularity: np.ndarray, model: baselines.Baseline,
 
 
 def evaluate_seed(interactions: Interactions, split: splits.ColdStartSplit, *, seed: int,
-                  encoder: SentenceEncoder, item_vectors: np.ndarray, pool_size: int = 10,
-                  query_size: int = 10) -> dict[str, Any]:
+                  encoder: SentenceEncoder, item_vectors: np.ndarray) -> dict[str, Any]:
   """One seed's proxy-sentence figures on the test users, tuned on the validation users.
 
   Args:
@@ -320,7 +322,6 @@ def evaluate_seed(interactions: Interactions, split: splits.ColdStartSplit, *, s
     seed: the pools', sentences' and derangement's seed.
     encoder: encodes the sentences into the space of ``item_vectors``.
     item_vectors: ``float[I, d]`` unit-norm item text vectors.
-    pool_size, query_size: as :func:`jaxrec.data.kshot.kshot_pools`.
 
   Returns:
     ``{"chosen": {"foldin": setting, "blend": β, "sentence": {k: [M, w]}},
@@ -332,7 +333,7 @@ def evaluate_seed(interactions: Interactions, split: splits.ColdStartSplit, *, s
 
   Raises:
     ValueError: fewer than 2 described test users (:func:`derangement`), or as
-      :func:`jaxrec.data.kshot.kshot_pools` and the fold-in models.
+      :func:`group_pools` and the fold-in models.
   """
   kind = "implicit" if interactions.implicit else "explicit"
   model_class, grid, _ = FOLDIN_GRIDS[kind]
@@ -340,16 +341,14 @@ def evaluate_seed(interactions: Interactions, split: splits.ColdStartSplit, *, s
   popularity = friends_lib.training_popularity(interactions, split)
   groups, texts, without, silent = {}, {}, {}, {}
   for name in ("val", "test"):
-    pools = kshot.kshot_pools(interactions, split, name, pool_size=pool_size,
-                              query_size=query_size, seed=seed)
-    pools, without[name] = liked_queries(interactions, pools)
+    pools, ratings, without[name] = group_pools(interactions, split, name, seed)
     sentences, drawn = proxy_sentences(interactions, pools, seed=seed)
     described = drawn[:, 0] >= 0
     pools, silent[name] = _subset(pools, described), int((~described).sum())
     texts[name] = [t for t, d in zip(sentences, described) if d]
     vectors = np.asarray(encoder.encode(texts[name], progress=False), np.float64)
-    groups[name] = _Group(interactions, pools, vectors, np.asarray(item_vectors, np.float64),
-                          split.train_items)
+    groups[name] = _Group(interactions, pools, ratings[described], vectors,
+                          np.asarray(item_vectors, np.float64), split.train_items)
 
   def curves(model, params, methods, ks, name="val", unrelated=None):
     return _curves(groups[name], popularity, model, params, methods, ks, unrelated)

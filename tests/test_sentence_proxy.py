@@ -39,7 +39,7 @@ def prepared(dataset="synthetic-lastfm"):
                             "artists_per_user": (25, 50), "taste_scale": 6.0}
                            if dataset == "synthetic-lastfm" else
                            {"num_users": 300, "num_items": 200, "seed": 0,
-                            "ratings_per_user": (40, 80), "taste_scale": 1.5})
+                            "ratings_per_user": (40, 80), "taste_scale": 3.0})
   config.data.negatives = 0
   config.data.min_ratings = 1
   return prepare.prepare(config)
@@ -90,6 +90,24 @@ def test_unrelated_sentence_is_another_users():
   assert (sentence_proxy.derangement(17, 0) != sentence_proxy.derangement(17, 1)).any()
   with pytest.raises(ValueError, match="at least 2"):
     sentence_proxy.derangement(1, 0)
+
+
+def test_unrelated_methods_read_the_deranged_sentences():
+  p = prepared()
+  pools, ratings, _ = sentence_proxy.group_pools(p.interactions, p.split, "test", 0)
+  rng = np.random.default_rng(0)
+  sentences = rng.normal(size=(len(pools.users), 8))
+  items = rng.normal(size=(p.interactions.num_items, 8))
+  popularity = rng.uniform(size=p.interactions.num_items)
+  group = sentence_proxy._Group(p.interactions, pools, ratings, sentences, items,
+                                p.split.train_items)
+  d = sentence_proxy.derangement(len(pools.users), 0)
+  score = lambda method: sentence_proxy._scores(method, 0, group, popularity, None,
+                                                {"blend": 0.3}, d)
+  np.testing.assert_allclose(score("unrelated"), (sentences @ items.T)[d])
+  np.testing.assert_allclose(score("unrelated+popularity"),
+                             0.7 * (sentences @ items.T)[d] + 0.3 * popularity)
+  np.testing.assert_allclose(score("sentence"), sentences @ items.T)
 
 
 def test_weighted_mf_fold_in_is_the_fold_in_at_unit_weights():
