@@ -318,3 +318,55 @@ def profile_tables(data: Mapping[str, Any], source: str) -> list[str]:
       f"{users[0]}–{users[-1]} test users per seed ({no_liked[0]}–{no_liked[-1]} left out "
       f"without a liked query item); back-off order {', '.join(data['backoff_fields'])}; "
       f"{data['cpu_minutes']} CPU-minutes in all._"]
+
+
+SENTENCE_NAMES = {"popularity": "popularity",
+                  "sentence": "proxy sentence (cosine to the item text)",
+                  "sentence+popularity": "proxy sentence + popularity (blend)",
+                  "unrelated": "unrelated sentence (another test user's)",
+                  "unrelated+popularity": "unrelated sentence + popularity (blend)",
+                  "foldin": "fold-in of the k ratings",
+                  "foldin+sentence": "fold-in + the sentence's nearest items",
+                  "foldin+unrelated": "fold-in + the unrelated sentence's nearest items"}
+UNRELATED_FLOOR = -0.005  # issue 16: the unrelated sentence's lower CI bound must exceed it
+
+
+def sentence_tables(data: Mapping[str, Any], source: str) -> list[str]:
+  """The tables of :mod:`experiments.sentence_proxy`' JSON: full-catalogue nDCG@10
+  and recall@10 per method at k = 0 and 3 (mean ± 95% CI over seeds), the paired
+  differences, whether each unrelated-sentence difference's lower 95% bound on
+  nDCG@10 is above ``UNRELATED_FLOOR``, each seed's validation choices, example
+  sentences, and a line naming the source, the users and the cost.
+
+  Raises:
+    KeyError: if the JSON lacks a field the tables need.
+  """
+  lines = _kshot_lines(data, SENTENCE_NAMES)
+  metric = data["metrics"][0]
+  checks = [f"{SENTENCE_NAMES[p['method']]} − {SENTENCE_NAMES[p['reference']]} at k = "
+            f"{p['k']}: lower bound {p['low']:+.{DIGITS}f}, "
+            + ("above" if p["low"] > UNRELATED_FLOOR else "not above")
+            for p in data["summary"]["paired"]
+            if "unrelated" in p["method"] and p["metric"] == metric]
+  runs = data["seeds"]
+  settings = "; ".join(
+      f"seed {seed}: fold-in " + ", ".join(f"{k} {v:g}" for k, v in run["chosen"]["foldin"].items())
+      + f", β {run['chosen']['blend']:g}, (M, w) "
+      + "/".join(f"({m}, {w:g})" for m, w in run["chosen"]["sentence"].values())
+      for seed, run in runs.items())
+  examples = next(iter(runs.values()))["examples"][:3]
+  users = sorted({run["users"]["test"] for run in runs.values()})
+  left_out = sorted({run["users"]["test_without_liked_query"]
+                     + run["users"]["test_without_history"] for run in runs.values()})
+  code = data.get("code", {}).get("code_hash", "not recorded")[:12]
+  return lines + [
+      "", f"Unrelated-sentence check (nDCG@10, lower 95% bound against {UNRELATED_FLOOR}): "
+      + "; ".join(checks) + ".",
+      "", f"Chosen on each seed's validation users ((M, w) for k = "
+      f"{'/'.join(map(str, data['ks']))}): {settings}.",
+      "", "Example proxy sentences (seed " + next(iter(runs)) + "): "
+      + "; ".join(f"“{s}”" for s in examples) + ".",
+      "", f"_`{source}`: `{data['command']}` (code {code}); {len(runs)} seeds, "
+      f"{users[0]}–{users[-1]} test users per seed ({left_out[0]}–{left_out[-1]} left out "
+      f"without a liked query item or an item to describe); {data['cpu_minutes']} "
+      "CPU-minutes in all._"]
