@@ -1,12 +1,14 @@
 """The proxy sentence of a new user and its methods (jaxrec.sentence_proxy)."""
 
 import functools
+import json
 import re
 import zlib
 
 import numpy as np
 import pytest
 
+from experiments import results_tables
 from experiments.configs import maml_synthetic
 from jaxrec import baselines
 from jaxrec import prepare
@@ -154,6 +156,13 @@ def test_planted_tastes_make_the_sentence_beat_popularity(dataset):
   gain = paired[("sentence", "popularity", 0, "ndcg@10")]
   assert gain["mean"] == pytest.approx(mean("sentence") - mean("popularity"))
   assert gain["ci95"] == 0.0 and gain["low"] == gain["mean"]
+  data = json.loads(json.dumps({"ks": sentence_proxy.K_SHOTS, "metrics": sentence_proxy.METRICS,
+                                "summary": summary, "seeds": {0: run, 1: run},
+                                "command": "cmd", "cpu_minutes": 0.1}))
+  text_lines = "\n".join(results_tables.sentence_tables(data, "src.json"))
+  unrelated = paired[("foldin+unrelated", "foldin", 3, "ndcg@10")]
+  verdict = "above" if unrelated["low"] > -0.005 else "not above"
+  assert f"{unrelated['low']:+.3f}, {verdict}" in text_lines and run["examples"][0] in text_lines
 
 
 def test_a_real_encoder_encodes_the_sentences(tmp_path):
