@@ -367,6 +367,10 @@ def sentence_tables(data: Mapping[str, Any], source: str) -> list[str]:
       "", "Example proxy sentences (seed " + next(iter(runs)) + "): "
       + "; ".join(f"“{s}”" for s in examples) + ".",
       "", f"_`{source}`: `{data['command']}` (code {code}); {len(runs)} seeds, "
-      f"{users[0]}–{users[-1]} test users per seed ({left_out[0]}–{left_out[-1]} left out "
-      f"without a liked query item or an item to describe); {data['cpu_minutes']} "
-      "CPU-minutes in all._"]
+      f"{_span(users)} test users per seed ({_span(left_out)} left out without a liked "
+      f"query item or an item to describe); {data['cpu_minutes']} CPU-minutes in all._"]
+
+
+def _span(values: Sequence[int]) -> str:
+  """"a" when the sorted ``values`` are all ``a``, else "first–last"."""
+  return f"{values[0]}" if values[0] == values[-1] else f"{values[0]}–{values[-1]}"

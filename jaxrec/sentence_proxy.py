@@ -73,7 +73,7 @@ MAX_TERMS = 3
 METHODS = ("popularity", "sentence", "sentence+popularity", "unrelated",
            "unrelated+popularity", "foldin", "foldin+sentence", "foldin+unrelated")
 METRICS = zero_ratings.METRICS
-GRID = {"blend": (0.01, 0.1, 0.3, 0.5, 0.7, 0.9, 0.97, 0.99, 0.997),
+GRID = {"blend": (0.01, 0.1, 0.3, 0.5, 0.6, 0.7, 0.8, 0.9, 0.97, 0.99),
         "nearest": (5, 10, 20, 50),
         "weight": (0.03, 0.1, 0.3, 1.0)}
 # The fold-in grids of the models' tables, by feedback kind.
