@@ -2,12 +2,18 @@ r"""Serving latency of :func:`jaxrec.recommend.recommend` for brand-new users.
 
   python -m benchmarks.recommend_latency                      # trains a tiny MeLU run
   python -m benchmarks.recommend_latency --model=foldin       # the meta-learned fold-in
+  python -m benchmarks.recommend_latency --model=foldin-lastfm --signals=friends,description
   python -m benchmarks.recommend_latency --workdir=workdirs/maml_ml100k
 
 Without ``--workdir`` it first meta-trains one epoch of ``--model`` (MeLU with
 MAML, or the fold-in model whose adaptation is its closed-form solve) on a
-synthetic ML-100K-sized catalogue (943 users, 1682 items) in a temporary folder.
-The users' ratings come from the run's data (``jaxrec.prepare``). Then, after warm-up, it
+synthetic ML-100K-sized catalogue (943 users, 1682 items) in a temporary folder
+(``foldin-lastfm``: the implicit fold-in on a synthetic Last.fm of HetRec's size,
+1892 users and 17632 artists, with friends). The users' ratings come from the
+run's data (``jaxrec.prepare``); ``--signals`` adds to every request the user's
+friends (their raw ids from the data's friend graph) and/or a description (a
+sentence naming the feature values of two of the user's items), the runtime
+inputs of :mod:`jaxrec.serving.signals` (``--support=0``: those alone). Then, after warm-up, it
 times ``recommend`` for one new user (``--support`` ratings of a random held-out
 user, ``--num_steps`` inner steps (default: the run's own; the tiny MeLU run
 takes 5, the fold-in 0: its closed-form solve), every catalogue item scored, explanations on)
@@ -36,10 +42,13 @@ from experiments.configs import maml_synthetic
 from jaxrec import prepare
 from jaxrec import recommend
 from jaxrec import train
+from jaxrec.data import graph
 
 _WORKDIR = flags.DEFINE_string("workdir", None, "Run directory; default: train a tiny one.")
-_MODEL = flags.DEFINE_enum("model", "melu", ["melu", "foldin"],
+_MODEL = flags.DEFINE_enum("model", "melu", ["melu", "foldin", "foldin-lastfm"],
                            "The tiny run's model (without --workdir).")
+_SIGNALS = flags.DEFINE_multi_enum("signals", [], ["friends", "description"],
+                                   "Runtime inputs added to each single request.")
 _SUPPORT = flags.DEFINE_integer("support", 10, "Ratings per new user.")
 _NUM_STEPS = flags.DEFINE_integer("num_steps", None,
                                   "Inner steps per request; default: the run's own.")
@@ -62,6 +71,14 @@ def train_tiny(workdir: pathlib.Path, model: str) -> None:
     config.model.kwargs = {"rank": 8, "init_bias": 3.5}
     config.meta.adapter = "solve"
     config.meta.num_steps = 0  # the closed form, as in experiments/configs/foldin_*.py
+  if model == "foldin-lastfm":
+    config.data.dataset = "synthetic-lastfm"
+    config.data.synthetic = {"num_users": 1892, "num_artists": 17632, "seed": 0}
+    config.data.negatives = 0
+    config.model.name = "foldin"
+    config.model.kwargs = {"rank": 32, "unobserved_weight": 0.01, "loss": "softmax"}
+    config.meta.adapter = "solve"
+    config.meta.num_steps = 0
   config.num_epochs = 1
   config.eval_every = 1000
   config.buckets = (128,)
@@ -69,19 +86,27 @@ def train_tiny(workdir: pathlib.Path, model: str) -> None:
 
 
 def new_users(recommender: recommend.Recommender, count: int, support: int,
-              seed: int) -> list[list[tuple[int, float]]]:
-  """``count`` rating lists: ``support`` random ratings of random test users
-  (users with fewer ratings are skipped)."""
+              seed: int) -> list[dict]:
+  """``count`` requests (keyword arguments of ``recommend``): ``support`` random
+  ratings of random test users (users with fewer ratings are skipped), plus the
+  ``--signals`` inputs."""
   prepared = prepare.prepare(recommender.config)
   inter = prepared.interactions
   rng = np.random.default_rng(seed)
   users = [u for u in prepared.split.test_users
-           if np.count_nonzero(inter.user == u) >= support]
+           if np.count_nonzero(inter.user == u) >= max(support, 2)]
   out = []
   for u in rng.choice(users, size=count):
-    rows = rng.choice(np.flatnonzero(inter.user == u), size=support, replace=False)
-    out.append([(inter.item_ids[inter.item[n]].item(), float(inter.rating[n]))
-                for n in rows])
+    rows = rng.choice(np.flatnonzero(inter.user == u), size=max(support, 2), replace=False)
+    request = {"ratings": [(inter.item_ids[inter.item[n]].item(), float(inter.rating[n]))
+                           for n in rows[:support]]}
+    if "friends" in _SIGNALS.value:
+      request["friends"] = inter.user_ids[graph.friends_of(
+          inter, int(u), among=prepared.split.train_users)].tolist()
+    if "description" in _SIGNALS.value:
+      names = [n for r in rows[:2] for n in recommender.item_labels[inter.item[r]]]
+      request["description"] = "I like " + (", ".join(names[:4]) or "music")
+    out.append(request)
   return out
 
 
@@ -98,14 +123,19 @@ def measure(workdir: pathlib.Path) -> dict:
   users = new_users(recommender, max(_REPEATS.value, _BATCH.value), _SUPPORT.value,
                     _SEED.value)
   k = _K.value
-  for ratings in users[:_WARMUP.value]:
-    recommend.recommend(recommender, ratings, k=k)
-  single = np.asarray([timed(recommend.recommend, recommender, r, k=k)
-                       for r in users[:_REPEATS.value]]) * 1e3
-  batch = users[:_BATCH.value]
-  recommend.recommend_batch(recommender, batch, k)
-  batched = np.asarray([timed(recommend.recommend_batch, recommender, batch, k)
-                        for _ in range(max(_REPEATS.value // 20, 5))])
+  for request in users[:_WARMUP.value]:
+    recommend.recommend(recommender, k=k, **request)
+  single = np.asarray([timed(recommend.recommend, recommender, k=k, **request)
+                       for request in users[:_REPEATS.value]]) * 1e3
+  batch = [request["ratings"] for request in users[:_BATCH.value]]
+  batch_figures = {}
+  if _SUPPORT.value:
+    recommend.recommend_batch(recommender, batch, k)
+    batched = np.asarray([timed(recommend.recommend_batch, recommender, batch, k)
+                          for _ in range(max(_REPEATS.value // 20, 5))])
+    batch_figures = {"batch": len(batch),
+                     "batch_p50_ms": round(float(np.median(batched)) * 1e3, 3),
+                     "users_per_s": round(len(batch) / float(np.median(batched)), 1)}
   return {
       "source": "python -m benchmarks.recommend_latency " + " ".join(sys.argv[1:]),
       "device": str(jax.devices()[0].device_kind), "cpu_count": os.cpu_count(),
@@ -114,12 +144,12 @@ def measure(workdir: pathlib.Path) -> dict:
       "adapter": recommender.config.meta.get("adapter", "gradient"),
       "num_items": recommender.num_items, "support": _SUPPORT.value,
       "num_steps": recommender.num_steps, "k": k, "explain": True,
+      "signals": sorted(_SIGNALS.value),
       "p50_ms": round(float(np.percentile(single, 50)), 3),
       "p99_ms": round(float(np.percentile(single, 99)), 3),
       "mean_ms": round(float(single.mean()), 3), "min_ms": round(float(single.min()), 3),
       "repeats": len(single), "load_average_1min": round(os.getloadavg()[0], 2),
-      "batch": len(batch), "batch_p50_ms": round(float(np.median(batched)) * 1e3, 3),
-      "users_per_s": round(len(batch) / float(np.median(batched)), 1)}
+      **batch_figures}
 
 
 def emit(report: dict, out: str | None) -> None:

@@ -187,7 +187,7 @@ def _plain(value) -> bool:
     return all(_plain(getattr(value, f.name)) for f in dataclasses.fields(value))
   if isinstance(value, (list, tuple)):
     return all(_plain(v) for v in value)
-  return value is None or type(value) in (str, int, float)
+  return value is None or type(value) in (str, int, float, bool)
 
 
 @pytest.mark.slow
@@ -289,6 +289,14 @@ def test_bad_user_features(recommender, features, message):
     rec_lib.recommend(recommender, RATINGS, k=K, user_features=features)
 
 
+def test_no_rating_is_served_from_user_features_alone(recommender):
+  field = sorted(recommender.model.config["user_fields"])[0]
+  recs = rec_lib.recommend(recommender, [], user_features={field: 1}, k=5)
+  assert len(recs) == 5 and all(r.explanation.drivers == () for r in recs)
+  with pytest.raises(ValueError, match="has no friend graph"):
+    rec_lib.recommend(recommender, [], friends=["1"])
+
+
 def test_support_bucket():
   assert [rec_lib.support_bucket(n) for n in (1, 16, 17, 32, 33, 100)] == [
       16, 16, 32, 32, 64, 128]
@@ -339,3 +347,8 @@ def test_cli_prints_table_and_writes_nothing(run_dir, tmp_path):
   assert "because you rated" in result.stdout
   assert tree_hash(workdir) == hashes
   assert sorted(p.name for p in tmp_path.iterdir()) == ["me.tsv"]
+  result = subprocess.run(
+      [sys.executable, "-m", "experiments.recommend", f"--workdir={workdir}"], cwd=tmp_path,
+      env=env, capture_output=True, text=True, check=False, timeout=300)
+  assert result.returncode == 2
+  assert "give --ratings, --friends or --description" in result.stderr

@@ -7,6 +7,7 @@ import pytest
 
 from experiments.configs import maml_synthetic
 from jaxrec import prepare
+from jaxrec.data import splits
 from jaxrec.serving import bundle as bundle_lib
 from jaxrec.serving import explain
 
@@ -34,6 +35,9 @@ def test_round_trip_keeps_every_table_and_map(prepared, tmp_path):
       np.testing.assert_array_equal(table[key], want[key])
       assert table[key].dtype == want[key].dtype
   np.testing.assert_array_equal(got.item_ids, inter.item_ids)
+  np.testing.assert_array_equal(got.user_ids, inter.user_ids)
+  assert got.item_text.tolist() == list(inter.item_text)
+  assert got.train_offsets is None and got.train_items is None  # no friend graph
   np.testing.assert_array_equal(got.popularity, prepared.popularity)
   assert got.titles.tolist() == [str(t).split(" — ")[0] for t in inter.item_text]
   vectors = prepare.item_vectors(prepared)
@@ -55,11 +59,27 @@ def test_missing_or_mismatched_bundle_is_refused(prepared, tmp_path):
   with pytest.raises(ValueError, match="serving.npz: sha256 differs"):
     bundle_lib.read_bundle(tmp_path)
   (tmp_path / "serving.json").write_text(json.dumps({**meta, "format": 99}))
-  with pytest.raises(ValueError, match="format 99, expected 1"):
+  with pytest.raises(ValueError, match="format 99, expected 2"):
     bundle_lib.read_bundle(tmp_path)
   (tmp_path / "serving.npz").unlink()
   with pytest.raises(FileNotFoundError, match="serving.npz not found"):
     bundle_lib.read_bundle(tmp_path)
+
+
+def test_a_friend_graph_brings_the_training_users_items(tmp_path):
+  config = maml_synthetic.get_config()
+  config.data.dataset = "synthetic-lastfm"
+  config.data.synthetic = {"num_users": 60, "num_artists": 80, "seed": 0}
+  prepared = prepare.prepare(config)
+  bundle_lib.write_bundle(tmp_path, prepared)
+  got = bundle_lib.read_bundle(tmp_path)
+  inter = prepared.interactions
+  rows = splits.training_mask(inter, prepared.split)
+  for user in range(inter.num_users):
+    want = np.unique(inter.item[rows & (inter.user == user)])
+    np.testing.assert_array_equal(
+        got.train_items[got.train_offsets[user]:got.train_offsets[user + 1]], want)
+  assert not np.isin(got.train_items, prepared.split.train_items, invert=True).any()
 
 
 def test_unit_rows():

@@ -6,6 +6,8 @@
   directory (feature tables, raw ids, titles, explanation vectors, popularity,
   rating range), so that serving never reads the dataset;
 - :mod:`~jaxrec.serving.requests`: checks of a request (ratings, ``user_features``, ``k``);
+- :mod:`~jaxrec.serving.signals`: what a user says besides ratings (friends, a
+  description) as weighted support rows;
 - :mod:`~jaxrec.serving.explain`: explanations;
 - :mod:`~jaxrec.serving.server`: ``load_recommender``, ``recommend``,
   ``recommend_batch`` and the jitted server;

@@ -11,6 +11,13 @@ the user liked ``j`` (1 for every rated item when ``r_max = r_min``). Items with
 (:mod:`jaxrec.serving.server`); :func:`explain` turns its top :data:`MAX_DRIVERS`
 into an :class:`~jaxrec.serving.records.Explanation`, each driver carrying the
 feature values (genres, tags, year bucket, ...) it shares with the recommendation.
+
+The other signals of a request (:mod:`jaxrec.serving.signals`) are named too: "4 of
+your 6 friends listen to it" when at least
+:data:`~jaxrec.serving.signals.MIN_FRIENDS` of the given friends have the item
+among their training items (fewer are never named, so that no single friend's
+listening can be read off), and "matches '<description>'" when the item is one of
+the description's nearest items.
 """
 
 from __future__ import annotations
@@ -22,6 +29,8 @@ import numpy as np
 from jaxrec.serving.records import Driver
 from jaxrec.serving.records import Explanation
 from jaxrec.serving.records import Recommender
+from jaxrec.serving.signals import MIN_FRIENDS
+from jaxrec.serving.signals import Signals
 
 MAX_DRIVERS = 2  # rated items named per explanation
 
@@ -53,8 +62,8 @@ def item_labels(item_table: Mapping[str, np.ndarray], vocab_names: Mapping[str, 
 
 
 def explain(recommender: Recommender, item: int, support: np.ndarray, y: np.ndarray,
-            drivers: np.ndarray, similarity: np.ndarray,
-            influence: np.ndarray) -> Explanation:
+            drivers: np.ndarray, similarity: np.ndarray, influence: np.ndarray,
+            signals: Signals | None = None) -> Explanation:
   """The :class:`Explanation` of recommending internal item ``item``.
 
   Args:
@@ -65,10 +74,13 @@ def explain(recommender: Recommender, item: int, support: np.ndarray, y: np.ndar
     drivers: ``int32[D]`` support positions, most influential first.
     similarity: ``float32[D]`` their cosine similarity to ``item``.
     influence: ``float32[D]`` their influence; only positive ones count.
+    signals: the request's friends and description, or None.
 
   Returns:
-    The explanation: the drivers with positive influence, a sentence naming
-    them and the feature values they share, and the item's popularity.
+    The explanation: the drivers with positive influence, the friends behind the
+    item (when at least ``MIN_FRIENDS``), whether it matches the description, a
+    sentence naming them (and the feature values the drivers share), and the
+    item's popularity.
   """
   labels = recommender.item_labels[item]
   found = []
@@ -79,14 +91,23 @@ def explain(recommender: Recommender, item: int, support: np.ndarray, y: np.ndar
         title=str(recommender.titles[support[j]]), rating=float(y[j]),
         similarity=sim, shared=tuple(name for name in labels if name in shared)))
   popularity = int(recommender.popularity[item])
+  reasons = []
   if found:
     high = recommender.rating_range[1]
-    reasons = " and ".join(f"'{d.title}' ({d.rating:g}/{high:g})" for d in found)
+    rated = " and ".join(f"'{d.title}' ({d.rating:g}/{high:g})" for d in found)
     shared_names = list(dict.fromkeys(n for d in found for n in d.shared))
-    text = f"because you rated {reasons}"
-    if shared_names:
-      text += f"; shares {', '.join(shared_names)}"
-  else:
-    text = (f"none of your liked items resembles it; rated by {popularity} "
-            "training users")
-  return Explanation(text=text, drivers=tuple(found), popularity=popularity)
+    reasons.append(f"because you rated {rated}" + (
+        f"; shares {', '.join(shared_names)}" if shared_names else ""))
+  friends = int(signals.friends[item]) if signals is not None else 0
+  friends = friends if friends >= MIN_FRIENDS else 0
+  if friends:
+    verb = "listen to" if recommender.bundle.implicit else "rated"
+    reasons.append(f"{friends} of your {signals.num_friends} friends {verb} it")
+  matches = bool(signals is not None and signals.matches[item])
+  if matches:
+    reasons.append(f"matches '{signals.description}'")
+  if not reasons:
+    reasons.append(("none of your liked items resembles it; " if len(support) else "")
+                   + f"rated by {popularity} training users")
+  return Explanation(text="; ".join(reasons), drivers=tuple(found), popularity=popularity,
+                     friends=friends, matches_description=matches)

@@ -49,11 +49,17 @@ class Explanation:
       influential first (empty when no liked rated item resembles the
       recommendation).
     popularity: the item's number of training ratings.
+    friends: how many of the user's friends have it among their training items,
+      when at least ``jaxrec.serving.signals.MIN_FRIENDS`` do, else 0 (so that no
+      single friend's listening can be read off).
+    matches_description: it is one of the items nearest to the user's description.
   """
 
   text: str
   drivers: tuple[Driver, ...]
   popularity: int
+  friends: int = 0
+  matches_description: bool = False
 
 
 @dataclasses.dataclass(frozen=True)
@@ -135,6 +141,26 @@ class Recommender:
     return self.bundle.rating_range
 
   @functools.cached_property
+  def text_encoder(self) -> Any:
+    """The run's frozen text encoder (``config.data.text_model``, default the
+    installed all-MiniLM-L6-v2: :func:`jaxrec.text.text_encoder`), loaded on the
+    first description; needs the ``text`` extra."""
+    from jaxrec import text  # pylint: disable=import-outside-toplevel  # the text extra
+    return text.text_encoder(self.config.data.text_model or None)
+
+  @functools.cached_property
+  def text_vectors(self) -> np.ndarray:
+    """``float32[I, d]`` unit-norm item text vectors: the run's
+    ``item_table["text"]`` when it reads text, else the bundle's item texts encoded
+    on first use (cached on disk by :func:`jaxrec.text.cached_embeddings`)."""
+    if "text" in self.bundle.item_table:
+      return self.bundle.item_table["text"]
+    from jaxrec import text  # pylint: disable=import-outside-toplevel  # the text extra
+    return text.cached_embeddings(
+        self.text_encoder, self.bundle.item_text.tolist(),
+        self.config.data.cache_dir or text.default_cache_dir(), progress=False)
+
+  @functools.cached_property
   def prepared(self) -> Any:
     """The run's full data (``jaxrec.prepare.prepare(config)``: interactions, split,
     tables), re-read from the dataset on first access, for analysis and tests;
@@ -143,7 +169,8 @@ class Recommender:
     return prepare.prepare(self.config)
 
 
-# (params, inner_lr, items int32[B, S], y float32[B, S], mask float32[B, S], k)
+# (params, inner_lr, items int32[B, S], y float32[B, S], mask float32[B, S] (row
+#  weights), rated float32[B, S] (1: the user's own rating), k)
 #   -> (top int32[B, k], scores float32[B, k], drivers int32[B, k, D],
 #       similarity float32[B, k, D], influence float32[B, k, D]),
 # D = jaxrec.serving.explain.MAX_DRIVERS

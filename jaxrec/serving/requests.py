@@ -19,22 +19,25 @@ UserRow = tuple[tuple[str, tuple[int, ...]], ...]  # ((field, ids), ...), sorted
 
 
 def check_ratings(recommender: Recommender, ratings: Sequence[tuple[Any, float]],
-                  name: str = "ratings") -> tuple[np.ndarray, np.ndarray]:
+                  name: str = "ratings", *, allow_empty: bool = False
+                  ) -> tuple[np.ndarray, np.ndarray]:
   """One user's ratings as ``(internal item ids int32[n], ratings float32[n])``.
 
   Args:
     recommender: the run (its ``index`` and ``rating_range``).
-    ratings: ``n >= 1`` pairs ``(raw item id, rating)``; a raw id may be given as
-      in the dataset or as its string.
+    ratings: ``n >= 1`` pairs ``(raw item id, rating)`` (``n >= 0`` with
+      ``allow_empty``); a raw id may be given as in the dataset or as its string.
     name: how errors name ``ratings``.
+    allow_empty: accept no ratings (the request has another signal).
 
   Raises:
-    ValueError: empty ``ratings``, an entry that is not an ``(item, rating)``
-      pair, an unknown raw item id, a non-finite rating or one outside
+    ValueError: empty ``ratings`` without ``allow_empty``, an entry that is not an
+      ``(item, rating)`` pair, an unknown raw item id, a non-finite rating or one outside
       ``recommender.rating_range``, or an item rated twice (naming the entry).
   """
-  if len(ratings) == 0:
-    raise ValueError(f"{name} is empty: a new user needs at least one rated item")
+  if len(ratings) == 0 and not allow_empty:
+    raise ValueError(f"{name} is empty: a new user needs at least one rated item, or "
+                     "friends, a description or user_features")
   low, high = recommender.rating_range
   items, values, first = [], [], {}
   for n, entry in enumerate(ratings):

@@ -12,7 +12,10 @@ the inner loop
 
 every catalogue item is scored with φ_K, the rated items are removed and the
 ``k`` best are returned with explanations (:mod:`jaxrec.serving.explain`).
-:func:`recommend_batch` serves many users in one vmapped call.
+What the user says besides ratings (friends, a description of their taste) enters
+the support set as weighted rows (:mod:`jaxrec.serving.signals`), so a user with
+no rating at all can be served from those alone. :func:`recommend_batch` serves
+many users in one vmapped call.
 
 The new user. The user is unknown to the model: the recommender's model is
 rebuilt over the run's user table plus one extra "new user" row (index ``U``)
@@ -61,6 +64,7 @@ from jaxrec import train as train_lib
 from jaxrec.serving import bundle as bundle_lib
 from jaxrec.serving import explain as explain_lib
 from jaxrec.serving import requests
+from jaxrec.serving import signals as signals_lib
 from jaxrec.serving.records import Recommendation
 from jaxrec.serving.records import Recommender
 from jaxrec.serving.records import Server
@@ -94,11 +98,11 @@ def _make_server(model: models.RecModel, adapter: adapters.Adapter, num_steps: i
                  bundle: bundle_lib.Bundle) -> Server:
   """The jitted batched request (shapes in the ``Server`` alias; ``k`` static).
 
-  Per user (row ``bundle.num_users``): adapt on the support set, score every
-  item, drop the rated ones and take the top ``k``; for each of those, the ``D``
-  support positions of largest influence ``sim(i, j) · w_j``
-  (:mod:`jaxrec.serving.explain`), their similarities and influences (padded
-  positions get influence −1).
+  Per user (row ``bundle.num_users``): adapt on the support set (rows weighted by
+  ``mask``), score every item, drop the rated ones (``rated``) and take the top
+  ``k``; for each of those, the ``D`` support positions of largest influence
+  ``sim(i, j) · w_j`` (:mod:`jaxrec.serving.explain`), their similarities and
+  influences (positions that are not the user's ratings get influence −1).
   """
   num_items = bundle.num_items
   candidates = jnp.arange(num_items, dtype=jnp.int32)
@@ -106,24 +110,24 @@ def _make_server(model: models.RecModel, adapter: adapters.Adapter, num_steps: i
   vectors = jnp.asarray(bundle.item_vectors)
   low, high = bundle.rating_range
 
-  def one(params, inner_lr, items, y, mask, k):
+  def one(params, inner_lr, items, y, mask, rated, k):
     support = {"user": user, "item": items, "y": y, "mask": mask}
     phi = adapter(params, inner_lr, num_steps, support)
     scores = model.predict(phi, user, candidates)
-    rated = jnp.zeros(num_items, bool).at[items].max(mask > 0)
-    top_scores, top = lax.top_k(jnp.where(rated, -jnp.inf, scores), k)
+    seen = jnp.zeros(num_items, bool).at[items].max(rated > 0)
+    top_scores, top = lax.top_k(jnp.where(seen, -jnp.inf, scores), k)
     similarity = vectors[top] @ vectors[items].T  # [k, S]
     liked = (y - low) / (high - low) if high > low else jnp.ones_like(y)
-    influence = jnp.where(mask > 0, similarity * liked, -1.0)
+    influence = jnp.where(rated > 0, similarity * liked, -1.0)
     top_influence, drivers = lax.top_k(influence,
                                        min(explain_lib.MAX_DRIVERS, items.shape[0]))
     return (top, top_scores, drivers,
             jnp.take_along_axis(similarity, drivers, axis=1), top_influence)
 
   @functools.partial(jax.jit, static_argnames="k")
-  def serve(params, inner_lr, items, y, mask, *, k):
-    return jax.vmap(functools.partial(one, k=k), in_axes=(None, None, 0, 0, 0))(
-        params, inner_lr, items, y, mask)
+  def serve(params, inner_lr, items, y, mask, rated, *, k):
+    return jax.vmap(functools.partial(one, k=k), in_axes=(None, None, 0, 0, 0, 0))(
+        params, inner_lr, items, y, mask, rated)
   return serve
 
 
@@ -171,66 +175,92 @@ def load_recommender(workdir: str | pathlib.Path, *,
 
 
 def _serve(recommender: Recommender, supports: Sequence[tuple[np.ndarray, np.ndarray]],
-           k: int, explain: bool, row: requests.UserRow) -> list[list[Recommendation]]:
-  """Pads the checked supports to ``[B', S]`` (both powers of two, ``S`` per
-  :func:`support_bucket`), runs the serving function once and builds the lists."""
-  length = support_bucket(max(len(items) for items, _ in supports))
-  rows = 1 << (len(supports) - 1).bit_length()
-  items = np.zeros((rows, length), np.int32)
-  y = np.zeros((rows, length), np.float32)
-  mask = np.zeros((rows, length), np.float32)
-  for b, (ids, values) in enumerate(supports):
-    items[b, :len(ids)], y[b, :len(ids)], mask[b, :len(ids)] = ids, values, 1.0
+           k: int, explain: bool, row: requests.UserRow,
+           extra: Sequence[signals_lib.Signals] | None = None
+           ) -> list[list[Recommendation]]:
+  """Pads each checked support (the ratings, then the pseudo rows of ``extra``) to
+  ``[B', S]`` (both powers of two, ``S`` per :func:`support_bucket`), runs the
+  serving function once and builds the lists."""
+  extra = extra or [None] * len(supports)
+  high = recommender.rating_range[1]
+  rows = []
+  for (ids, values), more in zip(supports, extra):
+    pseudo = (np.zeros(0, np.int32), np.zeros(0, np.float32)) if more is None else (
+        more.items, more.weights)
+    rows.append((np.concatenate([ids, pseudo[0]]),
+                 np.concatenate([values, np.full(len(pseudo[0]), high, np.float32)]),
+                 np.concatenate([np.ones(len(ids), np.float32), pseudo[1]]), len(ids)))
+  length = support_bucket(max(len(items) for items, *_ in rows))
+  batch = 1 << (len(rows) - 1).bit_length()
+  items = np.zeros((batch, length), np.int32)
+  y, mask, rated = (np.zeros((batch, length), np.float32) for _ in range(3))
+  for b, (ids, values, weights, own) in enumerate(rows):
+    items[b, :len(ids)], y[b, :len(ids)], mask[b, :len(ids)] = ids, values, weights
+    rated[b, :own] = 1.0
   server = recommender.servers(row)
   top, scores, drivers, similarity, influence = jax.device_get(
-      server(recommender.params, recommender.inner_lr, items, y, mask, k=k))
+      server(recommender.params, recommender.inner_lr, items, y, mask, rated, k=k))
   results = []
-  for b, (ids, values) in enumerate(supports):
+  for b, ((ids, values), more) in enumerate(zip(supports, extra)):
     results.append([Recommendation(
         item_id=recommender.item_ids[i].item(), title=str(recommender.titles[i]),
         score=s, explanation=explain_lib.explain(
             recommender, i, ids, values, drivers[b, r], similarity[b, r],
-            influence[b, r]) if explain else None)
+            influence[b, r], more) if explain else None)
         for r, (i, s) in enumerate(zip(top[b].tolist(), scores[b].tolist()))])
   return results
 
 
-def recommend(recommender: Recommender, ratings: Sequence[tuple[Any, float]], *,
+def recommend(recommender: Recommender, ratings: Sequence[tuple[Any, float]] = (), *,
               k: int = 10, explain: bool = True,
-              user_features: Mapping[str, Any] | None = None) -> list[Recommendation]:
+              user_features: Mapping[str, Any] | None = None,
+              friends: Sequence[Any] | None = None,
+              description: str | None = None) -> list[Recommendation]:
   """The top-``k`` unrated catalogue items for a new user, best first.
 
   Adapts θ on the ratings (the run's adapter, :mod:`jaxrec.adapters`:
   ``num_steps`` steps of :func:`jaxrec.meta.adapt` with the run's inner rate,
   from θ or from the model's closed-form solve; the user being the all-unknown
   new-user row or the ``user_features`` row), scores every item of the catalogue
-  but the rated ones and keeps the ``k`` highest scores. The adapted weights
-  never leave the call.
+  but the rated ones and keeps the ``k`` highest scores. ``friends`` and
+  ``description`` add weighted rows to the support set
+  (:mod:`jaxrec.serving.signals`); they are runtime inputs, so they compile
+  nothing new. The adapted weights never leave the call.
 
   Args:
     recommender: from :func:`load_recommender`.
-    ratings: ``n >= 1`` pairs ``(raw item id, rating)``; a raw id may be given as
-      in the dataset (e.g. ``50``) or as a string (``"50"``).
+    ratings: ``n >= 0`` pairs ``(raw item id, rating)``; a raw id may be given as
+      in the dataset (e.g. ``50``) or as a string (``"50"``). Empty only with
+      ``user_features``, ``friends`` or ``description``.
     k: number of recommendations.
     explain: attach an :class:`~jaxrec.serving.records.Explanation` to each
       recommendation.
     user_features: optional ``{user field: id}`` (a sequence of ids for a
       multi-hot field) of the run's user vocabularies, e.g.
       ``{"gender": 2, "age": 3}``; the first request per distinct row compiles.
+    friends: optional raw user ids of the user's friends (a dataset with a friend
+      graph, e.g. Last.fm); only the run's training users count.
+    description: optional sentence about the user's taste, e.g. "melancholic
+      indie, some jazz" (needs the ``text`` extra).
 
   Returns:
     ``k`` recommendations with scores in non-increasing order.
 
   Raises:
-    ValueError: empty ``ratings``, an unknown item id, a rating that is NaN,
-      infinite or outside the dataset's rating scale, an item rated twice, a bad
-      ``k`` (not in ``[1, #unrated items]``) or bad ``user_features``
-      (:mod:`jaxrec.serving.requests`).
+    ValueError: no ratings and no other signal, an unknown item id, a rating
+      that is NaN, infinite or outside the dataset's rating scale, an item rated
+      twice, a bad ``k`` (not in ``[1, #unrated items]``), bad ``user_features``
+      (:mod:`jaxrec.serving.requests`), bad ``friends`` or ``description``
+      (:mod:`jaxrec.serving.signals`).
   """
-  support = requests.check_ratings(recommender, ratings)
+  prior = bool(user_features) or friends is not None or description is not None
+  support = requests.check_ratings(recommender, ratings, allow_empty=prior)
   requests.check_k(recommender, k, len(support[0]))
-  return _serve(recommender, [support], k, explain,
-                requests.check_user_features(recommender, user_features))[0]
+  row = requests.check_user_features(recommender, user_features)
+  users = (signals_lib.check_friends(recommender, friends) if friends is not None
+           else np.zeros(0, np.int64))
+  extra = signals_lib.signals(recommender, support[0], users, description)
+  return _serve(recommender, [support], k, explain, row, [extra])[0]
 
 
 def recommend_batch(recommender: Recommender,

@@ -15,6 +15,7 @@ from jaxrec.text.cache import (
     cached_embeddings,
     default_cache_dir,
     item_text_embeddings,
+    text_encoder,
     text_hash,
 )
 from jaxrec.text.encoder import Encoder, bucket_length, length_sorted_batches, load_encoder
@@ -48,5 +49,6 @@ __all__ = [
     "masked_mean",
     "minilm_path",
     "save_safetensors",
+    "text_encoder",
     "text_hash",
 ]

@@ -23,7 +23,7 @@ import numpy as np
 
 from jaxrec._io import atomic_write
 from jaxrec.text import loading
-from jaxrec.text.encoder import as_text_list, load_encoder
+from jaxrec.text.encoder import Encoder, as_text_list, load_encoder
 
 logger = logging.getLogger(__name__)
 
@@ -126,6 +126,25 @@ def cached_embeddings(encoder: TextEncoder, texts: Sequence[str],
   return vectors
 
 
+def text_encoder(model_path: str | pathlib.Path | None = None, *, dtype: str = "float32",
+                 expected_sha256: str | None = None) -> Encoder:
+  """The frozen encoder of ``model_path``; ``None`` loads the installed
+  all-MiniLM-L6-v2 (:func:`jaxrec.text.loading.minilm_path`) and checks its sha256.
+
+  Raises:
+    FileNotFoundError: when ``model_path`` is None and the model package is not
+      installed (with the install command), or a model file is missing.
+    ValueError: as :func:`load_encoder`.
+  """
+  if model_path is None:
+    model_path = loading.minilm_path()
+    if model_path is None:
+      raise FileNotFoundError(f"package {loading.MINILM_PACKAGE} not found; "
+                              f"{loading.INSTALL_HINT}")
+    expected_sha256 = expected_sha256 or loading.MINILM_SHA256
+  return load_encoder(model_path, dtype=dtype, expected_sha256=expected_sha256)
+
+
 def item_text_embeddings(item_text: Sequence[str],
                          model_path: str | pathlib.Path | None = None,
                          cache_dir: str | pathlib.Path | None = None, *,
@@ -135,27 +154,18 @@ def item_text_embeddings(item_text: Sequence[str],
 
   Args:
     item_text: ``[I]`` one non-empty string per item.
-    model_path: model directory; ``None`` uses the installed all-MiniLM-L6-v2
-      (:func:`jaxrec.text.loading.minilm_path`) and checks its sha256.
+    model_path, dtype, expected_sha256: as :func:`text_encoder`.
     cache_dir: cache directory; ``None`` uses :func:`default_cache_dir`.
-    dtype, expected_sha256: passed to :func:`jaxrec.text.load_encoder`.
     batch_size, progress: passed to the encoder on a cache miss.
 
   Returns:
     ``float32[I, d]`` unit-norm rows, for ``item_table["text"]``.
 
   Raises:
-    FileNotFoundError: when ``model_path`` is None and the model package is not
-      installed (with the install command), or a model file is missing.
-    ValueError: as :func:`load_encoder` and :func:`cached_embeddings`.
+    FileNotFoundError, ValueError: as :func:`text_encoder` and
+      :func:`cached_embeddings`.
   """
-  if model_path is None:
-    model_path = loading.minilm_path()
-    if model_path is None:
-      raise FileNotFoundError(f"package {loading.MINILM_PACKAGE} not found; "
-                              f"{loading.INSTALL_HINT}")
-    expected_sha256 = expected_sha256 or loading.MINILM_SHA256
-  encoder = load_encoder(model_path, dtype=dtype, expected_sha256=expected_sha256)
+  encoder = text_encoder(model_path, dtype=dtype, expected_sha256=expected_sha256)
   return cached_embeddings(encoder, item_text,
                            default_cache_dir() if cache_dir is None else cache_dir,
                            batch_size=batch_size, progress=progress)
