@@ -108,10 +108,16 @@ def warm_params(warm: Mapping[str, float], model: models.RecModel,
   fit_args = (inter.user[rows], inter.item[rows], inter.rating[rows], inter.num_users,
               inter.num_items)
   item_id, rank = prepared.item_table["item_id"], model.config["rank"]
+  needed = ("reg", "alpha") if inter.implicit else ("reg", "foldin_reg")
+  missing = [key for key in needed if key not in warm]
+  if missing:
+    kind = "implicit" if inter.implicit else "explicit"
+    raise ValueError(f"config.model.warm_start for {kind} data needs {list(needed)}; "
+                     f"{missing} missing in {dict(warm)}")
   if inter.implicit:
-    if not warm.get("alpha"):
-      raise ValueError(f"config.model.warm_start for implicit data needs 'reg' and "
-                       f"'alpha' > 0, got {dict(warm)}")
+    if not warm["alpha"]:
+      raise ValueError(f"config.model.warm_start for implicit data needs 'alpha' > 0, got "
+                       f"{dict(warm)}")
     als = baselines.ImplicitALS(factors=rank, reg=warm["reg"],
                                 alpha=warm["alpha"]).fit(*fit_args)
     scale = als.support_confidence - 1.0

@@ -47,6 +47,7 @@ GRID = {"blend": (1e-5, 1e-4, 1e-3, 0.01, 0.03, 0.1, 0.3),
         # the implicit-ALS grid of the models' tables (jaxrec.tuned_baselines)
         "ials": tuned_baselines.BASELINE_GRIDS["implicit"]["ials_foldin"][1]}
 _CHUNK = 32  # users per weighted fold-in (bounds the [users, items, factors] design)
+_USES_K = ("ials", "ials+friends")  # the methods that read the k support ratings
 
 
 def _scores(method: str, k: int, pools: kshot.Pools, listening: np.ndarray,
@@ -73,7 +74,6 @@ def _scores(method: str, k: int, pools: kshot.Pools, listening: np.ndarray,
                                               * listening[start:start + _CHUNK])
                         for start in range(0, count, _CHUNK)])
   return x @ als.item_factors.T
-
 
 
 def _fold_in_with_friends(als: baselines.ImplicitALS, own: np.ndarray,
@@ -113,6 +113,9 @@ def _curves(pools: kshot.Pools, listening: np.ndarray, popularity: np.ndarray,
   out: dict[str, dict[int, dict[str, np.ndarray]]] = {}
   for method in methods:
     for k in ks:
+      if method not in _USES_K and method in out:  # the same figures at every k
+        out[method][k] = next(iter(out[method].values()))
+        continue
       scores = _scores(method, k, pools, listening, popularity, als, params)
       if scores is not None:
         out.setdefault(method, {})[k] = _per_user(scores, pools, candidates)

@@ -318,5 +318,8 @@ def test_implicit_warm_start_is_the_implicit_als_fold_in():
   np.testing.assert_allclose(np.asarray(solved["factors"]) * c / (c - 1.0), x[0],
                              rtol=1e-3, atol=1e-4 * np.abs(x).max())
   assert abs(float(solved["bias"])) < 1e-2
-  with pytest.raises(ValueError, match="'alpha' > 0"):
+  with pytest.raises(ValueError, match=r"implicit data needs \['reg', 'alpha'\]; "
+                     r"\['alpha'\] missing"):
     train.warm_params({"reg": 3.0}, model, prepared, params)
+  with pytest.raises(ValueError, match="'alpha' > 0"):
+    train.warm_params({"reg": 3.0, "alpha": 0.0}, model, prepared, params)
