@@ -107,6 +107,10 @@ def render_blocks(root: pathlib.Path = ROOT) -> dict[str, str]:
       "zero_ratings_ml100k_profiles": lambda: res.profile_tables(
           load_json(root / "experiments/results/zero_ratings/ml100k_profiles.json"),
           "experiments/results/zero_ratings/ml100k_profiles.json"),
+      **{f"zero_ratings_sentences_{name}": lambda name=name: res.sentence_tables(
+          load_json(root / f"experiments/results/zero_ratings/sentences_{name}.json"),
+          f"experiments/results/zero_ratings/sentences_{name}.json")
+         for name in ("lastfm", "ml100k")},
       "final_ml100k": lambda: res.final_table(
           final_ml100k, final_ml100k_src, "foldin_ml100k",
           {"new_users": ("mae", "rmse", "full_ndcg@10", "full_recall@10"),
