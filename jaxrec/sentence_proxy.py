@@ -51,7 +51,7 @@ import collections
 import itertools
 import re
 from collections.abc import Mapping, Sequence
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -66,6 +66,9 @@ from jaxrec.data import kshot
 from jaxrec.data import splits
 from jaxrec.data.interactions import Interactions
 from jaxrec.results import mean_ci95
+
+if TYPE_CHECKING:  # annotations only: importing jaxrec.text loads Flax
+  from jaxrec.text.cache import TextEncoder
 
 K_SHOTS = (0, 3)
 PROXY_ITEMS = 3
@@ -93,14 +96,6 @@ COMPARISONS = (("sentence", "popularity", (0,)),
                ("unrelated+popularity", "popularity", (0,)),
                ("foldin+sentence", "foldin", (3,)),
                ("foldin+unrelated", "foldin", (3,)))
-
-
-class SentenceEncoder(Protocol):
-  """What the proxy needs from an encoder (e.g. :class:`jaxrec.text.Encoder`)."""
-
-  def encode(self, texts: Sequence[str], *, batch_size: int = 64,
-             progress: bool = True) -> np.ndarray:
-    ...
 
 
 def _join(terms: Sequence[str]) -> str:
@@ -313,7 +308,7 @@ def _curves(group: _Group, popularity: np.ndarray, model: baselines.Baseline,
 
 
 def evaluate_seed(interactions: Interactions, split: splits.ColdStartSplit, *, seed: int,
-                  encoder: SentenceEncoder, item_vectors: np.ndarray) -> dict[str, Any]:
+                  encoder: TextEncoder, item_vectors: np.ndarray) -> dict[str, Any]:
   """One seed's proxy-sentence figures on the test users, tuned on the validation users.
 
   Args:
