@@ -14,20 +14,15 @@ seeds with seed-level 95% CIs, and the paired differences). ``python -m
 experiments.tables`` turns it into the README's table.
 """
 
-import json
-import pathlib
-import sys
-import time
-
 from absl import flags
 from absl import logging
 from ml_collections import config_flags
 
 from experiments import _cli
+from experiments import _study
 from jaxrec import prepare
 from jaxrec import profile_curves
-from jaxrec import provenance
-from jaxrec._io import atomic_write
+from jaxrec import zero_ratings
 from jaxrec.baselines import profile as profile_lib
 
 _CONFIG = config_flags.DEFINE_config_file(
@@ -41,26 +36,21 @@ def main(argv):
   del argv
   logging.set_verbosity(logging.ERROR)
   config = _CONFIG.value
-  runs, started = {}, time.process_time()
-  for seed in map(int, _SEEDS.value):
+
+  def evaluate(seed):
     config.seed = seed
     prepared = prepare.prepare(config)
-    runs[seed] = profile_curves.evaluate_seed(prepared.interactions, prepared.split, seed=seed)
-    print(f"seed {seed}: chosen {runs[seed]['chosen']}, users {runs[seed]['users']}",
-          flush=True)
-  output = {"command": "python -m experiments.profile_curves " + " ".join(sys.argv[1:]),
-            "dataset": config.data.dataset, "ks": list(profile_curves.K_SHOTS),
-            "metrics": list(profile_curves.METRICS),
-            "like_threshold": profile_curves.LIKE_THRESHOLD,
-            "backoff_fields": list(profile_lib.BACKOFF_FIELDS), "grid": profile_curves.GRID,
-            "cpu_minutes": round((time.process_time() - started) / 60, 1),
-            "code": provenance.code_identity(),
-            "summary": profile_curves.pool_seeds(runs), "seeds": runs}
-  out = pathlib.Path(_OUT.value)
-  out.parent.mkdir(parents=True, exist_ok=True)
-  text = json.dumps(output, indent=1).encode()
-  atomic_write(out, lambda f: f.write(text))
-  print(json.dumps(output["summary"]["paired"], indent=1))
+    return profile_curves.evaluate_seed(prepared.interactions, prepared.split, seed=seed)
+  runs, minutes = _study.run_seeds(map(int, _SEEDS.value), evaluate)
+  _study.write(_OUT.value, "profile_curves",
+               {"dataset": config.data.dataset, "ks": list(profile_curves.K_SHOTS),
+                "metrics": list(profile_curves.METRICS),
+                "like_threshold": profile_curves.LIKE_THRESHOLD,
+                "backoff_fields": list(profile_lib.BACKOFF_FIELDS),
+                "grid": profile_curves.GRID},
+               minutes, zero_ratings.pool_seeds(runs, profile_curves.METHODS,
+                                                profile_curves.K_SHOTS,
+                                                profile_curves.COMPARISONS), runs)
 
 
 if __name__ == "__main__":

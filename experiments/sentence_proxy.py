@@ -18,22 +18,17 @@ seeds with seed-level 95% CIs, and the paired differences). ``python -m
 experiments.tables`` turns it into the README's table.
 """
 
-import json
-import pathlib
-import sys
-import time
-
 import numpy as np
 from absl import flags
 from absl import logging
 from ml_collections import config_flags
 
 from experiments import _cli
+from experiments import _study
 from jaxrec import prepare
-from jaxrec import provenance
 from jaxrec import sentence_proxy
 from jaxrec import text
-from jaxrec._io import atomic_write
+from jaxrec import zero_ratings
 
 _CONFIG = config_flags.DEFINE_config_file(
     "config", "experiments/configs/foldin_lastfm.py", "The config whose data and split to use.")
@@ -46,34 +41,29 @@ def main(argv):
   del argv
   logging.set_verbosity(logging.ERROR)
   config = _CONFIG.value
-  runs, started = {}, time.process_time()
   encoder = text.load_encoder(text.minilm_path(), expected_sha256=text.MINILM_SHA256)
-  for seed in map(int, _SEEDS.value):
+  implicit = []
+
+  def evaluate(seed):
     config.seed = seed
     prepared = prepare.prepare(config)
+    implicit.append(prepared.interactions.implicit)
     vectors = prepared.item_table.get("text")
     if vectors is None:
       vectors = text.cached_embeddings(encoder, prepared.interactions.item_text,
                                        config.data.cache_dir or text.default_cache_dir(),
                                        progress=False)
-    runs[seed] = sentence_proxy.evaluate_seed(prepared.interactions, prepared.split,
-                                              seed=seed, encoder=encoder,
-                                              item_vectors=np.asarray(vectors))
-    print(f"seed {seed}: chosen {runs[seed]['chosen']}, users {runs[seed]['users']}",
-          flush=True)
-  output = {"command": "python -m experiments.sentence_proxy " + " ".join(sys.argv[1:]),
-            "dataset": config.data.dataset, "ks": list(sentence_proxy.K_SHOTS),
-            "metrics": list(sentence_proxy.METRICS), "grid": sentence_proxy.GRID,
-            "foldin_grid": sentence_proxy.FOLDIN_GRIDS[
-                "implicit" if prepared.interactions.implicit else "explicit"][1],
-            "cpu_minutes": round((time.process_time() - started) / 60, 1),
-            "code": provenance.code_identity(),
-            "summary": sentence_proxy.pool_seeds(runs), "seeds": runs}
-  out = pathlib.Path(_OUT.value)
-  out.parent.mkdir(parents=True, exist_ok=True)
-  encoded = json.dumps(output, indent=1).encode()
-  atomic_write(out, lambda f: f.write(encoded))
-  print(json.dumps(output["summary"]["paired"], indent=1))
+    return sentence_proxy.evaluate_seed(prepared.interactions, prepared.split, seed=seed,
+                                        encoder=encoder, item_vectors=np.asarray(vectors))
+  runs, minutes = _study.run_seeds(map(int, _SEEDS.value), evaluate)
+  kind = "implicit" if implicit[-1] else "explicit"
+  _study.write(_OUT.value, "sentence_proxy",
+               {"dataset": config.data.dataset, "ks": list(sentence_proxy.K_SHOTS),
+                "metrics": list(sentence_proxy.METRICS), "grid": sentence_proxy.GRID,
+                "foldin_grid": sentence_proxy.FOLDIN_GRIDS[kind][1]},
+               minutes, zero_ratings.pool_seeds(runs, sentence_proxy.METHODS,
+                                                sentence_proxy.K_SHOTS,
+                                                sentence_proxy.COMPARISONS), runs)
 
 
 if __name__ == "__main__":

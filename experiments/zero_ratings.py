@@ -13,20 +13,14 @@ with seed-level 95% CIs, and the paired differences). ``python -m
 experiments.tables`` turns it into the README's table.
 """
 
-import json
-import pathlib
-import sys
-import time
-
 from absl import flags
 from absl import logging
 from ml_collections import config_flags
 
 from experiments import _cli
+from experiments import _study
 from jaxrec import prepare
-from jaxrec import provenance
 from jaxrec import zero_ratings
-from jaxrec._io import atomic_write
 
 _CONFIG = config_flags.DEFINE_config_file(
     "config", "experiments/configs/foldin_lastfm.py", "The config whose data and split to use.")
@@ -39,24 +33,16 @@ def main(argv):
   del argv
   logging.set_verbosity(logging.ERROR)
   config = _CONFIG.value
-  runs, started = {}, time.process_time()
-  for seed in map(int, _SEEDS.value):
+
+  def evaluate(seed):
     config.seed = seed
     prepared = prepare.prepare(config)
-    runs[seed] = zero_ratings.evaluate_seed(prepared.interactions, prepared.split, seed=seed)
-    print(f"seed {seed}: chosen {runs[seed]['chosen']}, users {runs[seed]['users']}",
-          flush=True)
-  output = {"command": "python -m experiments.zero_ratings " + " ".join(sys.argv[1:]),
-            "dataset": config.data.dataset, "ks": list(zero_ratings.K_SHOTS),
-            "metrics": list(zero_ratings.METRICS), "grid": zero_ratings.GRID,
-            "cpu_minutes": round((time.process_time() - started) / 60, 1),
-            "code": provenance.code_identity(),
-            "summary": zero_ratings.pool_seeds(runs), "seeds": runs}
-  out = pathlib.Path(_OUT.value)
-  out.parent.mkdir(parents=True, exist_ok=True)
-  text = json.dumps(output, indent=1).encode()
-  atomic_write(out, lambda f: f.write(text))
-  print(json.dumps(output["summary"]["paired"], indent=1))
+    return zero_ratings.evaluate_seed(prepared.interactions, prepared.split, seed=seed)
+  runs, minutes = _study.run_seeds(map(int, _SEEDS.value), evaluate)
+  _study.write(_OUT.value, "zero_ratings",
+               {"dataset": config.data.dataset, "ks": list(zero_ratings.K_SHOTS),
+                "metrics": list(zero_ratings.METRICS), "grid": zero_ratings.GRID},
+               minutes, zero_ratings.pool_seeds(runs), runs)
 
 
 if __name__ == "__main__":

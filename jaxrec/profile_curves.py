@@ -45,7 +45,6 @@ from jaxrec.baselines import profile as profile_lib
 from jaxrec.data import kshot
 from jaxrec.data import splits
 from jaxrec.data.interactions import Interactions
-from jaxrec.results import mean_ci95
 
 K_SHOTS = (0, 1, 2, 3)
 METHODS = ("popularity", "profile", "mf_foldin", "mf_foldin+mean", "mf_foldin+profile")
@@ -198,7 +197,7 @@ def _curves(group: LikedPools, fitted: Fitted, candidates: np.ndarray,
     for k in ks:
       scores = _scores(method, k, group, fitted, params)
       if scores is not None:
-        out.setdefault(method, {})[k] = zero_ratings._per_user(scores, group.pools,
+        out.setdefault(method, {})[k] = zero_ratings.per_user(scores, group.pools,
                                                                 candidates)
   return out
 
@@ -230,7 +229,7 @@ def evaluate_seed(interactions: Interactions, split: splits.ColdStartSplit, *, s
 
   def mean_ndcg(fitted, params, method, at):
     curves = _curves(groups["val"], fitted, split.train_items, params, (method,), at)
-    return zero_ratings._mean_ndcg(curves, method, at)
+    return zero_ratings.mean_ndcg(curves, method, at)
   names = list(GRID["mf"])
   fit_names = [n for n in names if n not in baselines.MatrixFactorization.PREDICT_PARAMS]
   fits = {}
@@ -242,15 +241,15 @@ def evaluate_seed(interactions: Interactions, split: splits.ColdStartSplit, *, s
     fitted = fits[tuple(params[n] for n in fit_names)]
     mf = fitted.mf.with_params(**{n: params[n] for n in names if n not in fit_names})
     return dataclasses.replace(fitted, mf=mf)
-  setting, mf_scores = zero_ratings._choose(
+  setting, mf_scores = zero_ratings.choose(
       list(itertools.product(*GRID["mf"].values())),
       lambda s: mean_ndcg(with_setting(s), {}, "mf_foldin", K_SHOTS[1:]))
   fitted = with_setting(setting)
-  profile_m, profile_scores = zero_ratings._choose(GRID["profile_shrinkage"], lambda m: mean_ndcg(
+  profile_m, profile_scores = zero_ratings.choose(GRID["profile_shrinkage"], lambda m: mean_ndcg(
       fitted, {"profile_shrinkage": m}, "profile", (0,)))
   chosen, scores = {}, {}
   for k in K_SHOTS:
-    chosen[k], scores[k] = zero_ratings._choose(GRID["prior_shrinkage"], lambda m, k=k: (
+    chosen[k], scores[k] = zero_ratings.choose(GRID["prior_shrinkage"], lambda m, k=k: (
         mean_ndcg(fitted, {"prior_shrinkage": {k: m}}, "mf_foldin+profile", (k,))))
   test_group = groups["test"]
   test = _curves(test_group, fitted, split.train_items,
@@ -264,30 +263,3 @@ def evaluate_seed(interactions: Interactions, split: splits.ColdStartSplit, *, s
                     "no_liked_test": test_group.num_no_liked},
           "per_user": {m: {k: {name: v.tolist() for name, v in by_metric.items()}
                            for k, by_metric in by_k.items()} for m, by_k in test.items()}}
-
-
-def pool_seeds(seeds: Mapping[int, Mapping[str, Any]]) -> dict[str, Any]:
-  """Means over seeds with seed-level 95% CIs, and the paired differences of
-  ``COMPARISONS`` (the rule of :func:`jaxrec.zero_ratings.pool_seeds`).
-
-  Returns:
-    ``{"table": {method: {k: {metric: [mean, ci95]}}}, "paired": [{"method",
-    "reference", "k", "metric", "mean", "ci95", "seeds"}]}``.
-  """
-  table = {}
-  for method, k, metric in itertools.product(METHODS, K_SHOTS, METRICS):
-    values = [float(np.nanmean(run["per_user"][method][k][metric])) for run in seeds.values()
-              if k in run["per_user"].get(method, {})]
-    if values:
-      mean, ci, _ = mean_ci95(values)
-      table.setdefault(method, {}).setdefault(k, {})[metric] = [mean, ci]
-  paired = []
-  for method, reference, ks in COMPARISONS:
-    for k, metric in itertools.product(ks, METRICS):
-      diffs = [float(np.nanmean(np.asarray(run["per_user"][method][k][metric])
-                                - np.asarray(run["per_user"][reference][k][metric])))
-               for run in seeds.values()]
-      mean, ci, n = mean_ci95(diffs)
-      paired.append({"method": method, "reference": reference, "k": k, "metric": metric,
-                     "mean": mean, "ci95": ci, "seeds": n})
-  return {"table": table, "paired": paired}

@@ -65,7 +65,6 @@ from jaxrec.baselines import mf as mf_lib
 from jaxrec.data import kshot
 from jaxrec.data import splits
 from jaxrec.data.interactions import Interactions
-from jaxrec.results import mean_ci95
 
 if TYPE_CHECKING:  # annotations only: importing jaxrec.text loads Flax
   from jaxrec.text.cache import TextEncoder
@@ -302,7 +301,7 @@ def _curves(group: _Group, popularity: np.ndarray, model: baselines.Baseline,
     for k in ks:
       scores = _scores(method, k, group, popularity, model, params, unrelated)
       if scores is not None:
-        out.setdefault(method, {})[k] = zero_ratings._per_user(scores, group.pools,
+        out.setdefault(method, {})[k] = zero_ratings.per_user(scores, group.pools,
                                                                group.candidates)
   return out
 
@@ -351,16 +350,16 @@ def evaluate_seed(interactions: Interactions, split: splits.ColdStartSplit, *, s
       interactions.user[rows], interactions.item[rows], interactions.rating[rows],
       interactions.num_users, interactions.num_items)
       for setting in itertools.product(*grid.values())}
-  setting, foldin_scores = zero_ratings._choose(list(fitted), lambda s: zero_ratings._mean_ndcg(
+  setting, foldin_scores = zero_ratings.choose(list(fitted), lambda s: zero_ratings.mean_ndcg(
       curves(fitted[s], {}, ("foldin",), (3,)), "foldin", (3,)))
   model = fitted[setting]
-  blend, blend_scores = zero_ratings._choose(GRID["blend"], lambda b: zero_ratings._mean_ndcg(
+  blend, blend_scores = zero_ratings.choose(GRID["blend"], lambda b: zero_ratings.mean_ndcg(
       curves(model, {"blend": b}, ("sentence+popularity",), (0,)), "sentence+popularity", (0,)))
   chosen, scores = {}, {}
   for k in K_SHOTS:
-    chosen[k], scores[k] = zero_ratings._choose(
+    chosen[k], scores[k] = zero_ratings.choose(
         list(itertools.product(GRID["nearest"], GRID["weight"])),
-        lambda mw, k=k: zero_ratings._mean_ndcg(
+        lambda mw, k=k: zero_ratings.mean_ndcg(
             curves(model, {"sentence": {k: mw}}, ("foldin+sentence",), (k,)),
             "foldin+sentence", (k,)))
   test = curves(model, {"blend": blend, "sentence": chosen}, METHODS, K_SHOTS, "test",
@@ -381,32 +380,3 @@ def evaluate_seed(interactions: Interactions, split: splits.ColdStartSplit, *, s
           "examples": texts["test"][:5],
           "per_user": {m: {k: {name: v.tolist() for name, v in by_metric.items()}
                            for k, by_metric in by_k.items()} for m, by_k in test.items()}}
-
-
-def pool_seeds(seeds: Mapping[int, Mapping[str, Any]]) -> dict[str, Any]:
-  """Means over seeds with seed-level 95% CIs, and the paired differences of
-  ``COMPARISONS`` (the per-seed mean over the same test users of method minus
-  reference; the t interval over seeds, :func:`jaxrec.results.mean_ci95`).
-
-  Returns:
-    ``{"table": {method: {k: {metric: [mean, ci95]}}}, "paired": [{"method",
-    "reference", "k", "metric", "mean", "ci95", "low", "seeds"}]}`` (``low`` =
-    ``mean - ci95``, the lower CI bound).
-  """
-  table = {}
-  for method, k, metric in itertools.product(METHODS, K_SHOTS, METRICS):
-    values = [float(np.nanmean(run["per_user"][method][k][metric]))
-              for run in seeds.values() if k in run["per_user"].get(method, {})]
-    if values:
-      mean, ci, _ = mean_ci95(values)
-      table.setdefault(method, {}).setdefault(k, {})[metric] = [mean, ci]
-  paired = []
-  for (method, reference, ks), metric in itertools.product(COMPARISONS, METRICS):
-    for k in ks:
-      diffs = [float(np.nanmean(np.asarray(run["per_user"][method][k][metric])
-                                - np.asarray(run["per_user"][reference][k][metric])))
-               for run in seeds.values()]
-      mean, ci, n = mean_ci95(diffs)
-      paired.append({"method": method, "reference": reference, "k": k, "metric": metric,
-                     "mean": mean, "ci95": ci, "low": mean - ci, "seeds": n})
-  return {"table": table, "paired": paired}

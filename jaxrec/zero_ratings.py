@@ -92,7 +92,7 @@ def _fold_in_with_friends(als: baselines.ImplicitALS, own: np.ndarray,
                               np.concatenate([np.ones(own.shape), weights], axis=1))
 
 
-def _per_user(scores: np.ndarray, pools: kshot.Pools, candidates: np.ndarray
+def per_user(scores: np.ndarray, pools: kshot.Pools, candidates: np.ndarray
               ) -> dict[str, np.ndarray]:
   """Per-user ``METRICS`` (``float64[B]``) of ``scores`` over ``candidates``
   minus each user's pool."""
@@ -118,18 +118,18 @@ def _curves(pools: kshot.Pools, listening: np.ndarray, popularity: np.ndarray,
         continue
       scores = _scores(method, k, pools, listening, popularity, als, params)
       if scores is not None:
-        out.setdefault(method, {})[k] = _per_user(scores, pools, candidates)
+        out.setdefault(method, {})[k] = per_user(scores, pools, candidates)
   return out
 
 
-def _choose(values: Sequence[Any], score) -> tuple[Any, dict[Any, float]]:
+def choose(values: Sequence[Any], score) -> tuple[Any, dict[Any, float]]:
   """The value of ``values`` with the best ``score(value)`` (a mean validation
   nDCG@10), and every value's score."""
   scored = {value: score(value) for value in values}
   return max(scored, key=scored.get), scored
 
 
-def _mean_ndcg(curves: Mapping[str, Any], method: str, ks: Sequence[int]) -> float:
+def mean_ndcg(curves: Mapping[str, Any], method: str, ks: Sequence[int]) -> float:
   """``method``'s mean over users and ``ks`` of the first of ``METRICS``."""
   return float(np.mean([np.nanmean(curves[method][k][METRICS[0]]) for k in ks]))
 
@@ -175,15 +175,15 @@ def evaluate_seed(interactions: Interactions, split: splits.ColdStartSplit, *, s
   for setting in itertools.product(*GRID["ials"].values()):
     fitted[setting] = baselines.ImplicitALS(**dict(zip(GRID["ials"], setting))).fit(
         *fit_args)
-  setting, ials_scores = _choose(list(fitted), lambda s: _mean_ndcg(
+  setting, ials_scores = choose(list(fitted), lambda s: mean_ndcg(
       curves("val", fitted[s], {}, ("ials",), K_SHOTS[1:]), "ials", K_SHOTS[1:]))
   als = fitted[setting]
-  blend, blend_scores = _choose(GRID["blend"], lambda b: _mean_ndcg(
+  blend, blend_scores = choose(GRID["blend"], lambda b: mean_ndcg(
       curves("val", als, {"blend": b}, ("friends+popularity",), (0,)),
       "friends+popularity", (0,)))
   chosen, scores = {}, {}
   for k in K_SHOTS:
-    chosen[k], scores[k] = _choose(GRID["friends_weight"], lambda w, k=k: _mean_ndcg(
+    chosen[k], scores[k] = choose(GRID["friends_weight"], lambda w, k=k: mean_ndcg(
         curves("val", als, {"friends_weight": {k: w}}, ("ials+friends",), (k,)),
         "ials+friends", (k,)))
   test = curves("test", als, {"blend": blend, "friends_weight": chosen}, METHODS)
@@ -207,38 +207,54 @@ COMPARISONS = (("friends", "popularity", (0,)),
                ("ials+friends", "ials", K_SHOTS[1:]))
 
 
-def pool_seeds(seeds: Mapping[int, Mapping[str, Any]]) -> dict[str, Any]:
+def pool_seeds(seeds: Mapping[int, Mapping[str, Any]], methods: Sequence[str] = METHODS,
+               ks: Sequence[int] = K_SHOTS,
+               comparisons: Sequence[tuple[str, str, Sequence[int]]] = COMPARISONS
+               ) -> dict[str, Any]:
   """Means over seeds with seed-level 95% CIs, and the paired differences.
 
   A method's figure at ``k`` is the mean over seeds of its per-seed mean over
   test users, with the t interval over the seed means; a paired difference is
   the t interval over the per-seed mean differences of the same users (the rule
   of :func:`jaxrec.results.paired_differences`, here over one seed's aligned
-  per-user lists rather than runs' ``per_user.npz``).
+  per-user lists rather than runs' ``per_user.npz``). The other k-shot studies
+  (:mod:`jaxrec.profile_curves`, :mod:`jaxrec.sentence_proxy`) pass their own
+  ``methods``, ``ks`` and ``comparisons``.
+
+  Args:
+    seeds: seed -> ``{"per_user": {method: {k: {metric: [float]}}}}``.
+    methods, ks: what the table holds (missing entries are left out).
+    comparisons: ``(method, reference, ks)`` of the paired differences.
 
   Returns:
     ``{"table": {method: {k: {metric: [mean, ci95]}}}, "paired": [{"method",
-    "reference", "k", "metric", "mean", "ci95", "seeds"}]}``.
+    "reference", "k", "metric", "mean", "ci95", "low", "seeds"}]}`` (``low`` =
+    ``mean - ci95``, the lower CI bound).
+
+  Raises:
+    ValueError: a method and its reference have different numbers of users.
   """
   def seed_means(method, k, metric):
     return [float(np.nanmean(run["per_user"][method][k][metric])) for run in seeds.values()
             if k in run["per_user"].get(method, {})]
   table = {}
-  for method in METHODS:
-    for k in K_SHOTS:
-      for metric in METRICS:
-        values = seed_means(method, k, metric)
-        if values:
-          mean, ci, _ = mean_ci95(values)
-          table.setdefault(method, {}).setdefault(k, {})[metric] = [mean, ci]
+  for method, k, metric in itertools.product(methods, ks, METRICS):
+    values = seed_means(method, k, metric)
+    if values:
+      mean, ci, _ = mean_ci95(values)
+      table.setdefault(method, {}).setdefault(k, {})[metric] = [mean, ci]
   paired = []
-  for method, reference, ks in COMPARISONS:
-    for k in ks:
-      for metric in METRICS:
-        diffs = [float(np.nanmean(np.asarray(run["per_user"][method][k][metric])
-                                  - np.asarray(run["per_user"][reference][k][metric])))
-                 for run in seeds.values()]
-        mean, ci, n = mean_ci95(diffs)
-        paired.append({"method": method, "reference": reference, "k": k, "metric": metric,
-                       "mean": mean, "ci95": ci, "seeds": n})
+  for method, reference, at in comparisons:
+    for k, metric in itertools.product(at, METRICS):
+      diffs = []
+      for seed, run in seeds.items():
+        ours = np.asarray(run["per_user"][method][k][metric])
+        theirs = np.asarray(run["per_user"][reference][k][metric])
+        if ours.shape != theirs.shape:
+          raise ValueError(f"seed {seed}, k = {k}: {method!r} has {len(ours)} users, "
+                           f"{reference!r} {len(theirs)}: not the same pools")
+        diffs.append(float(np.nanmean(ours - theirs)))
+      mean, ci, n = mean_ci95(diffs)
+      paired.append({"method": method, "reference": reference, "k": k, "metric": metric,
+                     "mean": mean, "ci95": ci, "low": mean - ci, "seeds": n})
   return {"table": table, "paired": paired}

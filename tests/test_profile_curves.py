@@ -11,6 +11,7 @@ from experiments.configs import maml_synthetic
 from jaxrec import baselines
 from jaxrec import prepare
 from jaxrec import profile_curves
+from jaxrec import zero_ratings
 from jaxrec.baselines import profile as profile_lib
 from jaxrec.data import splits
 
@@ -142,7 +143,8 @@ def test_curves_choose_on_validation_and_summarise():
   for k, m in chosen["prior_shrinkage"].items():
     assert m == max(validation["prior_shrinkage"][k], key=validation["prior_shrinkage"][k].get)
   assert str(chosen["mf"]) == max(validation["mf"], key=validation["mf"].get)
-  summary = profile_curves.pool_seeds({0: run, 1: run})
+  summary = zero_ratings.pool_seeds({0: run, 1: run}, profile_curves.METHODS,
+                                    profile_curves.K_SHOTS, profile_curves.COMPARISONS)
   mean, ci = summary["table"]["profile"][0]["ndcg@10"]
   assert mean == pytest.approx(np.mean(per_user["profile"][0]["ndcg@10"])) and ci == 0.0
   paired = {(d["method"], d["reference"], d["k"], d["metric"]): d for d in summary["paired"]}

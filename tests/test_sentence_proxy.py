@@ -14,6 +14,7 @@ from jaxrec import baselines
 from jaxrec import prepare
 from jaxrec import sentence_proxy
 from jaxrec import text
+from jaxrec import zero_ratings
 from jaxrec.data import kshot
 from jaxrec.text import testing
 
@@ -151,7 +152,8 @@ def test_planted_tastes_make_the_sentence_beat_popularity(dataset):
   for k, value in chosen["sentence"].items():
     assert str(value) == max(validation["sentence"][k], key=validation["sentence"][k].get)
   assert str(chosen["foldin"]) == max(validation["foldin"], key=validation["foldin"].get)
-  summary = sentence_proxy.pool_seeds({0: run, 1: run})
+  summary = zero_ratings.pool_seeds({0: run, 1: run}, sentence_proxy.METHODS,
+                                    sentence_proxy.K_SHOTS, sentence_proxy.COMPARISONS)
   paired = {(d["method"], d["reference"], d["k"], d["metric"]): d for d in summary["paired"]}
   gain = paired[("sentence", "popularity", 0, "ndcg@10")]
   assert gain["mean"] == pytest.approx(mean("sentence") - mean("popularity"))

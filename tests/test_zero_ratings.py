@@ -127,7 +127,7 @@ def test_per_user_metrics_rank_the_training_items_but_the_pool():
   inter, split = p.interactions, p.split
   pools = kshot.kshot_pools(inter, split, "test", pool_size=10, query_size=5)
   scores = np.random.default_rng(0).normal(size=(len(pools.users), inter.num_items))
-  got = zero_ratings._per_user(scores, pools, split.train_items)
+  got = zero_ratings.per_user(scores, pools, split.train_items)
   held_out = np.setdiff1d(np.arange(inter.num_items), split.train_items)
   exclude = [np.concatenate([pool, held_out]) for pool in pools.pool]
   expected = metrics.per_user_full_catalogue(

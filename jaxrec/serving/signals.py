@@ -22,8 +22,10 @@ Weights: ``γ_F = FRIENDS_WEIGHT`` is the friends weight the zero-ratings
 experiment's implicit-ALS fold-in with friends chose most often on validation users
 at k = 1 and 3 (``experiments/results/zero_ratings/lastfm.json``; the weight of a
 friends' item relative to a support positive, the same meaning as here);
-``γ_D = DESCRIPTION_WEIGHT`` and :data:`DESCRIPTION_ITEMS` likewise from the
-sentence-proxy experiment (:mod:`jaxrec.sentence_proxy`).
+``γ_D = DESCRIPTION_WEIGHT`` and :data:`DESCRIPTION_ITEMS` are the (weight,
+nearest items) the sentence-proxy experiment's implicit-ALS fold-in chose most often
+on Last.fm validation users (:mod:`jaxrec.sentence_proxy`,
+``experiments/results/zero_ratings/sentences_lastfm.json``).
 """
 
 from __future__ import annotations
@@ -103,7 +105,8 @@ def check_friends(recommender: Recommender, friends: Sequence[Any]) -> np.ndarra
 
 
 def signals(recommender: Recommender, rated: np.ndarray, friends: np.ndarray,
-            description: str | None) -> Signals:
+            description: str | None, *, friends_weight: float = FRIENDS_WEIGHT,
+            description_weight: float = DESCRIPTION_WEIGHT) -> Signals:
   """The pseudo rows of a request (module docstring).
 
   Args:
@@ -111,6 +114,7 @@ def signals(recommender: Recommender, rated: np.ndarray, friends: np.ndarray,
     rated: ``int32[n]`` the items the user rated (they get no pseudo row).
     friends: from :func:`check_friends` (may be empty).
     description: the user's sentence, or None.
+    friends_weight, description_weight: ``γ_F``, ``γ_D``.
 
   Raises:
     ValueError: an empty or whitespace-only description; as
@@ -123,7 +127,7 @@ def signals(recommender: Recommender, rated: np.ndarray, friends: np.ndarray,
     np.add.at(counts, bundle.train_items[bundle.train_offsets[user]:
                                          bundle.train_offsets[user + 1]], 1)
   if len(friends):
-    weights += FRIENDS_WEIGHT * counts / len(friends)
+    weights += friends_weight * counts / len(friends)
   matches = np.zeros(bundle.num_items, bool)
   if description is not None:
     if not isinstance(description, str) or not description.strip():
@@ -132,7 +136,7 @@ def signals(recommender: Recommender, rated: np.ndarray, friends: np.ndarray,
         [description], progress=False)[0]
     nearest = np.argsort(-cosine, kind="stable")[:DESCRIPTION_ITEMS]
     matches[nearest[cosine[nearest] > 0]] = True
-    weights += DESCRIPTION_WEIGHT * matches
+    weights += description_weight * matches
   weights[rated] = 0.0
   items = np.flatnonzero(weights).astype(np.int32)
   return Signals(items=items, weights=weights[items].astype(np.float32), friends=counts,

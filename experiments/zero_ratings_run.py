@@ -1,0 +1,169 @@
+r"""A trained run's k-shot curves with and without friends (HetRec Last.fm).
+
+  python -m experiments.zero_ratings_run --runs=runs/lastfm_final/foldin_lastfm \
+      --baselines=experiments/results/zero_ratings/lastfm.json \
+      --out=experiments/results/zero_ratings/lastfm_run.json
+
+``--runs`` holds one run directory per seed (``seed_<seed>``, as
+``experiments.run_all`` lays them out; e.g. the final Last.fm runs of
+``run_all --configs=experiments/configs/foldin_lastfm.py``). Each seed's run serves
+the fixed pools and queries of :mod:`jaxrec.zero_ratings` (the run's split, the
+same pool seed, so the same test users as ``--baselines``, the zero-ratings JSON
+of the same seeds): at ``k`` the support is the first ``k`` pool artists (weight
+1), scored by the run's adapter over every training artist but the pool.
+``run+friends`` adds the training friends' artists as weighted support rows, the
+rows ``jaxrec.recommend.recommend(friends=...)`` adds
+(:func:`jaxrec.serving.signals.signals`), with the friends' weight ``γ_k`` chosen
+per ``k`` on the validation users from ``jaxrec.zero_ratings.GRID``; ``run+friends
+(serving)`` uses serving's fixed weight
+(:data:`jaxrec.serving.signals.FRIENDS_WEIGHT`). Test users are scored once.
+Writes the per-user figures, the choices and the paired differences (seed-level
+95% CIs) against the baselines' figures for the same users
+(:func:`jaxrec.zero_ratings.pool_seeds`).
+"""
+
+import json
+import pathlib
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from absl import flags
+from absl import logging
+
+from experiments import _cli
+from experiments import _study
+from jaxrec import prepare
+from jaxrec import recommend
+from jaxrec import zero_ratings
+from jaxrec.data import graph
+from jaxrec.data import kshot
+from jaxrec.serving import signals as signals_lib
+
+_RUNS = flags.DEFINE_string("runs", None, "Folder of seed_<seed> run directories.")
+_BASELINES = flags.DEFINE_string("baselines", None,
+                                 "The zero-ratings JSON of the same seeds.")
+_SEEDS = flags.DEFINE_list("seeds", ["0", "1", "2", "3", "4"], "Seeds.")
+_OUT = flags.DEFINE_string("out", None, "Where to write the JSON.")
+flags.mark_flags_as_required(["runs", "baselines", "out"])
+
+METHODS = ("run", "run+friends", "run+friends (serving)")
+# (method, reference, the ks), the references being zero_ratings' methods or ours
+COMPARISONS = (("run+friends", "friends+popularity", (0,)),
+               ("run+friends", "friends", (0,)),
+               ("run+friends", "run", zero_ratings.K_SHOTS),
+               ("run+friends", "ials+friends", zero_ratings.K_SHOTS),
+               ("run", "ials", zero_ratings.K_SHOTS[1:]))
+_CHUNK = 32  # users per jitted call
+
+
+def _scorer(recommender: recommend.Recommender):
+  """``score(item, y, mask) -> float32[B, I]``: every item's score after the run's
+  adaptation to each of ``B`` padded supports (the new-user row)."""
+  model, adapter = recommender.model, recommender.adapter
+  user = jnp.int32(recommender.bundle.num_users)
+  catalogue = jnp.arange(recommender.num_items)
+
+  @jax.jit
+  def score(item, y, mask):
+    def one(item, y, mask):
+      phi = adapter(recommender.params, recommender.inner_lr, recommender.num_steps,
+                    {"user": user, "item": item, "y": y, "mask": mask})
+      return model.predict(phi, user, catalogue)
+    return jax.vmap(one)(item, y, mask)
+  return score
+
+
+def _curve(recommender, score, pools: kshot.Pools, friends: Sequence[np.ndarray], k: int,
+           weight: float, candidates: np.ndarray) -> dict[str, np.ndarray]:
+  """Per-user metrics at ``k`` with the friends' rows of weight ``weight`` (0: none)."""
+  rows = []
+  for b in range(len(pools.users)):
+    own = pools.pool[b, :k].astype(np.int32)
+    extra = signals_lib.signals(recommender, own, friends[b] if weight else
+                                np.zeros(0, np.int64), None, friends_weight=weight)
+    rows.append((np.concatenate([own, extra.items]),
+                 np.concatenate([np.ones(k, np.float32), extra.weights])))
+  scores = []
+  for start in range(0, len(rows), _CHUNK):
+    chunk = rows[start:start + _CHUNK]
+    width = recommend.support_bucket(max(len(items) for items, _ in chunk))
+    item = np.zeros((_CHUNK, width), np.int32)
+    mask = np.zeros((_CHUNK, width), np.float32)
+    for b, (items, weights) in enumerate(chunk):
+      item[b, :len(items)], mask[b, :len(items)] = items, weights
+    scores.append(np.asarray(score(item, (mask > 0).astype(np.float32), mask))[:len(chunk)])
+  return zero_ratings.per_user(np.concatenate(scores).astype(np.float64), pools, candidates)
+
+
+def evaluate_seed(workdir: pathlib.Path, seed: int) -> dict[str, Any]:
+  """One seed's test curves of the run in ``workdir``, ``γ_k`` tuned on validation."""
+  recommender = recommend.load_recommender(workdir)
+  prepared = prepare.prepare(recommender.config)
+  inter, split = prepared.interactions, prepared.split
+  score = _scorer(recommender)
+  groups = {}
+  for group in ("val", "test"):
+    pools = kshot.kshot_pools(inter, split, group, seed=seed)
+    groups[group] = (pools, [graph.friends_of(inter, int(u), among=split.train_users)
+                             for u in pools.users])
+
+  def curve(group, k, weight):
+    pools, friends = groups[group]
+    return _curve(recommender, score, pools, friends, k, weight, split.train_items)
+  chosen, validation = {}, {}
+  for k in zero_ratings.K_SHOTS:
+    chosen[k], validation[k] = zero_ratings.choose(
+        zero_ratings.GRID["friends_weight"],
+        lambda w, k=k: float(np.nanmean(curve("val", k, w)[zero_ratings.METRICS[0]])))
+  weights = {"run": lambda k: 0.0, "run+friends": chosen.get,
+             "run+friends (serving)": lambda k: signals_lib.FRIENDS_WEIGHT}
+  per_user = {method: {k: {m: v.tolist() for m, v in curve("test", k, weight(k)).items()}
+                       for k in zero_ratings.K_SHOTS} for method, weight in weights.items()}
+  return {"chosen": {"friends_weight": chosen}, "validation": {"friends_weight": validation},
+          "users": {"test": len(groups["test"][0].users)},
+          "run": {"workdir": str(workdir), "config": recommender.config.name,
+                  "code": json.loads((workdir / "provenance.json").read_text())},
+          "per_user": per_user}
+
+
+def with_baselines(runs: Mapping[int, Mapping[str, Any]], baselines: Mapping[str, Any]
+                   ) -> dict[int, dict[str, Any]]:
+  """Each seed's per-user figures, ours and the baselines' (same test users), in
+  one ``{"per_user": {method: {k: ...}}}`` for :func:`jaxrec.zero_ratings.pool_seeds`.
+
+  Raises:
+    ValueError: ``baselines`` has no such seed.
+  """
+  merged = {}
+  for seed, run in runs.items():
+    if str(seed) not in baselines["seeds"]:
+      raise ValueError(f"{_BASELINES.value}: no seed {seed}")
+    theirs = baselines["seeds"][str(seed)]["per_user"]
+    merged[seed] = {"per_user": {
+        **{method: {int(k): v for k, v in by_k.items()} for method, by_k in theirs.items()},
+        **run["per_user"]}}
+  return merged
+
+
+def main(argv):
+  del argv
+  logging.set_verbosity(logging.ERROR)
+  baselines = json.loads(pathlib.Path(_BASELINES.value).read_text())
+  runs, minutes = _study.run_seeds(
+      map(int, _SEEDS.value),
+      lambda seed: evaluate_seed(pathlib.Path(_RUNS.value) / f"seed_{seed}", seed))
+  summary = zero_ratings.pool_seeds(with_baselines(runs, baselines), METHODS,
+                                    zero_ratings.K_SHOTS, COMPARISONS)
+  _study.write(_OUT.value, "zero_ratings_run",
+               {"baselines": _BASELINES.value, "ks": list(zero_ratings.K_SHOTS),
+                "metrics": list(zero_ratings.METRICS),
+                "grid": {"friends_weight": zero_ratings.GRID["friends_weight"]},
+                "serving_friends_weight": signals_lib.FRIENDS_WEIGHT},
+               minutes, summary, runs)
+
+
+if __name__ == "__main__":
+  _cli.run(main)

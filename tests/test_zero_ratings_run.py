@@ -1,0 +1,81 @@
+"""experiments.zero_ratings_run: a trained run's k-shot curves with and without friends."""
+
+import numpy as np
+import pytest
+
+from experiments import zero_ratings_run
+from jaxrec import prepare
+from jaxrec import train
+from jaxrec import zero_ratings
+from jaxrec.serving import signals as signals_lib
+from tests.test_foldin import lastfm_foldin_config
+
+
+@pytest.fixture(scope="module")
+def evaluated(tmp_path_factory):
+  """A warm-started implicit fold-in run (seed 0) on a synthetic Last.fm, its
+  curves, and the zero-ratings baselines of the same seed."""
+  config = lastfm_foldin_config(num_users=300, num_artists=150, rank=8)
+  config.data.synthetic = {**config.data.synthetic, "artists_per_user": (12, 40)}
+  config.data.min_ratings = 1
+  config.meta.adapter = "solve"
+  config.meta.num_steps = 0
+  config.model.warm_start = {"reg": 3.0, "alpha": 10.0}
+  config.optimizer.learning_rate = 1e-4
+  config.best_metric = "full_ndcg@10"
+  config.num_epochs = 1
+  config.eval_every = 1000
+  workdir = tmp_path_factory.mktemp("runs") / "seed_0"
+  train.train(config, workdir, progress=False)
+  prepared = prepare.prepare(config)
+  baselines = zero_ratings.evaluate_seed(prepared.interactions, prepared.split, seed=0)
+  return zero_ratings_run.evaluate_seed(workdir, 0), {"seeds": {"0": baselines}}
+
+
+def test_curves_cover_every_k_and_the_baselines_users(evaluated):
+  run, baselines = evaluated
+  users = len(baselines["seeds"]["0"]["per_user"]["popularity"][0]["ndcg@10"])
+  assert run["users"]["test"] == users >= 10
+  for method in zero_ratings_run.METHODS:
+    assert sorted(run["per_user"][method]) == list(zero_ratings.K_SHOTS)
+    for k in zero_ratings.K_SHOTS:
+      assert len(run["per_user"][method][k]["ndcg@10"]) == users
+
+
+def test_friends_weight_is_the_validation_best_and_serving_uses_its_own(evaluated):
+  run, _ = evaluated
+  for k, scores in run["validation"]["friends_weight"].items():
+    assert run["chosen"]["friends_weight"][k] == max(scores, key=scores.get)
+    assert set(scores) == set(zero_ratings.GRID["friends_weight"])
+  if signals_lib.FRIENDS_WEIGHT == run["chosen"]["friends_weight"][0]:
+    assert (run["per_user"]["run+friends"][0] == run["per_user"]["run+friends (serving)"][0])
+
+
+def test_friends_lift_the_run_at_zero_ratings_on_planted_tastes(evaluated):
+  """Friendships follow planted tastes: the friends' rows raise the run's test
+  nDCG@10 at k = 0 (where the run alone has only its prior)."""
+  run, _ = evaluated
+  with_friends = np.nanmean(run["per_user"]["run+friends"][0]["ndcg@10"])
+  alone = np.nanmean(run["per_user"]["run"][0]["ndcg@10"])
+  assert with_friends > alone + 0.02, (with_friends, alone)
+
+
+def test_paired_differences_against_the_baselines(evaluated):
+  run, baselines = evaluated
+  merged = zero_ratings_run.with_baselines({0: run, 1: run}, {
+      "seeds": {"0": baselines["seeds"]["0"], "1": baselines["seeds"]["0"]}})
+  summary = zero_ratings.pool_seeds(merged, zero_ratings_run.METHODS, zero_ratings.K_SHOTS,
+                                    zero_ratings_run.COMPARISONS)
+  found = {(p["method"], p["reference"], p["k"], p["metric"]): p for p in summary["paired"]}
+  p = found[("run+friends", "friends+popularity", 0, "ndcg@10")]
+  theirs = baselines["seeds"]["0"]["per_user"]["friends+popularity"][0]["ndcg@10"]
+  want = np.nanmean(np.asarray(run["per_user"]["run+friends"][0]["ndcg@10"])
+                    - np.asarray(theirs))
+  assert p["mean"] == pytest.approx(want) and p["ci95"] == pytest.approx(0.0, abs=1e-12)
+  short = {0: {"per_user": {**run["per_user"], "run": {
+      k: {m: v[:-1] for m, v in by_metric.items()}
+      for k, by_metric in run["per_user"]["run"].items()}}}}
+  with pytest.raises(ValueError, match="not the same pools"):
+    zero_ratings.pool_seeds(zero_ratings_run.with_baselines(short, baselines),
+                            zero_ratings_run.METHODS, zero_ratings.K_SHOTS,
+                            zero_ratings_run.COMPARISONS)
