@@ -2,7 +2,8 @@ r"""Serving latency of :func:`jaxrec.recommend.recommend` for brand-new users.
 
   python -m benchmarks.recommend_latency                      # trains a tiny MeLU run
   python -m benchmarks.recommend_latency --model=foldin       # the meta-learned fold-in
-  python -m benchmarks.recommend_latency --model=foldin-lastfm --signals=friends,description
+  python -m benchmarks.recommend_latency --model=foldin-lastfm --signals=friends \
+      --signals=description
   python -m benchmarks.recommend_latency --workdir=workdirs/maml_ml100k
 
 Without ``--workdir`` it first meta-trains one epoch of ``--model`` (MeLU with
@@ -13,7 +14,8 @@ synthetic ML-100K-sized catalogue (943 users, 1682 items) in a temporary folder
 run's data (``jaxrec.prepare``); ``--signals`` adds to every request the user's
 friends (their raw ids from the data's friend graph) and/or a description (a
 sentence naming the feature values of two of the user's items), the runtime
-inputs of :mod:`jaxrec.serving.signals` (``--support=0``: those alone). Then, after warm-up, it
+inputs of :mod:`jaxrec.serving.signals` (``--support=0``: those alone; the batch
+figures are ratings only, ``recommend_batch`` takes no other signal). Then, after warm-up, it
 times ``recommend`` for one new user (``--support`` ratings of a random held-out
 user, ``--num_steps`` inner steps (default: the run's own; the tiny MeLU run
 takes 5, the fold-in 0: its closed-form solve), every catalogue item scored, explanations on)

@@ -190,26 +190,7 @@ def zero_ratings_tables(data: Mapping[str, Any], source: str) -> list[str]:
     KeyError: if the JSON lacks a field the tables need.
   """
   ks = [str(k) for k in data["ks"]]
-  table, lines = data["summary"]["table"], []
-  metrics = data["metrics"]  # e.g. ["ndcg@10", "recall@10"]
-  for metric in metrics:
-    title = metric.replace("ndcg", "nDCG")
-    lines += [f"| full-catalogue {title} | " + " | ".join(f"k = {k}" for k in ks) + " |",
-              "|---|" + "---|" * len(ks)]
-    for method, name in ZERO_RATINGS_NAMES.items():
-      cells = [results_lib.fmt_mean_ci(*table[method][k][metric], DIGITS)
-               if k in table[method] else "—" for k in ks]
-      lines.append(f"| {name} | " + " | ".join(cells) + " |")
-    lines.append("")
-  lines += ["| paired difference (same test users, seed-level 95% CI) | k | "
-            + " | ".join(m.replace("ndcg", "nDCG") for m in metrics) + " |",
-            "|---|---|" + "---|" * len(metrics)]
-  paired = {(p["method"], p["reference"], p["k"], p["metric"]): p
-            for p in data["summary"]["paired"]}
-  for method, reference, k in dict.fromkeys(key[:3] for key in paired):
-    cells = [_delta(paired[(method, reference, k, m)]) for m in metrics]
-    lines.append(f"| {ZERO_RATINGS_NAMES[method]} − {ZERO_RATINGS_NAMES[reference]} | {k} | "
-                 + " | ".join(cells) + " |")
+  lines = _kshot_lines(data, ZERO_RATINGS_NAMES)
   users = sorted({run["users"]["test"] for run in data["seeds"].values()})
   without = sorted({run["users"]["test_without_friends"] for run in data["seeds"].values()})
   chosen = [run["chosen"] for run in data["seeds"].values()]
@@ -269,7 +250,8 @@ def _kshot_lines(data: Mapping[str, Any], names: Mapping[str, str]) -> list[str]
   """Per metric of ``data["metrics"]``, a table of ``names``' methods by ``k``
   (mean ± 95% CI over seeds, "—" where a method has no score), then the paired
   differences of ``data["summary"]["paired"]`` (k-shot JSON as written by
-  :mod:`experiments.zero_ratings` and :mod:`experiments.profile_curves`)."""
+  :mod:`experiments._study`); a reference outside ``names`` is named by
+  ``ZERO_RATINGS_NAMES``."""
   ks = [str(k) for k in data["ks"]]
   table, lines = data["summary"]["table"], []
   metrics = data["metrics"]
@@ -288,7 +270,8 @@ def _kshot_lines(data: Mapping[str, Any], names: Mapping[str, str]) -> list[str]
             for p in data["summary"]["paired"]}
   for method, reference, k in dict.fromkeys(key[:3] for key in paired):
     cells = [_delta(paired[(method, reference, k, m)]) for m in metrics]
-    lines.append(f"| {names[method]} − {names[reference]} | {k} | " + " | ".join(cells) + " |")
+    lines.append(f"| {names[method]} − {names.get(reference, ZERO_RATINGS_NAMES.get(reference))}"
+                 f" | {k} | " + " | ".join(cells) + " |")
   return lines
 
 
@@ -374,3 +357,29 @@ def sentence_tables(data: Mapping[str, Any], source: str) -> list[str]:
 def _span(values: Sequence[int]) -> str:
   """"a" when the sorted ``values`` are all ``a``, else "first–last"."""
   return f"{values[0]}" if values[0] == values[-1] else f"{values[0]}–{values[-1]}"
+
+
+RUN_NAMES = {"run": "the run's fold-in of the k ratings",
+             "run+friends": "the run + friends' rows (γ_k tuned)",
+             "run+friends (serving)": "the run + friends' rows (serving's γ)"}
+
+
+def run_friends_tables(data: Mapping[str, Any], source: str) -> list[str]:
+  """The k-shot tables of :mod:`experiments.zero_ratings_run`' JSON: the trained
+  run with and without the friends' rows, the paired differences against the
+  zero-ratings baselines of the same users, the choices and the source line."""
+  ks = "/".join(str(k) for k in data["ks"])
+  lines = _kshot_lines(data, RUN_NAMES)
+  chosen = "; ".join(f"seed {seed}: γ_k " + "/".join(
+      f"{v:g}" for v in run["chosen"]["friends_weight"].values())
+      for seed, run in data["seeds"].items())
+  runs = sorted({(run["run"]["code"].get("code_hash") or "not recorded")[:12]
+                 for run in data["seeds"].values()})
+  users = sorted({run["users"]["test"] for run in data["seeds"].values()})
+  code = data.get("code", {}).get("code_hash", "not recorded")[:12]
+  return lines + [
+      "", f"Chosen on each seed's validation users (γ_k for k = {ks}): {chosen}; serving's "
+      f"fixed γ is {data['serving_friends_weight']:g}.", "",
+      f"_`{source}`: `{data['command']}` (code {code}; the runs trained with code "
+      f"{', '.join(runs)}); {len(data['seeds'])} seeds, {users[0]}–{users[-1]} test users "
+      f"per seed; {data['cpu_minutes']} CPU-minutes in all._"]

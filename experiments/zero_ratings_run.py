@@ -101,6 +101,9 @@ def _curve(recommender, score, pools: kshot.Pools, friends: Sequence[np.ndarray]
 def evaluate_seed(workdir: pathlib.Path, seed: int) -> dict[str, Any]:
   """One seed's test curves of the run in ``workdir``, ``γ_k`` tuned on validation."""
   recommender = recommend.load_recommender(workdir)
+  if recommender.config.seed != seed:
+    raise ValueError(f"{workdir}: the run's split seed is {recommender.config.seed}, "
+                     f"expected {seed}")
   prepared = prepare.prepare(recommender.config)
   inter, split = prepared.interactions, prepared.split
   score = _scorer(recommender)
@@ -124,6 +127,7 @@ def evaluate_seed(workdir: pathlib.Path, seed: int) -> dict[str, Any]:
                        for k in zero_ratings.K_SHOTS} for method, weight in weights.items()}
   return {"chosen": {"friends_weight": chosen}, "validation": {"friends_weight": validation},
           "users": {"test": len(groups["test"][0].users)},
+          "test_users": groups["test"][0].users.tolist(),
           "run": {"workdir": str(workdir), "config": recommender.config.name,
                   "code": json.loads((workdir / "provenance.json").read_text())},
           "per_user": per_user}
@@ -135,12 +139,15 @@ def with_baselines(runs: Mapping[int, Mapping[str, Any]], baselines: Mapping[str
   one ``{"per_user": {method: {k: ...}}}`` for :func:`jaxrec.zero_ratings.pool_seeds`.
 
   Raises:
-    ValueError: ``baselines`` has no such seed.
+    ValueError: ``baselines`` has no such seed, or other test users (ids or order).
   """
   merged = {}
   for seed, run in runs.items():
     if str(seed) not in baselines["seeds"]:
       raise ValueError(f"{_BASELINES.value}: no seed {seed}")
+    if baselines["seeds"][str(seed)]["test_users"] != run["test_users"]:
+      raise ValueError(f"seed {seed}: the run's test users are not the baselines' (ids "
+                       "or order): not the same split or pools")
     theirs = baselines["seeds"][str(seed)]["per_user"]
     merged[seed] = {"per_user": {
         **{method: {int(k): v for k, v in by_k.items()} for method, by_k in theirs.items()},

@@ -149,7 +149,8 @@ def evaluate_seed(interactions: Interactions, split: splits.ColdStartSplit, *, s
     "friends_weight": {k: γ_k}}, "validation": the validation nDCG@10 of every
     grid value (``{"ials": {setting: ·}, "blend": {β: ·}, "friends_weight": {k:
     {γ: ·}}}``), "users": {"val", "test",
-    "dropped_test", "test_without_friends"},
+    "dropped_test", "test_without_friends"}, "test_users": the test users' internal
+    ids (``pools.users``, the order of every per-user list),
     "per_user": {method: {k: {metric: list[float]}}}}`` (test users, in
     ``pools.users`` order).
 
@@ -196,6 +197,7 @@ def evaluate_seed(interactions: Interactions, split: splits.ColdStartSplit, *, s
           "users": {"val": len(groups["val"][0].users), "test": len(pools.users),
                     "dropped_test": pools.num_dropped,
                     "test_without_friends": int((num_friends == 0).sum())},
+          "test_users": pools.users.tolist(),
           "per_user": {m: {k: {name: v.tolist() for name, v in by_metric.items()}
                            for k, by_metric in by_k.items()} for m, by_k in test.items()}}
 

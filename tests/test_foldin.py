@@ -96,6 +96,27 @@ def test_a_row_of_weight_two_is_that_row_twice(set_prior):
                              rtol=1e-4, atol=1e-5)
 
 
+def test_a_lone_row_of_weight_under_one_keeps_the_set_encoders_mean():
+  """``φ⁰`` reads the support's weighted mean ``Σ m_j e_j / Σ m_j`` also when
+  ``Σ m_j < 1`` (serving's friend and description rows)."""
+  model, params = build(set_prior=True)
+  part = make_part(seed=3, size=4, real=1)
+  part = {**part, "mask": jnp.asarray(part["mask"]) * 0.25}
+  base, q = item_side(model, params)
+  item, y = int(part["item"][0]), float(part["y"][0])
+  x = np.append(q[item], 1.0)
+  t = y - base[item]
+  lam = np.exp(np.asarray(params["log_scale"])
+               + np.asarray(params["size_slope"]) * np.log1p(0.25))
+  ids = int(np.asarray(ml1m_like()[1]["item_id"])[item])
+  prior = (np.append(params["user"]["factors"], params["user"]["bias"])
+           + np.asarray(params["rated"])[ids] + t * np.asarray(params["residual"])[ids])
+  expected = np.linalg.solve(0.25 * np.outer(x, x) + np.diag(lam), 0.25 * x * t + lam * prior)
+  solved = model.solve(params, part)
+  np.testing.assert_allclose(np.append(solved["user"]["factors"], solved["user"]["bias"]),
+                             expected, rtol=1e-4, atol=1e-5)
+
+
 def test_solve_with_an_empty_support_is_the_prior():
   model, params = build()
   support = make_part(size=4, real=0)

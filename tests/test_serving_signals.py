@@ -11,6 +11,7 @@ from jaxrec import recommend as rec_lib
 from jaxrec import train
 from jaxrec.data import graph
 from jaxrec.data import splits
+from jaxrec.serving import explain
 from jaxrec.serving import signals as signals_lib
 from jaxrec.text import testing
 from tests.test_foldin import lastfm_foldin_config
@@ -131,7 +132,7 @@ def test_friend_explanations_need_three_friends(run):
   for rec in recs:
     behind = int(counts[recommender.index[str(rec.item_id)]])
     explanation = rec.explanation
-    if behind >= signals_lib.MIN_FRIENDS:
+    if signals_lib.MIN_FRIENDS <= behind < len(users):
       assert explanation.friends == behind
       assert f"{behind} of your {len(users)} friends listen to it" in explanation.text
     else:
@@ -147,6 +148,7 @@ def test_description_rows_are_its_nearest_items(run):
       [sentence], progress=False)[0]
   got = signals_lib.signals(recommender, np.zeros(0, np.int32), np.zeros(0, np.int64),
                             sentence)
+  cosine[recommender.bundle.item_table["item_id"] == 0] = -np.inf  # held-out items
   nearest = np.argsort(-cosine, kind="stable")[:signals_lib.DESCRIPTION_ITEMS]
   np.testing.assert_array_equal(got.items, np.sort(nearest[cosine[nearest] > 0]))
   np.testing.assert_allclose(got.weights, signals_lib.DESCRIPTION_WEIGHT)
@@ -159,7 +161,8 @@ def test_description_rows_are_its_nearest_items(run):
 def test_signals_are_support_rows_of_the_adapter(run):
   """``recommend`` with ratings and friends scores with the adapter fitted to the
   ratings (weight 1) plus the friend rows (their weights, at the top of the
-  scale), and never recommends a rated item; other friends compile nothing new."""
+  scale), and never recommends a rated item; other friends whose rows fall in the
+  same support bucket compile nothing new."""
   recommender, prepared = run
   split = prepared.split
   inter = prepared.interactions
@@ -186,3 +189,22 @@ def test_signals_are_support_rows_of_the_adapter(run):
     rec_lib.recommend(recommender, ratings, friends=inter.user_ids[
         split.train_users[8:16]].tolist(), k=10)
   assert server._cache_size() == before  # pylint: disable=protected-access
+
+
+def test_a_friend_count_equal_to_all_friends_is_not_named(run):
+  """When every given friend has the item, the count would say what each of them
+  listens to: the explanation names no friend then."""
+  recommender, prepared = run
+  split = prepared.split
+  item = int(split.train_items[np.argmax(prepared.popularity[split.train_items])])
+  bundle = recommender.bundle
+  listeners = [u for u in split.train_users
+               if item in bundle.train_items[bundle.train_offsets[u]:bundle.train_offsets[u + 1]]]
+  others = [u for u in split.train_users if u not in listeners]
+  for given, named in ((listeners[:3], 0), (listeners[:3] + others[:1], 3)):
+    extra = signals_lib.signals(recommender, np.zeros(0, np.int32), np.asarray(given), None)
+    got = explain.explain(recommender, item, np.zeros(0, np.int32), np.zeros(0, np.float32),
+                          np.zeros(0, np.int32), np.zeros(0, np.float32),
+                          np.zeros(0, np.float32), extra)
+    assert got.friends == named
+    assert ("friends listen to it" in got.text) == bool(named)

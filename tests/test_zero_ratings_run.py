@@ -47,8 +47,11 @@ def test_friends_weight_is_the_validation_best_and_serving_uses_its_own(evaluate
   for k, scores in run["validation"]["friends_weight"].items():
     assert run["chosen"]["friends_weight"][k] == max(scores, key=scores.get)
     assert set(scores) == set(zero_ratings.GRID["friends_weight"])
-  if signals_lib.FRIENDS_WEIGHT == run["chosen"]["friends_weight"][0]:
-    assert (run["per_user"]["run+friends"][0] == run["per_user"]["run+friends (serving)"][0])
+  serving = run["per_user"]["run+friends (serving)"]
+  for k in zero_ratings.K_SHOTS:
+    if run["chosen"]["friends_weight"][k] == signals_lib.FRIENDS_WEIGHT:
+      assert run["per_user"]["run+friends"][k] == serving[k]
+  assert serving[0] != run["per_user"]["run"][0]  # serving's weight adds the friends
 
 
 def test_friends_lift_the_run_at_zero_ratings_on_planted_tastes(evaluated):
@@ -74,8 +77,11 @@ def test_paired_differences_against_the_baselines(evaluated):
   assert p["mean"] == pytest.approx(want) and p["ci95"] == pytest.approx(0.0, abs=1e-12)
   short = {0: {"per_user": {**run["per_user"], "run": {
       k: {m: v[:-1] for m, v in by_metric.items()}
-      for k, by_metric in run["per_user"]["run"].items()}}}}
+      for k, by_metric in run["per_user"]["run"].items()}}, "test_users": run["test_users"]}}
   with pytest.raises(ValueError, match="not the same pools"):
     zero_ratings.pool_seeds(zero_ratings_run.with_baselines(short, baselines),
                             zero_ratings_run.METHODS, zero_ratings.K_SHOTS,
                             zero_ratings_run.COMPARISONS)
+  swapped = {0: {**run, "test_users": run["test_users"][::-1]}}
+  with pytest.raises(ValueError, match="not the baselines'"):
+    zero_ratings_run.with_baselines(swapped, baselines)

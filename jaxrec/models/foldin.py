@@ -132,7 +132,7 @@ class FoldIn(nn.Module):
     if self.set_prior:
       ids = item_feats["item_id"]
       encoded = self.rated[ids] + t[:, None] * self.residual[ids]
-      prior = prior + jnp.sum(mask[:, None] * encoded, axis=0) / jnp.maximum(n, 1.0)
+      prior = prior + jnp.sum(mask[:, None] * encoded, axis=0) / jnp.where(n > 0, n, 1.0)
     weighted = x * mask[:, None]
     gram, rhs = weighted.T @ x + jnp.diag(lam), weighted.T @ t + lam * prior
     if self.unobserved_weight:

@@ -14,10 +14,12 @@ feature values (genres, tags, year bucket, ...) it shares with the recommendatio
 
 The other signals of a request (:mod:`jaxrec.serving.signals`) are named too: "4 of
 your 6 friends listen to it" when at least
-:data:`~jaxrec.serving.signals.MIN_FRIENDS` of the given friends have the item
-among their training items (fewer are never named, so that no single friend's
-listening can be read off), and "matches '<description>'" when the item is one of
-the description's nearest items.
+:data:`~jaxrec.serving.signals.MIN_FRIENDS` of the given friends, and not all of
+them, have the item among their training items (so that the sentence never says
+what one named friend listens to), and "matches '<description>'" when the item is
+one of the description's nearest items. This protects the sentence only: the list
+itself is a function of the friends' listening (``friends=[v]`` ranks by what ``v``
+listens to), as is any difference between two requests.
 """
 
 from __future__ import annotations
@@ -99,7 +101,7 @@ def explain(recommender: Recommender, item: int, support: np.ndarray, y: np.ndar
     reasons.append(f"because you rated {rated}" + (
         f"; shares {', '.join(shared_names)}" if shared_names else ""))
   friends = int(signals.friends[item]) if signals is not None else 0
-  friends = friends if friends >= MIN_FRIENDS else 0
+  friends = friends if MIN_FRIENDS <= friends < signals.num_friends else 0
   if friends:
     verb = "listen to" if recommender.bundle.implicit else "rated"
     reasons.append(f"{friends} of your {signals.num_friends} friends {verb} it")

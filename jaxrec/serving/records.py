@@ -50,8 +50,8 @@ class Explanation:
       recommendation).
     popularity: the item's number of training ratings.
     friends: how many of the user's friends have it among their training items,
-      when at least ``jaxrec.serving.signals.MIN_FRIENDS`` do, else 0 (so that no
-      single friend's listening can be read off).
+      when at least ``jaxrec.serving.signals.MIN_FRIENDS`` and not all of them do,
+      else 0 (so that the text never says what one named friend listens to).
     matches_description: it is one of the items nearest to the user's description.
   """
 
@@ -86,7 +86,8 @@ class Recommender:
   ``jaxrec.serving.server.load_recommender``).
 
   It holds no per-user state: requests neither read nor write anything here
-  except the compiled-function cache of ``servers``.
+  except the compiled-function cache of ``servers`` and, on the first description,
+  the text encoder and item text vectors (not per user).
 
   Attributes:
     config: the run's config.
@@ -152,7 +153,8 @@ class Recommender:
   def text_vectors(self) -> np.ndarray:
     """``float32[I, d]`` unit-norm item text vectors: the run's
     ``item_table["text"]`` when it reads text, else the bundle's item texts encoded
-    on first use (cached on disk by :func:`jaxrec.text.cached_embeddings`)."""
+    on first use (the whole catalogue once, then read from the on-disk cache of
+    :func:`jaxrec.text.cached_embeddings`: the one file serving may write)."""
     if "text" in self.bundle.item_table:
       return self.bundle.item_table["text"]
     from jaxrec import text  # pylint: disable=import-outside-toplevel  # the text extra

@@ -38,8 +38,10 @@ Privacy. The user's adapted weights φ_K exist only inside the jitted serving
 computation: only the top-k item ids, their scores and the similarities used by
 the explanations leave it. φ_K is never returned, stored on the recommender, or
 written anywhere, and serving writes nothing to disk (the run directory is only
-read). The ratings are not kept either; only ``user_features`` rows (category
-ids, no ratings) key the compiled-function cache.
+read; the one exception is the text-vector cache of :mod:`jaxrec.text`, written
+once when a run without text vectors serves its first description: item texts,
+nothing of any user). The ratings are not kept either; only ``user_features`` rows
+(category ids, no ratings) key the compiled-function cache.
 """
 
 from __future__ import annotations
@@ -253,7 +255,7 @@ def recommend(recommender: Recommender, ratings: Sequence[tuple[Any, float]] = (
       (:mod:`jaxrec.serving.requests`), bad ``friends`` or ``description``
       (:mod:`jaxrec.serving.signals`).
   """
-  prior = bool(user_features) or friends is not None or description is not None
+  prior = bool(user_features) or bool(friends) or description is not None
   support = requests.check_ratings(recommender, ratings, allow_empty=prior)
   requests.check_k(recommender, k, len(support[0]))
   row = requests.check_user_features(recommender, user_features)

@@ -11,8 +11,10 @@ the losses and in the fold-in solve), at the top of the rating scale ``r_max``
   of weight ``γ_F f(i)``;
 * a description ``d``: its frozen text vector ``t(d)`` (the run's text encoder,
   :func:`jaxrec.text.text_encoder`) is compared by cosine ``c(i) = t(d) · t_i`` to
-  every item text vector; the :data:`DESCRIPTION_ITEMS` items of largest ``c(i) >
-  0`` get a row of weight ``γ_D``.
+  the text vector of every training item the user has not rated (the items the
+  model knows by id, as in the sentence-proxy experiment); the
+  :data:`DESCRIPTION_ITEMS` items of largest ``c(i) > 0`` get a row of weight
+  ``γ_D``.
 
 An item the user rated gets no such row (their rating is the row). The pseudo rows
 are ordinary support rows of the jitted server, padded to a power-of-two length:
@@ -24,8 +26,11 @@ at k = 1 and 3 (``experiments/results/zero_ratings/lastfm.json``; the weight of 
 friends' item relative to a support positive, the same meaning as here);
 ``γ_D = DESCRIPTION_WEIGHT`` and :data:`DESCRIPTION_ITEMS` are the (weight,
 nearest items) the sentence-proxy experiment's implicit-ALS fold-in chose most often
-on Last.fm validation users (:mod:`jaxrec.sentence_proxy`,
-``experiments/results/zero_ratings/sentences_lastfm.json``).
+at k = 3 on Last.fm validation users (:mod:`jaxrec.sentence_proxy`,
+``experiments/results/zero_ratings/sentences_lastfm.json``). Both are modes over the
+five seeds' choices; each seed chose on its own validation users, which can be
+another seed's test users. The rows' mass also enters the fold-in's support size
+``n`` and so its learned shrinkage, which was fitted on real ratings only.
 """
 
 from __future__ import annotations
@@ -134,6 +139,8 @@ def signals(recommender: Recommender, rated: np.ndarray, friends: np.ndarray,
       raise ValueError(f"description must be a non-empty sentence, got {description!r}")
     cosine = recommender.text_vectors @ recommender.text_encoder.encode(
         [description], progress=False)[0]
+    cosine = np.where(bundle.item_table["item_id"] > 0, cosine, -np.inf)
+    cosine[rated] = -np.inf
     nearest = np.argsort(-cosine, kind="stable")[:DESCRIPTION_ITEMS]
     matches[nearest[cosine[nearest] > 0]] = True
     weights += description_weight * matches
