@@ -81,6 +81,7 @@ def train_tiny(workdir: pathlib.Path, model: str) -> None:
     config.model.kwargs = {"rank": 32, "unobserved_weight": 0.01, "loss": "softmax"}
     config.meta.adapter = "solve"
     config.meta.num_steps = 0
+    config.best_metric = "full_ndcg@10"
   config.num_epochs = 1
   config.eval_every = 1000
   config.buckets = (128,)

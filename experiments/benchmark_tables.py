@@ -151,15 +151,23 @@ def memory_sentence(memory: Mapping[str, Any], remat: Mapping[str, Any]) -> list
 
 def latency_sentence(runs: Sequence[Mapping[str, Any]]) -> list[str]:
   """``recommend_latency``'s p50/p99 per request and batched users/s, one
-  sentence per run, named by the model and adapter its JSON records."""
+  sentence per run, named by the model and adapter its JSON records (with the
+  runtime signals its requests carried, when any)."""
   def name(data):
     return f"{data.get('model', 'melu')} ({data.get('adapter', 'gradient')} adapter)"
 
   def load(data):
     return (f", 1-minute load average {data['load_average_1min']}"
             if "load_average_1min" in data else "")
+
+  def signals(data):
+    return "".join(f" + {s}" for s in data.get("signals", []))
+
+  def batch(data):
+    only = " (ratings only)" if data.get("signals") else ""
+    return (f"; batched {data['batch']} users at a time{only}, "
+            f"{data['users_per_s']:,.0f} users/s" if "batch" in data else "")
   return [f"{name(data)}: one run on the same CPU{load(data)}, {data['support']} "
-          f"ratings, {data['num_steps']} inner steps, all {data['num_items']:,} items "
-          f"scored, explanations: p50 {data['p50_ms']:.1f} ms, p99 {data['p99_ms']:.1f} "
-          f"ms; batched {data['batch']} users at a time, {data['users_per_s']:,.0f} "
-          "users/s." for data in runs]
+          f"ratings{signals(data)}, {data['num_steps']} inner steps, all "
+          f"{data['num_items']:,} items scored, explanations: p50 {data['p50_ms']:.1f} ms, "
+          f"p99 {data['p99_ms']:.1f} ms{batch(data)}." for data in runs]

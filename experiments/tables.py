@@ -6,8 +6,9 @@ r"""Regenerates the generated blocks of README.md from committed JSON.
 A block is the text between ``<!-- tables:NAME -->`` and ``<!-- /tables:NAME -->``
 (each marker alone on its line). Its content is rendered from
 
-- ``experiments/results/zero_ratings/lastfm.json`` (:mod:`experiments.zero_ratings`):
-  the k-shot tables of users with no ratings yet;
+- ``experiments/results/zero_ratings/*.json`` (:mod:`experiments.zero_ratings`,
+  :mod:`experiments.zero_ratings_run`, :mod:`experiments.profile_curves`,
+  :mod:`experiments.sentence_proxy`): the k-shot tables of users with no ratings yet;
 - ``experiments/results/<dir>/results.json`` (:mod:`experiments.run_all`'s pooled
   summary: ``aggregated``, ``paired``, ``pooled_runs``, ``runs``, and on newer runs
   ``code``, ``stale_runs``, ``final``): results tables, each followed by a line
@@ -104,6 +105,9 @@ def render_blocks(root: pathlib.Path = ROOT) -> dict[str, str]:
           lastfm, lastfm_src, [("AUC", "auc"),
                                ("full-catalogue recall@10", "full_recall@10")]),
       "zero_ratings_lastfm": lambda: res.zero_ratings_tables(zero, zero_src),
+      "zero_ratings_lastfm_run": lambda: res.run_friends_tables(
+          load_json(root / "experiments/results/zero_ratings/lastfm_run.json"),
+          "experiments/results/zero_ratings/lastfm_run.json"),
       "zero_ratings_ml100k_profiles": lambda: res.profile_tables(
           load_json(root / "experiments/results/zero_ratings/ml100k_profiles.json"),
           "experiments/results/zero_ratings/ml100k_profiles.json"),
