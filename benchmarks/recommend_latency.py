@@ -91,8 +91,8 @@ def train_tiny(workdir: pathlib.Path, model: str) -> None:
 def new_users(recommender: recommend.Recommender, count: int, support: int,
               seed: int) -> list[dict]:
   """``count`` requests (keyword arguments of ``recommend``): ``support`` random
-  ratings of random test users (users with fewer ratings are skipped), plus the
-  ``--signals`` inputs."""
+  ratings of random test users (users with fewer ratings are skipped; implicit
+  feedback rates 1), plus the ``--signals`` inputs."""
   prepared = prepare.prepare(recommender.config)
   inter = prepared.interactions
   rng = np.random.default_rng(seed)
@@ -101,7 +101,8 @@ def new_users(recommender: recommend.Recommender, count: int, support: int,
   out = []
   for u in rng.choice(users, size=count):
     rows = rng.choice(np.flatnonzero(inter.user == u), size=max(support, 2), replace=False)
-    request = {"ratings": [(inter.item_ids[inter.item[n]].item(), float(inter.rating[n]))
+    request = {"ratings": [(inter.item_ids[inter.item[n]].item(),
+                            1.0 if inter.implicit else float(inter.rating[n]))
                            for n in rows[:support]]}
     if "friends" in _SIGNALS.value:
       request["friends"] = inter.user_ids[graph.friends_of(

@@ -185,3 +185,29 @@ def test_quick_benchmark_prints_the_expected_json():
   assert "| maml1:recompute | 8 | default |" in proc.stderr
   assert "maml1_b8_pow2" in report["headline"]
   assert "| maml1 | 8 | pow2 |" in proc.stderr
+
+
+@pytest.mark.slow
+def test_recommend_latency_reports_requests_with_friends(tmp_path):
+  """``benchmarks/recommend_latency.py`` on a tiny implicit run, each request with
+  two ratings and the user's friends: the JSON names its source and signals."""
+  from jaxrec import train  # pylint: disable=import-outside-toplevel
+  from tests.test_foldin import lastfm_foldin_config  # pylint: disable=import-outside-toplevel
+  config = lastfm_foldin_config(num_users=120, num_artists=100, rank=4)
+  config.meta.adapter = "solve"
+  config.meta.num_steps = 0
+  config.best_metric = "full_ndcg@10"
+  config.num_epochs = 1
+  config.eval_every = 1000
+  train.train(config, tmp_path / "run", progress=False)
+  proc = subprocess.run(
+      [sys.executable, "-m", "benchmarks.recommend_latency", f"--workdir={tmp_path / 'run'}",
+       "--signals=friends", "--support=2", "--repeats=3", "--warmup=1", "--batch=2",
+       f"--out={tmp_path / 'latency.json'}"],
+      capture_output=True, text=True, cwd=ROOT, check=True)
+  report = json.loads((tmp_path / "latency.json").read_text())
+  assert report == json.loads(proc.stdout)
+  assert "recommend_latency" in report["source"] and report["signals"] == ["friends"]
+  assert (report["model"], report["adapter"], report["support"]) == ("foldin", "solve", 2)
+  assert report["repeats"] == 3 and report["batch"] == 2
+  assert 0 < report["min_ms"] <= report["p50_ms"] <= report["p99_ms"]
