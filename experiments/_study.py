@@ -4,7 +4,9 @@
 ``experiments.sentence_proxy`` and ``experiments.zero_ratings_run`` each evaluate
 seeds (:func:`run_seeds`) and write one JSON object (:func:`write`) with the
 command, the code identity (:func:`jaxrec.provenance.code_identity`), the CPU
-minutes and the summary; ``python -m experiments.tables`` renders it.
+minutes and the summary; ``python -m experiments.tables`` renders it. The three
+that read a config's data take the same flags (:func:`define_flags`) and prepare
+each seed's split with :func:`prepared`.
 """
 
 import json
@@ -14,8 +16,30 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
+from absl import flags
+from ml_collections import config_flags
+
+from jaxrec import prepare
 from jaxrec import provenance
 from jaxrec._io import atomic_write
+
+
+def define_flags(default_config: str) -> tuple[Any, Any, Any]:
+  """Defines ``--config`` (default ``default_config``), ``--seeds`` (0-4) and the
+  required ``--out``; returns their flag holders ``(config, seeds, out)``."""
+  config = config_flags.DEFINE_config_file(
+      "config", default_config, "The config whose data and split to use.")
+  seeds = flags.DEFINE_list("seeds", ["0", "1", "2", "3", "4"], "Split seeds.")
+  out = flags.DEFINE_string("out", None, "Where to write the JSON.")
+  flags.mark_flags_as_required(["out"])
+  return config, seeds, out
+
+
+def prepared(config: Any, seed: int) -> prepare.Prepared:
+  """``jaxrec.prepare.prepare(config)`` with ``config.seed = seed`` (the models'
+  split of that seed)."""
+  config.seed = seed
+  return prepare.prepare(config)
 
 
 def run_seeds(seeds: Iterable[int], evaluate: Callable[[int], Mapping[str, Any]]

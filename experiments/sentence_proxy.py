@@ -19,22 +19,15 @@ experiments.tables`` turns it into the README's table.
 """
 
 import numpy as np
-from absl import flags
 from absl import logging
-from ml_collections import config_flags
 
 from experiments import _cli
 from experiments import _study
-from jaxrec import prepare
 from jaxrec import sentence_proxy
 from jaxrec import text
 from jaxrec import zero_ratings
 
-_CONFIG = config_flags.DEFINE_config_file(
-    "config", "experiments/configs/foldin_lastfm.py", "The config whose data and split to use.")
-_SEEDS = flags.DEFINE_list("seeds", ["0", "1", "2", "3", "4"], "Split seeds.")
-_OUT = flags.DEFINE_string("out", None, "Where to write the JSON.")
-flags.mark_flags_as_required(["out"])
+_CONFIG, _SEEDS, _OUT = _study.define_flags("experiments/configs/foldin_lastfm.py")
 
 
 def main(argv):
@@ -45,8 +38,7 @@ def main(argv):
   implicit = []
 
   def evaluate(seed):
-    config.seed = seed
-    prepared = prepare.prepare(config)
+    prepared = _study.prepared(config, seed)
     implicit.append(prepared.interactions.implicit)
     vectors = prepared.item_table.get("text")
     if vectors is None:

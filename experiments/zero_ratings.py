@@ -13,20 +13,13 @@ with seed-level 95% CIs, and the paired differences). ``python -m
 experiments.tables`` turns it into the README's table.
 """
 
-from absl import flags
 from absl import logging
-from ml_collections import config_flags
 
 from experiments import _cli
 from experiments import _study
-from jaxrec import prepare
 from jaxrec import zero_ratings
 
-_CONFIG = config_flags.DEFINE_config_file(
-    "config", "experiments/configs/foldin_lastfm.py", "The config whose data and split to use.")
-_SEEDS = flags.DEFINE_list("seeds", ["0", "1", "2", "3", "4"], "Split seeds.")
-_OUT = flags.DEFINE_string("out", None, "Where to write the JSON.")
-flags.mark_flags_as_required(["out"])
+_CONFIG, _SEEDS, _OUT = _study.define_flags("experiments/configs/foldin_lastfm.py")
 
 
 def main(argv):
@@ -35,8 +28,7 @@ def main(argv):
   config = _CONFIG.value
 
   def evaluate(seed):
-    config.seed = seed
-    prepared = prepare.prepare(config)
+    prepared = _study.prepared(config, seed)
     return zero_ratings.evaluate_seed(prepared.interactions, prepared.split, seed=seed)
   runs, minutes = _study.run_seeds(map(int, _SEEDS.value), evaluate)
   _study.write(_OUT.value, "zero_ratings",
