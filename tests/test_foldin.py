@@ -32,6 +32,21 @@ def lastfm_foldin_config(*, num_users, num_artists, rank):
   return config
 
 
+def warm_lastfm_config(*, num_users, num_artists, rank):
+  """:func:`lastfm_foldin_config` started from implicit ALS (as the Last.fm config:
+  solve adapter, no inner step) and trained for one epoch at a small rate, selected
+  on full-catalogue nDCG@10: a serving run in seconds."""
+  config = lastfm_foldin_config(num_users=num_users, num_artists=num_artists, rank=rank)
+  config.meta.adapter = "solve"
+  config.meta.num_steps = 0
+  config.model.warm_start = {"reg": 3.0, "alpha": 10.0}
+  config.optimizer.learning_rate = 1e-4
+  config.best_metric = "full_ndcg@10"
+  config.num_epochs = 1
+  config.eval_every = 1000
+  return config
+
+
 def build(**kwargs):
   model = models.make_model("foldin", *ml1m_like(), rank=3, **kwargs)
   params = model.init(jax.random.key(0))

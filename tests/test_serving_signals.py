@@ -14,7 +14,7 @@ from jaxrec.data import splits
 from jaxrec.serving import explain
 from jaxrec.serving import signals as signals_lib
 from jaxrec.text import testing
-from tests.test_foldin import lastfm_foldin_config
+from tests.test_foldin import warm_lastfm_config
 
 
 @pytest.fixture(scope="module")
@@ -23,14 +23,7 @@ def run(tmp_path_factory):
   on a synthetic Last.fm with planted tastes and friends; the description encoder
   is a tiny random BERT."""
   root = tmp_path_factory.mktemp("signals")
-  config = lastfm_foldin_config(num_users=200, num_artists=300, rank=8)
-  config.meta.adapter = "solve"
-  config.meta.num_steps = 0
-  config.model.warm_start = {"reg": 3.0, "alpha": 10.0}
-  config.optimizer.learning_rate = 1e-4
-  config.best_metric = "full_ndcg@10"
-  config.num_epochs = 1
-  config.eval_every = 1000
+  config = warm_lastfm_config(num_users=200, num_artists=300, rank=8)
   config.data.text_model = str(testing.tiny_bert(root / "bert"))
   config.data.cache_dir = str(root / "cache")
   train.train(config, root / "run", progress=False)

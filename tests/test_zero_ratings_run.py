@@ -8,23 +8,16 @@ from jaxrec import prepare
 from jaxrec import train
 from jaxrec import zero_ratings
 from jaxrec.serving import signals as signals_lib
-from tests.test_foldin import lastfm_foldin_config
+from tests.test_foldin import warm_lastfm_config
 
 
 @pytest.fixture(scope="module")
 def evaluated(tmp_path_factory):
   """A warm-started implicit fold-in run (seed 0) on a synthetic Last.fm, its
   curves, and the zero-ratings baselines of the same seed."""
-  config = lastfm_foldin_config(num_users=300, num_artists=150, rank=8)
+  config = warm_lastfm_config(num_users=300, num_artists=150, rank=8)
   config.data.synthetic = {**config.data.synthetic, "artists_per_user": (12, 40)}
   config.data.min_ratings = 1
-  config.meta.adapter = "solve"
-  config.meta.num_steps = 0
-  config.model.warm_start = {"reg": 3.0, "alpha": 10.0}
-  config.optimizer.learning_rate = 1e-4
-  config.best_metric = "full_ndcg@10"
-  config.num_epochs = 1
-  config.eval_every = 1000
   workdir = tmp_path_factory.mktemp("runs") / "seed_0"
   train.train(config, workdir, progress=False)
   prepared = prepare.prepare(config)
