@@ -1,6 +1,7 @@
 r"""A trained run's k-shot curves with and without friends (HetRec Last.fm).
 
   python -m experiments.zero_ratings_run --runs=runs/lastfm_final/foldin_lastfm \
+      --friends_runs=runs/lastfm_final/foldin_friends_lastfm \
       --baselines=experiments/results/zero_ratings/lastfm.json \
       --out=experiments/results/zero_ratings/lastfm_run.json
 
@@ -16,7 +17,13 @@ rows ``jaxrec.recommend.recommend(friends=...)`` adds
 (:func:`jaxrec.serving.signals.signals`), with the friends' weight ``γ_k`` chosen
 per ``k`` on the validation users from ``jaxrec.zero_ratings.GRID``; ``run+friends
 (serving)`` uses serving's fixed weight
-(:data:`jaxrec.serving.signals.FRIENDS_WEIGHT`). Test users are scored once.
+(:data:`jaxrec.serving.signals.FRIENDS_WEIGHT`). With ``--friends_runs`` (the
+runs of ``experiments/configs/foldin_friends_lastfm.py`` on the same seeds, whose
+prior reads the training friends), ``friends prior`` is that model from its own
+prior (no friends' rows), against the run without friends (``run``: the same
+model retrained without the friends input) and the baselines. Each user is
+scored from their own user-table row, so a model's user fields enter. Test users
+are scored once.
 Writes the per-user figures, the choices and the paired differences (seed-level
 95% CIs) against the baselines' figures for the same users
 (:func:`jaxrec.zero_ratings.pool_seeds`).
@@ -43,6 +50,8 @@ from jaxrec.data import kshot
 from jaxrec.serving import signals as signals_lib
 
 _RUNS = flags.DEFINE_string("runs", None, "Folder of seed_<seed> run directories.")
+_FRIENDS_RUNS = flags.DEFINE_string(
+    "friends_runs", None, "Folder of seed_<seed> runs of the model with friends input.")
 _BASELINES = flags.DEFINE_string("baselines", None,
                                  "The zero-ratings JSON of the same seeds.")
 _SEEDS = flags.DEFINE_list("seeds", ["0", "1", "2", "3", "4"], "Seeds.")
@@ -50,7 +59,12 @@ _OUT = flags.DEFINE_string("out", None, "Where to write the JSON.")
 flags.mark_flags_as_required(["runs", "baselines", "out"])
 
 METHODS = ("run", "run+friends", "run+friends (serving)")
+PRIOR_METHODS = ("friends prior",)
 # (method, reference, the ks), the references being zero_ratings' methods or ours
+PRIOR_COMPARISONS = (("friends prior", "friends+popularity", (0,)),
+                     ("friends prior", "friends", (0,)),
+                     ("friends prior", "run", zero_ratings.K_SHOTS),
+                     ("friends prior", "run+friends", zero_ratings.K_SHOTS))
 COMPARISONS = (("run+friends", "friends+popularity", (0,)),
                ("run+friends", "friends", (0,)),
                ("run+friends", "run", zero_ratings.K_SHOTS),
@@ -60,19 +74,19 @@ _CHUNK = 32  # users per jitted call
 
 
 def _scorer(recommender: recommend.Recommender):
-  """``score(item, y, mask) -> float32[B, I]``: every item's score after the run's
-  adaptation to each of ``B`` padded supports (the new-user row)."""
+  """``score(user, item, y, mask) -> float32[B, I]``: every item's score after the
+  run's adaptation to each of ``B`` padded supports, user ``user[b]``'s row of the
+  user table giving the user fields (e.g. the training friends)."""
   model, adapter = recommender.model, recommender.adapter
-  user = jnp.int32(recommender.bundle.num_users)
   catalogue = jnp.arange(recommender.num_items)
 
   @jax.jit
-  def score(item, y, mask):
-    def one(item, y, mask):
+  def score(user, item, y, mask):
+    def one(user, item, y, mask):
       phi = adapter(recommender.params, recommender.inner_lr, recommender.num_steps,
                     {"user": user, "item": item, "y": y, "mask": mask})
       return model.predict(phi, user, catalogue)
-    return jax.vmap(one)(item, y, mask)
+    return jax.vmap(one)(user, item, y, mask)
   return score
 
 
@@ -94,26 +108,49 @@ def _curve(recommender, score, pools: kshot.Pools, friends: Sequence[np.ndarray]
     mask = np.zeros((_CHUNK, width), np.float32)
     for b, (items, weights) in enumerate(chunk):
       item[b, :len(items)], mask[b, :len(items)] = items, weights
-    scores.append(np.asarray(score(item, (mask > 0).astype(np.float32), mask))[:len(chunk)])
+    user = np.zeros(_CHUNK, np.int32)
+    user[:len(chunk)] = pools.users[start:start + _CHUNK]
+    scores.append(np.asarray(score(user, item, (mask > 0).astype(np.float32),
+                                   mask))[:len(chunk)])
   return zero_ratings.per_user(np.concatenate(scores).astype(np.float64), pools, candidates)
 
 
-def evaluate_seed(workdir: pathlib.Path, seed: int) -> dict[str, Any]:
-  """One seed's test curves of the run in ``workdir``, ``γ_k`` tuned on validation."""
+def _load(workdir: pathlib.Path, seed: int):
+  """``(recommender, prepared, score)`` of the run in ``workdir``.
+
+  Raises:
+    ValueError: the run's split seed is not ``seed``.
+  """
   recommender = recommend.load_recommender(workdir)
   if recommender.config.seed != seed:
     raise ValueError(f"{workdir}: the run's split seed is {recommender.config.seed}, "
                      f"expected {seed}")
-  prepared = prepare.prepare(recommender.config)
+  return recommender, prepare.prepare(recommender.config), _scorer(recommender)
+
+
+def _about(workdir: pathlib.Path, recommender: recommend.Recommender) -> dict[str, Any]:
+  return {"workdir": str(workdir), "config": recommender.config.name,
+          "code": json.loads((workdir / "provenance.json").read_text())}
+
+
+def evaluate_seed(workdir: pathlib.Path, seed: int,
+                  friends_workdir: pathlib.Path | None = None) -> dict[str, Any]:
+  """One seed's test curves of the run in ``workdir``, ``γ_k`` tuned on validation,
+  and with ``friends_workdir`` those of the friends-prior run (no rows added).
+
+  Raises:
+    ValueError: a run's split seed is not ``seed``, or the two runs' test pools
+      differ.
+  """
+  recommender, prepared, score = _load(workdir, seed)
   inter, split = prepared.interactions, prepared.split
-  score = _scorer(recommender)
   groups = {}
   for group in ("val", "test"):
     pools = kshot.kshot_pools(inter, split, group, seed=seed)
     groups[group] = (pools, [graph.friends_of(inter, int(u), among=split.train_users)
                              for u in pools.users])
 
-  def curve(group, k, weight):
+  def curve(group, k, weight, recommender=recommender, score=score):
     pools, friends = groups[group]
     return _curve(recommender, score, pools, friends, k, weight, split.train_items)
   chosen, validation = {}, {}
@@ -125,12 +162,20 @@ def evaluate_seed(workdir: pathlib.Path, seed: int) -> dict[str, Any]:
              "run+friends (serving)": lambda k: signals_lib.FRIENDS_WEIGHT}
   per_user = {method: {k: {m: v.tolist() for m, v in curve("test", k, weight(k)).items()}
                        for k in zero_ratings.K_SHOTS} for method, weight in weights.items()}
-  return {"chosen": {"friends_weight": chosen}, "validation": {"friends_weight": validation},
-          "users": {"test": len(groups["test"][0].users)},
-          "test_users": groups["test"][0].users.tolist(),
-          "run": {"workdir": str(workdir), "config": recommender.config.name,
-                  "code": json.loads((workdir / "provenance.json").read_text())},
-          "per_user": per_user}
+  out = {"chosen": {"friends_weight": chosen}, "validation": {"friends_weight": validation},
+         "users": {"test": len(groups["test"][0].users)},
+         "test_users": groups["test"][0].users.tolist(),
+         "run": _about(workdir, recommender), "per_user": per_user}
+  if friends_workdir is not None:
+    theirs, prepared, their_score = _load(friends_workdir, seed)
+    pools = kshot.kshot_pools(prepared.interactions, prepared.split, "test", seed=seed)
+    if not np.array_equal(pools.pool, groups["test"][0].pool):
+      raise ValueError(f"{friends_workdir}: its test pools are not those of {workdir}")
+    per_user["friends prior"] = {
+        k: {m: v.tolist() for m, v in curve("test", k, 0.0, theirs, their_score).items()}
+        for k in zero_ratings.K_SHOTS}
+    out["friends_run"] = _about(friends_workdir, theirs)
+  return out
 
 
 def with_baselines(runs: Mapping[int, Mapping[str, Any]], baselines: Mapping[str, Any]
@@ -159,13 +204,17 @@ def main(argv):
   del argv
   logging.set_verbosity(logging.ERROR)
   baselines = json.loads(pathlib.Path(_BASELINES.value).read_text())
+  friends = _FRIENDS_RUNS.value
   runs, minutes = _study.run_seeds(
       map(int, _SEEDS.value),
-      lambda seed: evaluate_seed(pathlib.Path(_RUNS.value) / f"seed_{seed}", seed))
-  summary = zero_ratings.pool_seeds(with_baselines(runs, baselines), METHODS,
-                                    zero_ratings.K_SHOTS, COMPARISONS)
+      lambda seed: evaluate_seed(pathlib.Path(_RUNS.value) / f"seed_{seed}", seed,
+                                 friends and pathlib.Path(friends) / f"seed_{seed}"))
+  summary = zero_ratings.pool_seeds(
+      with_baselines(runs, baselines), METHODS + (PRIOR_METHODS if friends else ()),
+      zero_ratings.K_SHOTS, COMPARISONS + (PRIOR_COMPARISONS if friends else ()))
   _study.write(_OUT.value, "zero_ratings_run",
-               {"baselines": _BASELINES.value, "ks": list(zero_ratings.K_SHOTS),
+               {"baselines": _BASELINES.value, "friends_runs": friends,
+                "ks": list(zero_ratings.K_SHOTS),
                 "metrics": list(zero_ratings.METRICS),
                 "grid": {"friends_weight": zero_ratings.GRID["friends_weight"]},
                 "serving_friends_weight": signals_lib.FRIENDS_WEIGHT},

@@ -39,6 +39,9 @@ def get_config() -> ml_collections.ConfigDict:
   c.data.max_ratings = 100
   c.data.query_size = 10
   c.data.negatives = 0              # sampled negatives per positive (implicit data)
+  c.data.train_support_sizes = ()   # k-shot training: cut each support to a size drawn
+                                    # from these (0: empty); () keeps whole supports
+  c.data.friends = False            # add user_table["friends"], the training friends (friend graph)
   c.data.text_features = False      # add frozen LM vectors of item text as item_table["text"]
   c.data.text_model = ""            # '' -> the installed all-MiniLM-L6-v2 wheel
   c.data.cache_dir = ""             # '' -> $JAXREC_CACHE_DIR/text, else ~/.cache/jaxrec/text
@@ -63,6 +66,7 @@ def get_config() -> ml_collections.ConfigDict:
   c.optimizer.learning_rate = 1e-3
   c.optimizer.grad_clip = 10.0
   c.optimizer.weight_decay = 0.0    # AdamW decay of the matrices (0: plain Adam)
+  c.optimizer.trainable = ()        # top-level parameters that learn; () = all
 
   c.batch_size = 32
   c.num_epochs = 30

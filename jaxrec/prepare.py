@@ -99,7 +99,8 @@ def prepare(config: ml_collections.ConfigDict) -> Prepared:
   else:
     raise ValueError(f"config.data.split must be 'random' or 'time', got {data.split!r}")
   interactions = tags.with_item_tags(interactions, split.train_users)
-  user_table, item_table, vocab_sizes = splits.build_tables(interactions, split)
+  user_table, item_table, vocab_sizes = splits.build_tables(
+      interactions, split, friends=data.get("friends", False))
   rows = splits.training_mask(interactions, split)
   popularity = metrics_lib.item_popularity(interactions.user[rows], interactions.item[rows],
                                            interactions.num_items).astype(np.float32)

@@ -96,7 +96,10 @@ def warm_params(warm: Mapping[str, float], model: models.RecModel,
   weight ``w = 1 / (c − 1)`` and penalty ``reg / (c − 1)`` up to the factor
   ``c / (c − 1)`` on ``x`` (the same ranking), with ``μ = b_i = 0`` and the
   user bias held near 0 by ``IMPLICIT_BIAS_REG``
-  (:func:`jaxrec.models.foldin.warm_start`).
+  (:func:`jaxrec.models.foldin.warm_start`). A model with the ``"friends"`` user
+  field starts with the fit's training-user vectors (``[p_v, b_v]``; implicit:
+  ``p_v (c − 1) / c``, the fold-in's scale) in its friends table, so that at 0
+  ratings it serves the mean of the friends' vectors.
 
   Raises:
     ValueError: a missing key in ``warm``, ``alpha = 0``, or as ``warm_start``.
@@ -108,6 +111,12 @@ def warm_params(warm: Mapping[str, float], model: models.RecModel,
   fit_args = (inter.user[rows], inter.item[rows], inter.rating[rows], inter.num_users,
               inter.num_items)
   item_id, rank = prepared.item_table["item_id"], model.config["rank"]
+
+  def friends(users: np.ndarray) -> dict[str, np.ndarray]:
+    """The friends table's warm rows: the training users' vectors of the fit."""
+    if "friends" not in model.config.get("user_fields", ()):
+      return {}
+    return {"user_id": prepared.user_table["user_id"], "user_vectors": users}
   needed = ("reg", "alpha") if inter.implicit else ("reg", "foldin_reg")
   missing = [key for key in needed if key not in warm]
   if missing:
@@ -121,14 +130,18 @@ def warm_params(warm: Mapping[str, float], model: models.RecModel,
     als = baselines.ImplicitALS(factors=rank, reg=warm["reg"],
                                 alpha=warm["alpha"]).fit(*fit_args)
     scale = als.support_confidence - 1.0
+    users = np.concatenate([als.user_factors * scale / als.support_confidence,
+                            np.zeros((inter.num_users, 1))], axis=1)
     return warm_start(params, item_id, 0.0, als.item_factors, als.item_bias,
-                      als.reg / scale, IMPLICIT_BIAS_REG, unobserved_weight=1.0 / scale)
+                      als.reg / scale, IMPLICIT_BIAS_REG, unobserved_weight=1.0 / scale,
+                      **friends(users))
   mf = baselines.MatrixFactorization(
       rank=rank, reg=warm["reg"], **({"reg_bias": warm["reg_bias"]} if "reg_bias" in warm
                                      else {}),
       fold_in_reg=warm["foldin_reg"]).fit(*fit_args)
   return warm_start(params, item_id, mf.mu, mf.item_factors, mf.item_bias, mf.fold_in_reg,
-                    mf.reg_bias)
+                    mf.reg_bias,
+                    **friends(np.concatenate([mf.user_factors, mf.user_bias[:, None]], 1)))
 
 
 def validation_metric(config: ml_collections.ConfigDict, predict, state: meta.MetaState,
@@ -216,11 +229,18 @@ class _Run:
     return self.workdir / "metrics.jsonl"
 
   def episodes_of(self, epoch: int) -> episodes_lib.Episodes:
-    """The training episodes of ``epoch``."""
-    return episodes_lib.training_episodes(
+    """The training episodes of ``epoch``, their supports cut to sizes drawn from
+    ``config.data.train_support_sizes`` when it is set
+    (:func:`jaxrec.data.episodes.subsample_support`)."""
+    episodes = episodes_lib.training_episodes(
         self.prepared.interactions, self.prepared.split, epoch=epoch,
         seed=self.config.seed, query_size=self.config.data.query_size,
         negatives=self.config.data.negatives)
+    sizes = self.config.data.get("train_support_sizes", ())  # .get: older config.json
+    if not sizes:
+      return episodes
+    return episodes_lib.subsample_support(episodes, sizes,
+                                        seed=(self.config.seed, epoch, 1))
 
 
 @dataclasses.dataclass(eq=False)
@@ -250,11 +270,17 @@ def _validator(config: ml_collections.ConfigDict, prepared: prepare_lib.Prepared
                ) -> Callable[[meta.MetaState], dict[str, float]]:
   """``validate(state)``: :func:`validation_metric` on the validation users'
   ``new_users`` episodes, with the full-catalogue metrics
-  (:func:`catalogue_validation`) when ``config.best_metric`` is one."""
+  (:func:`catalogue_validation`) when ``config.best_metric`` is one. With
+  ``config.data.train_support_sizes`` their supports are cut as the training
+  supports are (:func:`jaxrec.data.episodes.subsample_support`, one fixed draw),
+  so that selection sees the support sizes the run is trained for."""
   data = config.data
   episodes = episodes_lib.make_episodes(
       prepared.interactions, prepared.split, "new_users", group="val",
       query_size=data.query_size, negatives=data.negatives, seed=config.seed)
+  if data.get("train_support_sizes", ()):
+    episodes = episodes_lib.subsample_support(episodes, data.train_support_sizes,
+                                              seed=(config.seed, 2))
   catalogue = (catalogue_validation(config, prepared, model, adapter, episodes)
                if config.best_metric.startswith("full_") else None)
   predict = scoring.make_predict(model, adapter)

@@ -28,13 +28,27 @@ StepFn = Callable[[meta.MetaState, dict], tuple[meta.MetaState, dict]]
 def make_optimizer(config: ml_collections.ConfigDict) -> optax.GradientTransformation:
   """Adam with global-norm clipping (``config.optimizer``) and, with
   ``optimizer.weight_decay > 0``, decoupled weight decay (AdamW) on the matrices
-  (embedding tables, kernels), not on biases, vectors or scalars."""
+  (embedding tables, kernels), not on biases, vectors or scalars. With
+  ``optimizer.trainable`` (top-level parameter names, e.g. ``("user_prior",)``)
+  only those parameters learn; the others' updates are 0."""
   opt = config.optimizer
   decay = opt.get("weight_decay", 0.0)  # .get: config.json of runs older than the field
   adam = (optax.adamw(opt.learning_rate, weight_decay=decay,
                       mask=lambda params: jax.tree.map(lambda x: jnp.ndim(x) > 1, params))
           if decay else optax.adam(opt.learning_rate))
-  return optax.chain(optax.clip_by_global_norm(opt.grad_clip), adam)
+  chain = optax.chain(optax.clip_by_global_norm(opt.grad_clip), adam)
+  trainable = tuple(opt.get("trainable", ()))
+  if not trainable:
+    return chain
+
+  def labels(params):
+    missing = sorted(set(trainable) - set(params))
+    if missing:
+      raise ValueError(f"config.optimizer.trainable names {missing}, not parameters of "
+                       f"the model (top-level: {sorted(params)})")
+    return {name: jax.tree.map(lambda _, name=name: name in trainable, tree)
+            for name, tree in params.items()}
+  return optax.multi_transform({True: chain, False: optax.set_to_zero()}, labels)
 
 
 def _meta_step(config: ml_collections.ConfigDict, model: models.RecModel) -> StepFn:

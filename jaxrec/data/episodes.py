@@ -423,6 +423,36 @@ def truncate_support(episodes: Episodes, k: int, *, seed: int) -> Episodes:
   return truncated.select(keep)
 
 
+def subsample_support(episodes: Episodes, sizes: Sequence[int], *, seed: Any
+                      ) -> Episodes:
+  """Each episode's support cut to a size drawn from ``sizes``: k-shot training.
+
+  Episode ``e`` draws ``k_e`` uniformly from ``sizes`` and keeps
+  ``min(k_e, #positives)`` random support positives (and ``k_e *
+  episodes.negatives`` random sampled negatives); ``k_e = 0`` leaves an empty
+  support (the model's prior alone). Every episode is kept, the query sets are
+  unchanged and entry order within an episode is kept. Deterministic in ``seed``.
+
+  Raises:
+    ValueError: ``sizes`` empty or holding a negative size.
+  """
+  sizes = np.asarray(sizes, np.int64)
+  if sizes.size == 0 or (sizes < 0).any():
+    raise ValueError(f"support sizes must be a non-empty list of sizes >= 0, got "
+                     f"{sizes.tolist()}")
+  rng = np.random.default_rng(seed)
+  k = rng.choice(sizes, len(episodes))
+  entry_episode = np.repeat(np.arange(len(episodes)), episodes.support_sizes)
+  negative = episodes.support_negative
+  ranks = rank_within_user(2 * entry_episode + negative, rng.random(len(entry_episode)))
+  limit = k[entry_episode] * np.where(negative, episodes.negatives, 1)
+  kept = np.flatnonzero(ranks < limit)
+  return dataclasses.replace(
+      episodes, support_item=episodes.support_item[kept],
+      support_y=episodes.support_y[kept],
+      support_offsets=_offsets(entry_episode[kept], len(episodes)))
+
+
 def _size_stats(prefix: str, sizes: np.ndarray) -> dict[str, float]:
   if sizes.size == 0:
     return {f"{prefix}_{s}": 0.0 for s in ("min", "median", "mean", "max")}

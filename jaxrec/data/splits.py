@@ -317,7 +317,40 @@ def _id_field(ids: np.ndarray, size: int) -> np.ndarray:
 FeatureTable = dict[str, np.ndarray]
 
 
-def build_tables(interactions: Interactions, split: ColdStartSplit
+def friends_field(interactions: Interactions, split: ColdStartSplit
+                  ) -> tuple[np.ndarray, np.ndarray]:
+  """Every user's training friends as a multi-hot field over the ``user_id`` codes.
+
+  ``friends[u, :n_u]`` are the ``user_id`` codes (``1 +`` rank among the training
+  users) of ``u``'s friends who are training users, sorted; the rest is padding
+  (id 0, mask 0). Held-out friends are left out, so nothing propagates through a
+  held-out user; every user (held-out ones too) gets their row.
+
+  Returns:
+    ``(friends int32[U, m], friends_mask float32[U, m])`` with ``m = max(1, max_u n_u)``.
+
+  Raises:
+    ValueError: the dataset has no friend graph.
+  """
+  if interactions.friend_offsets is None:
+    raise ValueError(f"{interactions.name}: config.data.friends needs a friend graph "
+                     "(e.g. Last.fm's user_friends.dat); this dataset has none")
+  codes = _id_field(split.train_users, interactions.num_users)
+  offsets, ids = interactions.friend_offsets, interactions.friend_ids
+  owner = np.repeat(np.arange(interactions.num_users), np.diff(offsets))
+  keep = codes[ids] > 0
+  owner, friend = owner[keep], codes[ids[keep]]
+  counts = np.bincount(owner, minlength=interactions.num_users)
+  width = max(1, int(counts.max(initial=0)))
+  slot = np.arange(len(owner)) - np.repeat(np.cumsum(counts) - counts, counts)
+  table = np.zeros((interactions.num_users, width), np.int32)
+  mask = np.zeros((interactions.num_users, width), np.float32)
+  table[owner, slot], mask[owner, slot] = friend, 1.0
+  return table, mask
+
+
+def build_tables(interactions: Interactions, split: ColdStartSplit, *,
+                 friends: bool = False
                  ) -> tuple[FeatureTable, FeatureTable, dict[str, int]]:
   """Feature tables and vocabulary sizes for models.
 
@@ -329,22 +362,25 @@ def build_tables(interactions: Interactions, split: ColdStartSplit
   excluded users); ``item_table`` (``[I]``-indexed) the item features plus
   ``"item_id"`` built the same way from the train items. ``vocab_sizes`` merges
   both vocabularies with ``user_id: #train_users + 1`` and
-  ``item_id: #train_items + 1``.
+  ``item_id: #train_items + 1``. With ``friends``, ``user_table`` also holds the
+  multi-hot ``"friends"`` field of :func:`friends_field` (vocabulary
+  ``#train_users + 1``, the ``user_id`` codes).
 
   Returns:
     ``(user_table, item_table, vocab_sizes)``.
 
   Raises:
-    ValueError: when a field name occurs in both tables, or a feature is already
-      named ``"user_id"`` / ``"item_id"``.
+    ValueError: when a field name occurs in both tables, a feature is already
+      named ``"user_id"`` / ``"item_id"`` (or ``"friends"`` with ``friends``), or
+      ``friends`` for a dataset without a friend graph.
   """
   interactions = tags.with_item_tags(interactions, split.train_users)
   user_table = {k: np.array(v) for k, v in interactions.user_features.items()}
   item_table = {k: np.array(v) for k, v in interactions.item_features.items()}
-  for key in ("user_id", "item_id"):
+  for key in ("user_id", "item_id") + (("friends",) if friends else ()):
     if key in user_table or key in item_table:
       raise ValueError(f"{interactions.name}: feature field '{key}' is reserved for "
-                       "the training-id field")
+                       "a field built from the split")
   clash = sorted(set(user_table) & set(item_table))
   if clash:
     raise ValueError(f"{interactions.name}: field names {clash} occur both as user "
@@ -354,5 +390,8 @@ def build_tables(interactions: Interactions, split: ColdStartSplit
   vocab_sizes = {**interactions.user_vocab_sizes, **interactions.item_vocab_sizes,
                  "user_id": len(split.train_users) + 1,
                  "item_id": len(split.train_items) + 1}
+  if friends:
+    user_table["friends"], user_table["friends_mask"] = friends_field(interactions, split)
+    vocab_sizes["friends"] = len(split.train_users) + 1
   return user_table, item_table, vocab_sizes
 

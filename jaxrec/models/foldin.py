@@ -29,7 +29,21 @@ catalogue's training items ``c`` (the support items' own 0-terms are kept: with
 ``w`` small against 1 that is the usual approximation). With ``set_prior`` the
 prior mean also reads the support set (an encoder over it):
 ``φ⁰ = φ⁰_θ + (1/n) Σ_j (A[j] + (r_j − μ − b_j) B[j])`` with learned item tables
-``A``, ``B`` (zero-initialised, so training starts from the plain prior). The solve
+``A``, ``B`` (zero-initialised, so training starts from the plain prior). With
+``user_fields`` the prior mean also reads what is known of the user before any
+rating: ``φ⁰ = φ⁰_θ + Σ_f E_f[x_{u,f}]``, one learned ``rank + 1``-wide table per
+user field (zero-initialised; multi-hot fields mean-pooled). With the
+``"friends"`` field (:func:`jaxrec.data.splits.friends_field`, the training
+friends) that is the mean of learned vectors of the user's training friends; with
+ML-100K's profile fields, a vector per age, gender, occupation and zip. For
+implicit feedback the unobserved items' target becomes a mix of 0 and the scores
+of ``m = Σ_f E_f[x_{u,f}]``: the normal equations gain ``ρ(n) w Σ_c x_c x_cᵀ m``,
+``ρ(n) = σ(a + b log(1 + n))`` with learned ``(a, b)`` (``prior_pull``,
+initialised at ``user_pull``). At ``n = 0`` and ``ρ → 1`` the fold-in is ``m``
+itself (a new user who has rated nothing is not a user who dislikes everything);
+as ``n`` grows, ``ρ → 0`` (for ``b < 0``) and the user's own data takes over. At 0
+ratings the model recommends from this prior; with ratings the solve adapts from
+it. The solve
 is differentiable in every item-side and prior parameter, so the outer loop of
 :mod:`jaxrec.meta` learns item vectors, prior and shrinkage for the
 post-adaptation query loss. A tuned MF fold-in is a point of this family
@@ -50,7 +64,7 @@ import numpy as np
 from jaxrec.models.base import RecModel, build_model
 from jaxrec.models.losses import check_part
 from jaxrec.models.features import FieldSpec, select_fields
-from jaxrec.models.layers import ItemEncoder
+from jaxrec.models.layers import FieldEmbedding, ItemEncoder
 
 
 class UserPart(nn.Module):
@@ -73,7 +87,9 @@ class FoldIn(nn.Module):
   Parameters: ``global_bias`` (μ), ``item`` (field embeddings and text
   projection, ``rank + 1`` wide), ``user`` (φ⁰), ``log_scale`` and
   ``size_slope`` (``[rank + 1]``, the shrinkage) and, with ``set_prior``,
-  ``rated`` and ``residual`` (``A``, ``B``: ``[item vocabulary, rank + 1]``).
+  ``rated`` and ``residual`` (``A``, ``B``: ``[item vocabulary, rank + 1]``)
+  and, with ``user_specs``, ``user_prior/<field>`` (``E_f``: ``[vocabulary,
+  rank + 1]``) and, also implicit, ``prior_pull`` (``[a, b]``).
   """
 
   item_specs: tuple[FieldSpec, ...]
@@ -83,6 +99,8 @@ class FoldIn(nn.Module):
   init_bias: float
   init_shrinkage: float
   unobserved_weight: float = 0.0
+  user_specs: tuple[FieldSpec, ...] = ()
+  user_pull: tuple[float, float] = (3.0, -1.5)
 
   def setup(self) -> None:
     width = self.rank + 1
@@ -100,6 +118,11 @@ class FoldIn(nn.Module):
       vocab = next(s.vocab_size for s in self.item_specs if s.name == "item_id")
       self.rated = self.param("rated", nn.initializers.zeros_init(), (vocab, width))
       self.residual = self.param("residual", nn.initializers.zeros_init(), (vocab, width))
+    if self.user_specs:
+      self.user_prior = FieldEmbedding(self.user_specs, width, nn.initializers.zeros_init())
+      if self.unobserved_weight:
+        self.prior_pull = self.param(
+            "prior_pull", lambda _, shape: jnp.asarray(self.user_pull, jnp.float32), (2,))
 
   def item_side(self, item_feats: Mapping[str, jax.Array]) -> tuple[jax.Array, jax.Array]:
     """``(q float32[S, rank], b float32[S])`` of ``[S]`` items' rows."""
@@ -109,7 +132,8 @@ class FoldIn(nn.Module):
   def __call__(self, user_feats: Mapping[str, jax.Array],
                item_feats: Mapping[str, jax.Array]) -> jax.Array:
     """``r̂ float32[S] = μ + b_i + b_u + q_i · p_u`` with ``(p_u, b_u)`` = ``user``."""
-    del user_feats  # the user is its (adapted) user part
+    if self.user_specs and self.is_initializing():
+      self.user_prior(user_feats)  # creates the tables; the prior enters through solve
     q, b = self.item_side(item_feats)
     phi = self.user()
     return self.global_bias + b + phi[-1] + q @ phi[:-1]
@@ -122,13 +146,16 @@ class FoldIn(nn.Module):
 
     Returns ``{"user": {"factors": float32[rank], "bias": float32[]}}``.
     """
-    del user_feats
     q, b = self.item_side(item_feats)
     x = jnp.concatenate([q, jnp.ones_like(b)[:, None]], axis=-1)
     t = jnp.where(mask > 0, y - self.global_bias - b, 0.0)
     n = jnp.sum(mask)
     lam = jnp.exp(self.log_scale + self.size_slope * jnp.log1p(n))
     prior = self.user()
+    known_user = jnp.zeros_like(prior)
+    if self.user_specs:
+      known_user = sum(self.user_prior(user_feats))
+      prior = prior + known_user
     if self.set_prior:
       ids = item_feats["item_id"]
       encoded = self.rated[ids] + t[:, None] * self.residual[ids]
@@ -140,8 +167,12 @@ class FoldIn(nn.Module):
       known = training_items(catalogue)
       xc = jnp.concatenate([qc, jnp.ones_like(bc)[:, None]], axis=-1) * known[:, None]
       w = jnp.exp(self.log_unobserved)
-      gram = gram + w * xc.T @ xc
+      unobserved = w * xc.T @ xc
+      gram = gram + unobserved
       rhs = rhs - w * xc.T @ ((self.global_bias + bc) * known)
+      if self.user_specs:
+        pull = jax.nn.sigmoid(self.prior_pull[0] + self.prior_pull[1] * jnp.log1p(n))
+        rhs = rhs + pull * unobserved @ known_user
     phi = jnp.linalg.solve(gram, rhs)
     return {"user": {"factors": phi[:-1], "bias": phi[-1]}}
 
@@ -181,18 +212,22 @@ def catalogue_softmax(predict: Callable[[Any, jax.Array, jax.Array], jax.Array],
 
 def foldin(user_table: Mapping[str, np.ndarray], item_table: Mapping[str, np.ndarray],
            vocab_sizes: Mapping[str, int], *, rank: int = 8,
-           item_fields: Sequence[str] | None = None, use_ids: bool = True,
+           item_fields: Sequence[str] | None = None, user_fields: Sequence[str] = (),
+           use_ids: bool = True,
            use_side: bool = True, use_text: bool = False, set_prior: bool = False,
            init_bias: float = 0.0, init_shrinkage: float = 3.0,
-           unobserved_weight: float = 0.0, loss: str = "mse") -> RecModel:
+           unobserved_weight: float = 0.0, user_pull: Sequence[float] = (3.0, -1.5),
+           loss: str = "mse") -> RecModel:
   """The meta-learned fold-in model (module docstring) as a ``RecModel``.
 
   Args:
     user_table, item_table: feature tables (docs/architecture.md); the user
-      table is not read (a user is its support set).
+      table is read only for ``user_fields``.
     vocab_sizes: field -> vocabulary size for every categorical field.
     rank: ``r``, the width of ``p_u`` and ``q_i``.
     item_fields: item side fields; ``None`` = all.
+    user_fields: user fields the prior mean reads (module docstring), e.g.
+      ``("friends",)``; ``()`` = none (a user is their support set alone).
     use_ids: embed ``item_id`` (held-out items share id 0).
     use_side: embed the item side fields.
     use_text: project ``item_table["text"]`` into ``(q_i, b_i)``.
@@ -201,6 +236,9 @@ def foldin(user_table: Mapping[str, np.ndarray], item_table: Mapping[str, np.nda
     init_shrinkage: the initial ``λ`` of every coordinate.
     unobserved_weight: ``w₀``, the initial weight of the implicit-feedback
       unobserved term in ``solve`` (0: explicit ridge, no such term).
+    user_pull: ``(a, b)``, the initial ``ρ(n) = σ(a + b log(1 + n))`` with which
+      the unobserved items' target is the user-field prior's scores
+      (``user_fields`` with an unobserved weight only).
     loss: ``"mse"``, ``"bce"``, ``"bpr"`` or ``"softmax"`` (the full-catalogue
       softmax of the part's positives over the training items,
       :func:`catalogue_softmax`).
@@ -222,6 +260,8 @@ def foldin(user_table: Mapping[str, np.ndarray], item_table: Mapping[str, np.nda
     raise ValueError("foldin: set_prior reads item ids; set use_ids=True")
   item_specs = select_fields(item_table, vocab_sizes, kind="item", fields=item_fields,
                              use_ids=use_ids, use_side=use_side)
+  user_specs = (select_fields(user_table, vocab_sizes, kind="user", fields=user_fields)
+                if user_fields else ())
   if not item_specs and not use_text:
     raise ValueError("foldin: no item field selected and no text: the item side is empty")
   if unobserved_weight < 0:
@@ -230,14 +270,15 @@ def foldin(user_table: Mapping[str, np.ndarray], item_table: Mapping[str, np.nda
     raise ValueError("foldin: the unobserved term and the softmax loss range over the "
                      "training items, read from item ids; set use_ids=True")
   module = FoldIn(item_specs, rank, use_text, set_prior, init_bias, init_shrinkage,
-                  unobserved_weight)
-  config = {"rank": rank, "item_fields": [s.name for s in item_specs], "use_ids": use_ids,
+                  unobserved_weight, user_specs, tuple(float(v) for v in user_pull))
+  config = {"rank": rank, "item_fields": [s.name for s in item_specs],
+            "user_fields": [s.name for s in user_specs], "use_ids": use_ids,
             "use_side": use_side, "use_text": use_text, "set_prior": set_prior,
             "init_bias": init_bias, "init_shrinkage": init_shrinkage,
-            "unobserved_weight": unobserved_weight}
+            "unobserved_weight": unobserved_weight, "user_pull": list(user_pull)}
   user_part = lambda path: path[0] == "user"  # noqa: E731
   model = build_model(name="foldin", config=config, module=module, user_table=user_table,
-                      user_specs=(), item_table=item_table, item_specs=item_specs,
+                      user_specs=user_specs, item_table=item_table, item_specs=item_specs,
                       use_text=use_text, loss="mse" if loss == "softmax" else loss,
                       adapts=user_part, head=user_part)
   if loss != "softmax":
@@ -249,7 +290,8 @@ def foldin(user_table: Mapping[str, np.ndarray], item_table: Mapping[str, np.nda
 
 def warm_start(params: dict, item_id: np.ndarray, mu: float, item_factors: np.ndarray,
                item_bias: np.ndarray, foldin_reg: float, bias_reg: float,
-               unobserved_weight: float | None = None) -> dict:
+               unobserved_weight: float | None = None, user_id: np.ndarray | None = None,
+               user_vectors: np.ndarray | None = None) -> dict:
   """``params`` set so that the model *is* a fitted MF with ridge fold-in.
 
   The ``item_id`` embedding row of item ``i`` becomes ``[q_i, b_i]`` (items with
@@ -259,7 +301,11 @@ def warm_start(params: dict, item_id: np.ndarray, mu: float, item_factors: np.nd
   (``size_slope = 0``) and the set encoder 0; the implicit unobserved weight
   becomes ``unobserved_weight`` when given, else keeps its value. ``solve`` then
   gives exactly MF's fold-in (for explicit data), so meta-training starts from the
-  tuned baseline (and early stopping can keep it).
+  tuned baseline (and early stopping can keep it). The ``user_prior`` tables
+  become 0, except ``"friends"`` when ``user_vectors`` are given: training user
+  ``v``'s row becomes ``user_vectors[v]``, so that the prior mean is the mean of a
+  user's training friends' vectors (at 0 ratings, with ``ρ(0) → 1``, their fold-in);
+  ``prior_pull`` keeps its value.
 
   Args:
     params: a ``foldin`` model's parameters (``use_ids=True``).
@@ -269,13 +315,19 @@ def warm_start(params: dict, item_id: np.ndarray, mu: float, item_factors: np.nd
     bias_reg: the fold-in ridge penalty on the user bias, ``> 0``.
     unobserved_weight: the implicit unobserved weight ``w > 0`` (models built
       with ``unobserved_weight > 0`` only), or None.
+    user_id: ``int32[U]``, the user table's ``"user_id"`` field (with
+      ``user_vectors``).
+    user_vectors: ``float[U, rank + 1]``, each user's ``[p_u, b_u]`` in the fit,
+      or None (the friends table stays 0).
 
   Returns:
     The new parameter pytree (same structure and dtypes).
 
   Raises:
-    ValueError: ``params`` has no ``item_id`` table, the MF rank differs, or
-      ``unobserved_weight`` is given to a model without the unobserved term.
+    ValueError: ``params`` has no ``item_id`` table, the MF rank differs,
+      ``unobserved_weight`` is given to a model without the unobserved term, or
+      ``user_vectors`` to a model without the friends field (or without
+      ``user_id``).
   """
   embed = params["item"]["embed"]
   if "item_id" not in embed:
@@ -302,4 +354,26 @@ def warm_start(params: dict, item_id: np.ndarray, mu: float, item_factors: np.nd
   out["log_scale"] = jnp.asarray(
       np.append(np.full(table.shape[1] - 1, np.log(foldin_reg)), np.log(bias_reg)),
       params["log_scale"].dtype)
+  if "prior_pull" in params:
+    out["prior_pull"] = params["prior_pull"]
+  if user_vectors is not None:
+    out["user_prior"] = {**out["user_prior"],
+                         "friends": _friend_rows(params, user_id, user_vectors)}
   return out
+
+
+def _friend_rows(params: dict, user_id: np.ndarray | None, user_vectors: np.ndarray
+                 ) -> jax.Array:
+  """The warm ``user_prior/friends`` table of :func:`warm_start`: ``user_vectors[v]``
+  at row ``user_id[v]`` of every training user ``v``, 0 elsewhere."""
+  if "friends" not in params.get("user_prior", {}) or user_id is None:
+    raise ValueError("foldin.warm_start: user_vectors given but the model has no "
+                     "'friends' user field (user_fields=('friends',)) or no user_id")
+  shape = params["user_prior"]["friends"].shape
+  if user_vectors.shape[1] != shape[1]:
+    raise ValueError(f"foldin.warm_start: user_vectors are {user_vectors.shape[1]} wide, "
+                     f"the friends table {shape[1]}")
+  table = np.zeros(shape, np.float32)
+  train = user_id > 0
+  table[user_id[train]] = user_vectors[train]
+  return jnp.asarray(table)

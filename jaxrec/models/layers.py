@@ -37,13 +37,13 @@ class FieldEmbedding(nn.Module):
 
   specs: tuple[FieldSpec, ...]
   embed_dim: int
+  embedding_init: nn.initializers.Initializer = nn.initializers.normal(stddev=0.1)
 
   @nn.compact
   def __call__(self, feats: Mapping[str, jax.Array]) -> list[jax.Array]:
     out = []
     for spec in self.specs:
-      table = self.param(spec.name, nn.initializers.normal(stddev=0.1),
-                         (spec.vocab_size, self.embed_dim))
+      table = self.param(spec.name, self.embedding_init, (spec.vocab_size, self.embed_dim))
       if spec.multi_hot:
         out.append(pooled_embedding(table, feats[spec.name],
                                     feats[spec.name + MASK_SUFFIX]))
