@@ -18,7 +18,6 @@ from jaxrec.serving.records import Explanation
 from jaxrec.serving.records import Recommendation
 from jaxrec.serving.records import Recommender
 from jaxrec.serving.records import Server
-from jaxrec.serving.server import FEATURE_CACHE_SIZE
 from jaxrec.serving.server import MIN_BUCKET
 from jaxrec.serving.server import load_recommender
 from jaxrec.serving.server import recommend
@@ -31,7 +30,7 @@ from jaxrec.serving.signals import MIN_FRIENDS
 
 __all__ = [
     "Bundle", "DESCRIPTION_ITEMS", "DESCRIPTION_WEIGHT", "Driver", "Explanation",
-    "FEATURE_CACHE_SIZE", "FRIENDS_WEIGHT", "MAX_DRIVERS", "MIN_BUCKET", "MIN_FRIENDS",
+    "FRIENDS_WEIGHT", "MAX_DRIVERS", "MIN_BUCKET", "MIN_FRIENDS",
     "Recommendation", "Recommender", "Server", "format_table", "load_recommender",
     "read_ratings", "recommend", "recommend_batch", "support_bucket",
 ]

@@ -56,11 +56,17 @@ def recommender(run_dir):
   return rec_lib.load_recommender(run_dir[0])
 
 
+def new_user(recommender):
+  """The all-unknown feature row of a new user, as serving builds it."""
+  rows = server.new_user_rows(recommender.bundle.user_table, [()])
+  return {field: jnp.asarray(v[0]) for field, v in rows.items()}
+
+
 def reference_scores(recommender, ratings):
   """Every item's score after adapting on the unpadded support, rated ones -inf."""
   items = np.asarray([recommender.index[str(i)] for i, _ in ratings], np.int32)
   y = np.asarray([r for _, r in ratings], np.float32)
-  user = jnp.int32(recommender.bundle.num_users)
+  user = new_user(recommender)
   support = {"user": user, "item": items, "y": y, "mask": np.ones_like(y)}
   phi = meta.adapt(recommender.model.loss, recommender.params, support,
                    recommender.inner_lr, recommender.num_steps,
@@ -256,14 +262,13 @@ def test_batch_errors_name_the_user(recommender):
 def test_user_features(recommender):
   features = {"gender": 2, "age": 3}
   recs = rec_lib.recommend(recommender, RATINGS, k=K, user_features=features)
-  # The same as adapting a model whose new-user row holds those features.
-  table = server.new_user_table(recommender.bundle.user_table,
-                                (("age", (3,)), ("gender", (2,))))
-  assert table["gender"][-1] == 2 and table["age"][-1] == 3 and table["zip"][-1] == 0
-  model = train.model_of(recommender.config, dataclasses.replace(
-      recommender.bundle, user_table=table))
+  # The same as adapting the model with that feature row as the user.
+  row = server.new_user_rows(recommender.bundle.user_table,
+                             [(("age", (3,)), ("gender", (2,)))])
+  assert row["gender"][0] == 2 and row["age"][0] == 3 and row["zip"][0] == 0
+  user = {field: jnp.asarray(v[0]) for field, v in row.items()}
+  model = recommender.model
   items = np.asarray([recommender.index[str(i)] for i, _ in RATINGS], np.int32)
-  user = jnp.int32(recommender.bundle.num_users)
   y = np.asarray([r for _, r in RATINGS], np.float32)
   phi = meta.adapt(model.loss, recommender.params,
                    {"user": user, "item": items, "y": y, "mask": np.ones_like(y)},
@@ -273,6 +278,10 @@ def test_user_features(recommender):
   np.testing.assert_allclose(
       [r.score for r in recs],
       scores[[recommender.index[str(r.item_id)] for r in recs]], rtol=1e-5)
+  # a runtime input: another feature row compiles nothing new
+  before = recommender.server._cache_size()  # pylint: disable=protected-access
+  rec_lib.recommend(recommender, RATINGS, k=K, user_features={"gender": 1, "age": 5})
+  assert recommender.server._cache_size() == before  # pylint: disable=protected-access
   default = rec_lib.recommend(recommender, RATINGS, k=K)
   assert [r.score for r in recs] != [r.score for r in default]
 

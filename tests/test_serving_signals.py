@@ -15,6 +15,7 @@ from jaxrec.serving import explain
 from jaxrec.serving import signals as signals_lib
 from jaxrec.text import testing
 from tests.test_foldin import warm_lastfm_config
+from tests.test_recommend import new_user
 
 
 @pytest.fixture(scope="module")
@@ -165,7 +166,7 @@ def test_signals_are_support_rows_of_the_adapter(run):
   extra = signals_lib.signals(recommender, split.train_items[:3].astype(np.int32),
                               signals_lib.check_friends(recommender, raw), None)
   items = np.concatenate([split.train_items[:3], extra.items]).astype(np.int32)
-  support = {"user": np.int32(recommender.bundle.num_users), "item": items,
+  support = {"user": new_user(recommender), "item": items,
              "y": np.ones(len(items), np.float32),
              "mask": np.concatenate([np.ones(3, np.float32), extra.weights])}
   adapter = adapters.make_adapter("solve", recommender.model, recommender.model.adapt_mask)
@@ -175,7 +176,7 @@ def test_signals_are_support_rows_of_the_adapter(run):
   scores[split.train_items[:3]] = -np.inf
   np.testing.assert_array_equal([recommender.index[str(r.item_id)] for r in recs],
                                 np.argsort(-scores, kind="stable")[:10])
-  server = recommender.servers(())
+  server = recommender.server
   before = server._cache_size()  # pylint: disable=protected-access
   with warnings.catch_warnings():
     warnings.simplefilter("error")

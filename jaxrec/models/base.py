@@ -11,7 +11,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxrec.models.features import FieldSpec, device_table, gather
+from jaxrec.models.features import FieldSpec, device_table, gather, user_row
 from jaxrec.models.losses import check_part, get_loss
 
 Params = Any  # a nested dict of arrays
@@ -71,7 +71,8 @@ class RecModel:
     init: ``init(rng) -> params``, a nested dict of arrays.
     predict: ``predict(params, user int32[], items int32[S]) -> float32[S]``, the
       scores of ``S`` items for one user (logits when the loss is ``"bce"``);
-      ``jax.vmap`` it for many users.
+      ``jax.vmap`` it for many users. ``user`` (here and in a part's ``"user"``)
+      may also be the user's feature row itself (:func:`~jaxrec.models.features.user_row`).
     loss: ``loss(params, part) -> float32[]``, the configured masked loss of
       ``predict(params, part["user"], part["item"])`` against ``part["y"]`` over
       rows with ``part["mask"] = 1`` (0 for an all-zero mask); raises ValueError
@@ -138,7 +139,7 @@ def _staged_loss(module: nn.Module, loss_fn: Callable[..., jax.Array],
   """
   def prepare(params: Params, part: Part) -> Part:
     check_part(part)
-    user_x, catalogue = module.apply({"params": params}, gather(users, part["user"]),
+    user_x, catalogue = module.apply({"params": params}, user_row(users, part["user"]),
                                      items, method="features")
     return {"user_x": user_x, "item_x": catalogue[part["item"]], "catalogue": catalogue,
             "item": part["item"], "y": part["y"], "mask": part["mask"]}
@@ -217,7 +218,7 @@ def build_model(*, name: str, config: dict[str, Any], module: nn.Module,
     return module.init(rng, dummy_user, dummy_items)["params"]
 
   def predict(params: Params, user: jax.Array, item: jax.Array) -> jax.Array:
-    return module.apply({"params": params}, gather(users, user), gather(items, item))
+    return module.apply({"params": params}, user_row(users, user), gather(items, item))
 
   def plain_loss(params: Params, part: Part) -> jax.Array:
     check_part(part)
@@ -237,7 +238,7 @@ def build_model(*, name: str, config: dict[str, Any], module: nn.Module,
 
   def solve(params: Params, support: Part) -> Params:
     check_part(support)
-    update = module.apply({"params": params}, gather(users, support["user"]),
+    update = module.apply({"params": params}, user_row(users, support["user"]),
                           gather(items, support["item"]), support["y"], support["mask"],
                           items, method="solve")
     return {**params, **update}

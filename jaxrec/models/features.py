@@ -183,3 +183,11 @@ def device_table(table: Mapping[str, np.ndarray], specs: Sequence[FieldSpec],
 def gather(table: Mapping[str, jax.Array], idx: jax.Array) -> dict[str, jax.Array]:
   """Rows ``idx`` of every array in ``table``: ``[N, ...] -> idx.shape + [...]``."""
   return {k: v[idx] for k, v in table.items()}
+
+
+def user_row(users: Mapping[str, jax.Array], user: jax.Array | Mapping[str, jax.Array]
+             ) -> dict[str, jax.Array]:
+  """The user's feature row: ``gather(users, user)`` for an ``int32[]`` index, or
+  ``user`` itself when it already is a row (``{field: int32[] or int32[m], ...}``,
+  e.g. a new user's row built at serving time, a runtime input)."""
+  return dict(user) if isinstance(user, Mapping) else gather(users, user)

@@ -45,7 +45,7 @@ class Bundle:
 
   Attributes:
     dataset: the dataset's name.
-    num_users: ``U``, the run's number of users (the new-user row is ``U``).
+    num_users: ``U``, the run's number of users.
     user_table, item_table, vocab_sizes: the run's feature tables
       (``[U]``/``[I]``-indexed; ``item_table["text"]`` when the run uses text).
     item_ids: ``[I]`` raw item ids.

@@ -86,23 +86,22 @@ class Recommender:
   ``jaxrec.serving.server.load_recommender``).
 
   It holds no per-user state: requests neither read nor write anything here
-  except the compiled-function cache of ``servers`` and, on the first description,
-  the text encoder and item text vectors (not per user).
+  except, on the first description, the text encoder and item text vectors (not
+  per user).
 
   Attributes:
     config: the run's config.
     bundle: the run's serving bundle (feature tables without the new-user row,
       raw ids, titles, explanation vectors, popularity, rating range).
-    model: the run's model over the user table plus the all-unknown new-user row.
+    model: the run's model (a new user is scored from their feature row).
     params: θ, the restored meta-parameters.
     inner_lr: α, the run's inner rate (learned for Meta-SGD).
     num_steps: K, the inner steps run per request.
     adapter: how a request's ratings adapt the model (``jaxrec.scoring.make_adapter``).
     index: ``str(raw id) -> internal id``.
     item_labels: per item, the names of its categorical feature values.
-    servers: ``servers(row) -> Server`` for a user-feature row (a tuple of
-      ``(field, ids)`` pairs; ``()`` is the all-unknown row), least-recently-used
-      cached.
+    server: the jitted serving function (``jaxrec.serving.server``), compiled
+      per batch bucket, support bucket and ``k``.
   """
 
   config: ml_collections.ConfigDict
@@ -114,7 +113,7 @@ class Recommender:
   adapter: adapters.Adapter
   index: Mapping[str, int]
   item_labels: tuple[tuple[str, ...], ...]
-  servers: Callable[[tuple], Server]
+  server: Server
 
   @property
   def num_items(self) -> int:
@@ -171,8 +170,9 @@ class Recommender:
     return prepare.prepare(self.config)
 
 
-# (params, inner_lr, items int32[B, S], y float32[B, S], mask float32[B, S] (row
-#  weights), rated float32[B, S] (1: the user's own rating), k)
+# (params, inner_lr, rows {user field: [B, ...]} (the users' feature rows),
+#  items int32[B, S], y float32[B, S], mask float32[B, S] (row weights),
+#  rated float32[B, S] (1: the user's own rating), k)
 #   -> (top int32[B, k], scores float32[B, k], drivers int32[B, k, D],
 #       similarity float32[B, k, D], influence float32[B, k, D]),
 # D = jaxrec.serving.explain.MAX_DRIVERS

@@ -17,17 +17,15 @@ the support set as weighted rows (:mod:`jaxrec.serving.signals`), so a user with
 no rating at all can be served from those alone. :func:`recommend_batch` serves
 many users in one vmapped call.
 
-The new user. The user is unknown to the model: the recommender's model is
-rebuilt over the run's user table plus one extra "new user" row (index ``U``)
-whose fields are all 0, the "unknown" id of every user field (so ``user_id`` is
-the shared unknown id, exactly as for held-out users during training).
-``user_features`` (e.g. ``{"gender": 2, "age": 3}``, ids of the run's user
-vocabularies) fill that row instead; since the tables are compiled into the
-model, each distinct feature row builds and compiles its own serving function
-once (about a second), kept in a small per-recommender cache
-(:data:`FEATURE_CACHE_SIZE` rows, least recently used dropped). Otherwise a
-serving function compiles once per (batch size bucket, support length bucket,
-``k``), on its first request.
+The new user. The user is unknown to the model: their feature row
+(:func:`new_user_rows`) has every field 0, the "unknown" id of every user field
+(so ``user_id`` is the shared unknown id, exactly as for held-out users during
+training). ``user_features`` (e.g. ``{"gender": 2, "age": 3}``, ids of the run's
+user vocabularies) and, for a model whose prior reads the ``"friends"`` field,
+``friends`` fill that row. The row is a runtime input of the serving function,
+like the ratings: nothing about a user is compiled in or keys a cache. A serving
+function compiles once per (batch size bucket, support length bucket, ``k``),
+on its first request.
 
 Candidates. Every item of the catalogue except the user's rated ones, including
 the items the run held out as validation/test items (they are scored from their
@@ -40,13 +38,11 @@ the explanations leave it. φ_K is never returned, stored on the recommender, or
 written anywhere, and serving writes nothing to disk (the run directory is only
 read; the one exception is the text-vector cache of :mod:`jaxrec.text`, written
 once when a run without text vectors serves its first description: item texts,
-nothing of any user). The ratings are not kept either; only ``user_features`` rows
-(category ids, no ratings) key the compiled-function cache.
+nothing of any user). The ratings are not kept either.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import pathlib
 from collections.abc import Mapping, Sequence
@@ -72,7 +68,6 @@ from jaxrec.serving.records import Recommender
 from jaxrec.serving.records import Server
 
 MIN_BUCKET = 16          # the shortest padded support length
-FEATURE_CACHE_SIZE = 8   # compiled serving functions kept for user_features rows
 
 
 def support_bucket(n: int) -> int:
@@ -80,19 +75,26 @@ def support_bucket(n: int) -> int:
   return max(MIN_BUCKET, 1 << max(n - 1, 0).bit_length())
 
 
-def new_user_table(user_table: Mapping[str, np.ndarray],
-                   row: requests.UserRow) -> dict[str, np.ndarray]:
-  """``user_table`` (``[U]``-indexed) with one extra row ``U``: 0 everywhere, then
-  the fields of ``row`` (a multi-hot field gets its ids in order and mask 1 on
-  them). Returns new ``[U + 1]``-indexed arrays."""
-  table = {k: np.concatenate([v, np.zeros((1,) + v.shape[1:], v.dtype)])
+def new_user_rows(user_table: Mapping[str, np.ndarray],
+                  rows: Sequence[requests.UserRow]) -> dict[str, np.ndarray]:
+  """``B`` new users' feature rows: every field of ``user_table`` 0 (the unknown
+  id), then the fields of ``rows[b]`` (a multi-hot field gets its ids in order and
+  mask 1 on them, and is widened to a power of two when a row holds more ids than
+  the table's width). Returns ``{field: [B, ...]}`` arrays."""
+  width = {k: v.shape[1] for k, v in user_table.items() if v.ndim == 2}
+  for row in rows:
+    for field, ids in row:
+      if field in width and len(ids) > width[field]:
+        width[field] = width[f"{field}_mask"] = 1 << (len(ids) - 1).bit_length()
+  table = {k: np.zeros((len(rows),) + ((width[k],) if k in width else ()), v.dtype)
            for k, v in user_table.items()}
-  for field, ids in row:
-    if table[field].ndim == 1:
-      table[field][-1] = ids[0]
-    else:
-      table[field][-1, :len(ids)] = ids
-      table[f"{field}_mask"][-1, :len(ids)] = 1.0
+  for b, row in enumerate(rows):
+    for field, ids in row:
+      if table[field].ndim == 1:
+        table[field][b] = ids[0]
+      else:
+        table[field][b, :len(ids)] = ids
+        table[f"{field}_mask"][b, :len(ids)] = 1.0
   return table
 
 
@@ -100,22 +102,22 @@ def _make_server(model: models.RecModel, adapter: adapters.Adapter, num_steps: i
                  bundle: bundle_lib.Bundle) -> Server:
   """The jitted batched request (shapes in the ``Server`` alias; ``k`` static).
 
-  Per user (row ``bundle.num_users``): adapt on the support set (rows weighted by
-  ``mask``), score every item, drop the rated ones (``rated``) and take the top
-  ``k``; for each of those, the ``D`` support positions of largest influence
-  ``sim(i, j) · w_j`` (:mod:`jaxrec.serving.explain`), their similarities and
-  influences (positions that are not the user's ratings get influence −1).
+  Per user (feature row ``row``, :func:`new_user_rows`): adapt on the support set
+  (rows weighted by ``mask``), score every item, drop the rated ones (``rated``)
+  and take the top ``k``; for each of those, the ``D`` support positions of
+  largest influence ``sim(i, j) · w_j`` (:mod:`jaxrec.serving.explain`), their
+  similarities and influences (positions that are not the user's ratings get
+  influence −1).
   """
   num_items = bundle.num_items
   candidates = jnp.arange(num_items, dtype=jnp.int32)
-  user = jnp.int32(bundle.num_users)
   vectors = jnp.asarray(bundle.item_vectors)
   low, high = bundle.rating_range
 
-  def one(params, inner_lr, items, y, mask, rated, k):
-    support = {"user": user, "item": items, "y": y, "mask": mask}
+  def one(params, inner_lr, row, items, y, mask, rated, k):
+    support = {"user": row, "item": items, "y": y, "mask": mask}
     phi = adapter(params, inner_lr, num_steps, support)
-    scores = model.predict(phi, user, candidates)
+    scores = model.predict(phi, row, candidates)
     seen = jnp.zeros(num_items, bool).at[items].max(rated > 0)
     top_scores, top = lax.top_k(jnp.where(seen, -jnp.inf, scores), k)
     similarity = vectors[top] @ vectors[items].T  # [k, S]
@@ -127,9 +129,9 @@ def _make_server(model: models.RecModel, adapter: adapters.Adapter, num_steps: i
             jnp.take_along_axis(similarity, drivers, axis=1), top_influence)
 
   @functools.partial(jax.jit, static_argnames="k")
-  def serve(params, inner_lr, items, y, mask, rated, *, k):
-    return jax.vmap(functools.partial(one, k=k), in_axes=(None, None, 0, 0, 0, 0))(
-        params, inner_lr, items, y, mask, rated)
+  def serve(params, inner_lr, rows, items, y, mask, rated, *, k):
+    return jax.vmap(functools.partial(one, k=k), in_axes=(None, None, 0, 0, 0, 0, 0))(
+        params, inner_lr, rows, items, y, mask, rated)
   return serve
 
 
@@ -158,31 +160,26 @@ def load_recommender(workdir: str | pathlib.Path, *,
                                     else num_steps)
   bundle = bundle_lib.read_bundle(workdir)
 
-  def build(row: requests.UserRow) -> tuple[models.RecModel, adapters.Adapter, Server]:
-    model = train_lib.model_of(config, dataclasses.replace(
-        bundle, user_table=new_user_table(bundle.user_table, row)))
-    adapter = scoring.make_adapter(config, model)
-    return model, adapter, _make_server(model, adapter, steps, bundle)
-
-  state = run_lib.restore_best(workdir, config, train_lib.model_of(config, bundle))
-  model, adapter, default = build(())
-  cached = functools.lru_cache(maxsize=FEATURE_CACHE_SIZE)(lambda row: build(row)[2])
+  model = train_lib.model_of(config, bundle)
+  state = run_lib.restore_best(workdir, config, model)
+  adapter = scoring.make_adapter(config, model)
   return Recommender(
       config=config, bundle=bundle, model=model, params=state.params,
       inner_lr=scoring.inner_rate(config, state), num_steps=steps, adapter=adapter,
       index={str(raw): i for i, raw in enumerate(bundle.item_ids.tolist())},
       item_labels=explain_lib.item_labels(bundle.item_table, bundle.vocab_names,
                                           bundle.num_items),
-      servers=lambda row: default if not row else cached(row))
+      server=_make_server(model, adapter, steps, bundle))
 
 
 def _serve(recommender: Recommender, supports: Sequence[tuple[np.ndarray, np.ndarray]],
-           k: int, explain: bool, row: requests.UserRow,
+           k: int, explain: bool, user_rows: Sequence[requests.UserRow],
            extra: Sequence[signals_lib.Signals] | None = None
            ) -> list[list[Recommendation]]:
   """Pads each checked support (the ratings, then the pseudo rows of ``extra``) to
-  ``[B', S]`` (both powers of two, ``S`` per :func:`support_bucket`), runs the
-  serving function once and builds the lists."""
+  ``[B', S]`` (both powers of two, ``S`` per :func:`support_bucket`) and the
+  users' feature rows to ``B'``, runs the serving function once and builds the
+  lists."""
   extra = extra or [None] * len(supports)
   high = recommender.rating_range[1]
   rows = []
@@ -199,9 +196,10 @@ def _serve(recommender: Recommender, supports: Sequence[tuple[np.ndarray, np.nda
   for b, (ids, values, weights, own) in enumerate(rows):
     items[b, :len(ids)], y[b, :len(ids)], mask[b, :len(ids)] = ids, values, weights
     rated[b, :own] = 1.0
-  server = recommender.servers(row)
-  top, scores, drivers, similarity, influence = jax.device_get(
-      server(recommender.params, recommender.inner_lr, items, y, mask, rated, k=k))
+  users = new_user_rows(recommender.bundle.user_table,
+                        list(user_rows) + [()] * (batch - len(user_rows)))
+  top, scores, drivers, similarity, influence = jax.device_get(recommender.server(
+      recommender.params, recommender.inner_lr, users, items, y, mask, rated, k=k))
   results = []
   for b, ((ids, values), more) in enumerate(zip(supports, extra)):
     results.append([Recommendation(
@@ -226,8 +224,10 @@ def recommend(recommender: Recommender, ratings: Sequence[tuple[Any, float]] = (
   new-user row or the ``user_features`` row), scores every item of the catalogue
   but the rated ones and keeps the ``k`` highest scores. ``friends`` and
   ``description`` add weighted rows to the support set
-  (:mod:`jaxrec.serving.signals`); they are runtime inputs, so they compile
-  nothing new. The adapted weights never leave the call.
+  (:mod:`jaxrec.serving.signals`); a model whose prior reads the training friends
+  (``user_fields`` with ``"friends"``) also gets them in the user's row. All are
+  runtime inputs, so they compile nothing new. The adapted weights never leave
+  the call.
 
   Args:
     recommender: from :func:`load_recommender`.
@@ -239,7 +239,7 @@ def recommend(recommender: Recommender, ratings: Sequence[tuple[Any, float]] = (
       recommendation.
     user_features: optional ``{user field: id}`` (a sequence of ids for a
       multi-hot field) of the run's user vocabularies, e.g.
-      ``{"gender": 2, "age": 3}``; the first request per distinct row compiles.
+      ``{"gender": 2, "age": 3}``.
     friends: optional raw user ids of the user's friends (a dataset with a friend
       graph, e.g. Last.fm); only the run's training users count.
     description: optional sentence about the user's taste, e.g. "melancholic
@@ -262,7 +262,13 @@ def recommend(recommender: Recommender, ratings: Sequence[tuple[Any, float]] = (
   users = (signals_lib.check_friends(recommender, friends) if friends is not None
            else np.zeros(0, np.int64))
   extra = signals_lib.signals(recommender, support[0], users, description)
-  return _serve(recommender, [support], k, explain, row, [extra])[0]
+  if len(users) and "friends" in recommender.model.config.get("user_fields", ()):
+    if "friends" in dict(row):
+      raise ValueError("friends are given twice (friends= and user_features['friends']); "
+                       "give friends=[raw user ids] only")
+    codes = recommender.bundle.user_table["user_id"][users]
+    row = tuple(sorted(row + (("friends", tuple(codes[codes > 0].tolist())),)))
+  return _serve(recommender, [support], k, explain, [row], [extra])[0]
 
 
 def recommend_batch(recommender: Recommender,
@@ -293,4 +299,4 @@ def recommend_batch(recommender: Recommender,
   supports = [requests.check_ratings(recommender, r, f"list_of_ratings[{b}]")
               for b, r in enumerate(list_of_ratings)]
   requests.check_k(recommender, k, max(len(items) for items, _ in supports))
-  return _serve(recommender, supports, k, explain, ())
+  return _serve(recommender, supports, k, explain, [()] * len(supports))
