@@ -11,12 +11,15 @@ import optax
 import pytest
 
 from jaxrec import prepare
+from jaxrec import recommend as rec_lib
 from jaxrec import train
 from jaxrec import train_step
 from jaxrec.data import episodes as episodes_lib
 from jaxrec.data import graph
 from jaxrec.data import splits
-from tests.test_foldin import lastfm_foldin_config
+from jaxrec.serving import server
+from jaxrec.serving import signals as signals_lib
+from tests.test_foldin import lastfm_foldin_config, warm_lastfm_config
 
 
 def friends_config(**kwargs):
@@ -182,3 +185,52 @@ def test_only_the_trainable_parameters_learn():
   config.optimizer.trainable = ("user_priors",)
   with pytest.raises(ValueError, match=r"trainable names \['user_priors'\]"):
     train_step.make_optimizer(config).init(params)
+
+
+@pytest.fixture(scope="module")
+def friends_run(tmp_path_factory):
+  """A warm-started friends-prior run on a synthetic Last.fm (one short epoch)."""
+  config = warm_lastfm_config(num_users=200, num_artists=150, rank=8)
+  config.data.friends = True
+  config.model.kwargs = {**config.model.kwargs, "user_fields": ("friends",)}
+  workdir = tmp_path_factory.mktemp("friends") / "run"
+  train.train(config, workdir, progress=False)
+  return rec_lib.load_recommender(workdir), prepare.prepare(config)
+
+
+def test_serving_puts_the_friends_in_the_users_row(friends_run):
+  """``recommend(friends=...)`` of a friends-prior model is the solve from the row
+  holding the training friends (plus the friends' rows), and a new set of
+  friends compiles nothing."""
+  recommender, prepared = friends_run
+  inter, split = prepared.interactions, prepared.split
+  user = next(u for u in split.test_users
+              if len(graph.friends_of(inter, int(u), among=split.train_users)) >= 3)
+  friends = graph.friends_of(inter, int(user), among=split.train_users)
+  raw = inter.user_ids[friends].tolist()
+  recs = rec_lib.recommend(recommender, [], friends=raw, k=10, explain=False)
+  codes = tuple(prepared.user_table["user_id"][friends].tolist())
+  row = {f: jnp.asarray(v[0]) for f, v in server.new_user_rows(
+      recommender.bundle.user_table, [(("friends", codes),)]).items()}
+  extra = signals_lib.signals(recommender, np.zeros(0, np.int32), friends, None)
+  support = {"user": row, "item": jnp.asarray(extra.items), "y": jnp.ones(len(extra.items)),
+             "mask": jnp.asarray(extra.weights)}
+  phi = recommender.adapter(recommender.params, recommender.inner_lr, 0, support)
+  scores = np.asarray(recommender.model.predict(phi, row, jnp.arange(recommender.num_items)))
+  np.testing.assert_allclose([r.score for r in recs],
+                             np.sort(scores)[::-1][:10], rtol=1e-4, atol=1e-6)
+  alone = rec_lib.recommend(recommender, [], friends=raw[:1], k=10, explain=False)
+  assert [r.item_id for r in alone] != [r.item_id for r in recs]
+  # another user's friends, padded to the same support length: no new compilation
+  bucket = rec_lib.support_bucket(len(extra.items))
+  other = next(f for f in (graph.friends_of(inter, int(u), among=split.train_users)
+                           for u in split.test_users if u != user)
+               if len(f) and not np.array_equal(f, friends) and rec_lib.support_bucket(len(
+                   signals_lib.signals(recommender, np.zeros(0, np.int32), f, None).items))
+               == bucket)
+  before = recommender.server._cache_size()  # pylint: disable=protected-access
+  rec_lib.recommend(recommender, [], friends=inter.user_ids[other].tolist(), k=10,
+                    explain=False)
+  assert recommender.server._cache_size() == before  # pylint: disable=protected-access
+  with pytest.raises(ValueError, match="friends are given twice"):
+    rec_lib.recommend(recommender, [], friends=raw, user_features={"friends": [1]}, k=10)

@@ -18,18 +18,22 @@ def evaluated(tmp_path_factory):
   config = warm_lastfm_config(num_users=300, num_artists=150, rank=8)
   config.data.synthetic = {**config.data.synthetic, "artists_per_user": (12, 40)}
   config.data.min_ratings = 1
-  workdir = tmp_path_factory.mktemp("runs") / "seed_0"
-  train.train(config, workdir, progress=False)
+  root = tmp_path_factory.mktemp("runs")
+  train.train(config, root / "seed_0", progress=False)
+  config.data.friends = True
+  config.model.kwargs = {**config.model.kwargs, "user_fields": ("friends",)}
+  train.train(config, root / "friends" / "seed_0", progress=False)
   prepared = prepare.prepare(config)
   baselines = zero_ratings.evaluate_seed(prepared.interactions, prepared.split, seed=0)
-  return zero_ratings_run.evaluate_seed(workdir, 0), {"seeds": {"0": baselines}}
+  return (zero_ratings_run.evaluate_seed(root / "seed_0", 0, root / "friends" / "seed_0"),
+          {"seeds": {"0": baselines}})
 
 
 def test_curves_cover_every_k_and_the_baselines_users(evaluated):
   run, baselines = evaluated
   users = len(baselines["seeds"]["0"]["per_user"]["popularity"][0]["ndcg@10"])
   assert run["users"]["test"] == users >= 10
-  for method in zero_ratings_run.METHODS:
+  for method in zero_ratings_run.METHODS + zero_ratings_run.PRIOR_METHODS:
     assert sorted(run["per_user"][method]) == list(zero_ratings.K_SHOTS)
     for k in zero_ratings.K_SHOTS:
       assert len(run["per_user"][method][k]["ndcg@10"]) == users
@@ -54,6 +58,16 @@ def test_friends_lift_the_run_at_zero_ratings_on_planted_tastes(evaluated):
   with_friends = np.nanmean(run["per_user"]["run+friends"][0]["ndcg@10"])
   alone = np.nanmean(run["per_user"]["run"][0]["ndcg@10"])
   assert with_friends > alone + 0.02, (with_friends, alone)
+
+
+def test_the_friends_prior_lifts_the_retrained_run_at_zero_ratings(evaluated):
+  """The same model trained with the friends input serves a user with no rating
+  from their friends: better than the run without friends (its prior alone)."""
+  run, _ = evaluated
+  prior = np.nanmean(run["per_user"]["friends prior"][0]["ndcg@10"])
+  alone = np.nanmean(run["per_user"]["run"][0]["ndcg@10"])
+  assert prior > alone + 0.02, (prior, alone)
+  assert run["friends_run"]["config"] == run["run"]["config"]
 
 
 def test_paired_differences_against_the_baselines(evaluated):
