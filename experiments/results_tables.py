@@ -361,7 +361,8 @@ def _span(values: Sequence[int]) -> str:
 
 RUN_NAMES = {"run": "the run's fold-in of the k ratings",
              "run+friends": "the run + friends' rows (γ_k tuned)",
-             "run+friends (serving)": "the run + friends' rows (serving's γ)"}
+             "run+friends (serving)": "the run + friends' rows (serving's γ)",
+             "friends prior": "the model trained with friends (prior from friends)"}
 
 
 def run_friends_tables(data: Mapping[str, Any], source: str) -> list[str]:
@@ -369,12 +370,14 @@ def run_friends_tables(data: Mapping[str, Any], source: str) -> list[str]:
   run with and without the friends' rows, the paired differences against the
   zero-ratings baselines of the same users, the choices and the source line."""
   ks = "/".join(str(k) for k in data["ks"])
-  lines = _kshot_lines(data, RUN_NAMES)
+  lines = _kshot_lines(data, {method: name for method, name in RUN_NAMES.items()
+                             if method in data["summary"]["table"]})
   chosen = "; ".join(f"seed {seed}: γ_k " + "/".join(
       f"{v:g}" for v in run["chosen"]["friends_weight"].values())
       for seed, run in data["seeds"].items())
-  runs = sorted({(run["run"]["code"].get("code_hash") or "not recorded")[:12]
-                 for run in data["seeds"].values()})
+  runs = sorted({(run[key]["code"].get("code_hash") or "not recorded")[:12]
+                 for run in data["seeds"].values()
+                 for key in ("run", "friends_run") if key in run})
   users = sorted({run["users"]["test"] for run in data["seeds"].values()})
   code = data.get("code", {}).get("code_hash", "not recorded")[:12]
   return lines + [

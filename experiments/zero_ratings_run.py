@@ -64,7 +64,8 @@ PRIOR_METHODS = ("friends prior",)
 PRIOR_COMPARISONS = (("friends prior", "friends+popularity", (0,)),
                      ("friends prior", "friends", (0,)),
                      ("friends prior", "run", zero_ratings.K_SHOTS),
-                     ("friends prior", "run+friends", zero_ratings.K_SHOTS))
+                     ("friends prior", "run+friends", zero_ratings.K_SHOTS),
+                     ("friends prior", "ials+friends", zero_ratings.K_SHOTS))
 COMPARISONS = (("run+friends", "friends+popularity", (0,)),
                ("run+friends", "friends", (0,)),
                ("run+friends", "run", zero_ratings.K_SHOTS),
