@@ -4,13 +4,16 @@ r"""Serving latency of :func:`jaxrec.recommend.recommend` for brand-new users.
   python -m benchmarks.recommend_latency --model=foldin       # the meta-learned fold-in
   python -m benchmarks.recommend_latency --model=foldin-lastfm --signals=friends \
       --signals=description
+  python -m benchmarks.recommend_latency --model=foldin-friends-lastfm --signals=friends
   python -m benchmarks.recommend_latency --workdir=workdirs/maml_ml100k
 
 Without ``--workdir`` it first meta-trains one epoch of ``--model`` (MeLU with
 MAML, or the fold-in model whose adaptation is its closed-form solve) on a
 synthetic ML-100K-sized catalogue (943 users, 1682 items) in a temporary folder
 (``foldin-lastfm``: the implicit fold-in on a synthetic Last.fm of HetRec's size,
-1892 users and 17632 artists, with friends). The users' ratings come from the
+1892 users and 17632 artists, with friends; ``foldin-friends-lastfm``: the same
+model whose prior also reads the training friends, so each request's friends
+also fill its user row). The users' ratings come from the
 run's data (``jaxrec.prepare``); ``--signals`` adds to every request the user's
 friends (their raw ids from the data's friend graph) and/or a description (a
 sentence naming the feature values of two of the user's items), the runtime
@@ -47,7 +50,8 @@ from jaxrec import train
 from jaxrec.data import graph
 
 _WORKDIR = flags.DEFINE_string("workdir", None, "Run directory; default: train a tiny one.")
-_MODEL = flags.DEFINE_enum("model", "melu", ["melu", "foldin", "foldin-lastfm"],
+_MODEL = flags.DEFINE_enum("model", "melu",
+                           ["melu", "foldin", "foldin-lastfm", "foldin-friends-lastfm"],
                            "The tiny run's model (without --workdir).")
 _SIGNALS = flags.DEFINE_multi_enum("signals", [], ["friends", "description"],
                                    "Runtime inputs added to each single request.")
@@ -73,7 +77,7 @@ def train_tiny(workdir: pathlib.Path, model: str) -> None:
     config.model.kwargs = {"rank": 8, "init_bias": 3.5}
     config.meta.adapter = "solve"
     config.meta.num_steps = 0  # the closed form, as in experiments/configs/foldin_*.py
-  if model == "foldin-lastfm":
+  if model in ("foldin-lastfm", "foldin-friends-lastfm"):
     config.data.dataset = "synthetic-lastfm"
     config.data.synthetic = {"num_users": 1892, "num_artists": 17632, "seed": 0}
     config.data.negatives = 0
@@ -82,6 +86,9 @@ def train_tiny(workdir: pathlib.Path, model: str) -> None:
     config.meta.adapter = "solve"
     config.meta.num_steps = 0
     config.best_metric = "full_ndcg@10"
+  if model == "foldin-friends-lastfm":
+    config.data.friends = True
+    config.model.kwargs["user_fields"] = ("friends",)
   config.num_epochs = 1
   config.eval_every = 1000
   config.buckets = (128,)
@@ -145,6 +152,7 @@ def measure(workdir: pathlib.Path) -> dict:
       "device": str(jax.devices()[0].device_kind), "cpu_count": os.cpu_count(),
       "machine": platform.processor() or platform.machine(),
       "model": recommender.config.model.name,
+      "user_fields": list(recommender.model.config.get("user_fields") or []),
       "adapter": recommender.config.meta.get("adapter", "gradient"),
       "num_items": recommender.num_items, "support": _SUPPORT.value,
       "num_steps": recommender.num_steps, "k": k, "explain": True,

@@ -154,7 +154,9 @@ def latency_sentence(runs: Sequence[Mapping[str, Any]]) -> list[str]:
   sentence per run, named by the model and adapter its JSON records (with the
   runtime signals its requests carried, when any)."""
   def name(data):
-    return f"{data.get('model', 'melu')} ({data.get('adapter', 'gradient')} adapter)"
+    prior = "".join(f", prior from the user's {field}" for field in data.get("user_fields", [])
+                    if data.get("model") == "foldin")
+    return f"{data.get('model', 'melu')} ({data.get('adapter', 'gradient')} adapter{prior})"
 
   def load(data):
     return (f", 1-minute load average {data['load_average_1min']}"

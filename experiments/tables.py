@@ -90,6 +90,7 @@ def render_blocks(root: pathlib.Path = ROOT) -> dict[str, str]:
   latency, latency_src = _bench(root, "recommend_latency")
   foldin_latency, foldin_latency_src = _bench(root, "recommend_latency_foldin")
   signals_latency, signals_latency_src = _bench(root, "recommend_latency_signals")
+  prior_latency, prior_latency_src = _bench(root, "recommend_latency_friends_prior")
   final_ml100k, final_ml100k_src = _results(root, "ml100k_foldin")
   final_lastfm, final_lastfm_src = _results(root, "lastfm_foldin")
   zero_src = "experiments/results/zero_ratings/lastfm.json"
@@ -130,8 +131,9 @@ def render_blocks(root: pathlib.Path = ROOT) -> dict[str, str]:
       "perf_memory": lambda: bench.memory_table(memory) + ["", memory_src],
       "perf_memory_summary": lambda: bench.memory_sentence(memory, remat),
       "perf_latency": lambda: bench.latency_sentence(
-          [latency, foldin_latency, signals_latency])
-      + ["", latency_src, "", foldin_latency_src, "", signals_latency_src]}
+          [latency, foldin_latency, signals_latency, prior_latency])
+      + ["", latency_src, "", foldin_latency_src, "", signals_latency_src, "",
+         prior_latency_src]}
   return {name: "\n".join([NOTE, *render()]) for name, render in blocks.items()}
 
 
