@@ -69,11 +69,16 @@ def make_adapter(config: ml_collections.ConfigDict, model: models.RecModel
   the leaves :func:`trainable` selects; see :mod:`jaxrec.adapters`.
 
   Raises:
-    ValueError: as :func:`trainable` and :func:`jaxrec.adapters.make_adapter`.
+    ValueError: as :func:`trainable` and :func:`jaxrec.adapters.make_adapter`, or
+      a ``foldin`` model with ``user_fields`` (read only by its solve) without the
+      ``"solve"`` adapter.
   """
   # .get: config.json of runs older than the field (evaluated and served) lacks it
-  return adapters.make_adapter(config.meta.get("adapter", "gradient"), model,
-                               trainable(config, model))
+  name = config.meta.get("adapter", "gradient")
+  if model.name == "foldin" and model.config.get("user_fields") and name != "solve":
+    raise ValueError(f"foldin with user_fields {model.config['user_fields']} reads them "
+                     f"in its solve only: set config.meta.adapter='solve', got {name!r}")
+  return adapters.make_adapter(name, model, trainable(config, model))
 
 
 def inner_rate(config: ml_collections.ConfigDict, state: meta.MetaState) -> Any:

@@ -273,14 +273,17 @@ def _validator(config: ml_collections.ConfigDict, prepared: prepare_lib.Prepared
   (:func:`catalogue_validation`) when ``config.best_metric`` is one. With
   ``config.data.train_support_sizes`` their supports are cut as the training
   supports are (:func:`jaxrec.data.episodes.subsample_support`, one fixed draw),
-  so that selection sees the support sizes the run is trained for."""
+  so that selection sees the support sizes the run is trained for (a support
+  positive cut away is then an ordinary candidate of the full-catalogue metrics,
+  which exclude only the kept support: those figures are lower bounds, comparable
+  between runs of such configs only)."""
   data = config.data
   episodes = episodes_lib.make_episodes(
       prepared.interactions, prepared.split, "new_users", group="val",
       query_size=data.query_size, negatives=data.negatives, seed=config.seed)
   if data.get("train_support_sizes", ()):
     episodes = episodes_lib.subsample_support(episodes, data.train_support_sizes,
-                                              seed=(config.seed, 2))
+                                              seed=(config.seed, 0, 2))
   catalogue = (catalogue_validation(config, prepared, model, adapter, episodes)
                if config.best_metric.startswith("full_") else None)
   predict = scoring.make_predict(model, adapter)

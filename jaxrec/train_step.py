@@ -11,7 +11,7 @@ over the training episodes. Adding an algorithm is one entry in the registry.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 import jax
 import jax.numpy as jnp
@@ -30,7 +30,8 @@ def make_optimizer(config: ml_collections.ConfigDict) -> optax.GradientTransform
   ``optimizer.weight_decay > 0``, decoupled weight decay (AdamW) on the matrices
   (embedding tables, kernels), not on biases, vectors or scalars. With
   ``optimizer.trainable`` (top-level parameter names, e.g. ``("user_prior",)``)
-  only those parameters learn; the others' updates are 0."""
+  only those parameters learn; the others' updates are 0 (the model's parameters
+  only: not with a learned inner rate, Meta-SGD's ``(params, rate)``)."""
   opt = config.optimizer
   decay = opt.get("weight_decay", 0.0)  # .get: config.json of runs older than the field
   adam = (optax.adamw(opt.learning_rate, weight_decay=decay,
@@ -42,6 +43,10 @@ def make_optimizer(config: ml_collections.ConfigDict) -> optax.GradientTransform
     return chain
 
   def labels(params):
+    if not isinstance(params, Mapping):
+      raise ValueError("config.optimizer.trainable selects model parameters by name; "
+                       "this algorithm's meta-parameters are not the model's parameter "
+                       "dict (e.g. Meta-SGD's (params, inner rate))")
     missing = sorted(set(trainable) - set(params))
     if missing:
       raise ValueError(f"config.optimizer.trainable names {missing}, not parameters of "
@@ -73,6 +78,9 @@ def _meta_step(config: ml_collections.ConfigDict, model: models.RecModel) -> Ste
     names = ", ".join(n for n, a in TRAINING_ALGORITHMS.items() if a.adapts_from_start)
     raise ValueError(f"config.meta.adapter={m.adapter!r} needs a MAML-family algorithm "
                      f"({names}), got {m.algorithm!r}")
+  if not algorithm.uses_optimizer and config.optimizer.get("trainable", ()):
+    raise ValueError(f"config.optimizer.trainable needs an algorithm with an outer "
+                     f"optimizer; {m.algorithm!r} has a fixed outer update")
   optimizer = make_optimizer(config) if algorithm.uses_optimizer else None
   return meta.make_meta_step(m.algorithm, model.loss, optimizer, **kwargs)
 

@@ -18,6 +18,7 @@ from jaxrec import train_step
 from jaxrec.data import episodes as episodes_lib
 from jaxrec.data import splits
 from tests.test_models import NUM_ITEMS, make_part, ml1m_like
+from tests.test_recommend import new_user
 
 
 def lastfm_foldin_config(*, num_users, num_artists, rank):
@@ -211,7 +212,7 @@ def test_a_solve_run_trains_evaluates_and_serves(tmp_path):
   assert len(recs) == 5
   # the served scores are those of the solved-and-refined user part
   items = np.asarray([recommender.index[r] for r, _ in ratings], np.int32)
-  user = jnp.int32(recommender.prepared.interactions.num_users)
+  user = new_user(recommender)
   support = {"user": user, "item": items, "y": np.full(3, 5.0, np.float32),
              "mask": np.ones(3, np.float32)}
   phi = recommender.adapter(recommender.params, recommender.inner_lr,

@@ -18,7 +18,6 @@ from jaxrec.data import episodes as episodes_lib
 from jaxrec.data import graph
 from jaxrec.data import splits
 from jaxrec.serving import server
-from jaxrec.serving import signals as signals_lib
 from tests.test_foldin import lastfm_foldin_config, warm_lastfm_config
 
 
@@ -58,7 +57,8 @@ def test_friends_need_a_friend_graph(prepared):
 
 
 def test_solve_is_the_ridge_fold_in_towards_the_friends_prior(prepared):
-  """``(XᵀMX + Λ + wG) φ = XᵀMt + Λ(φ⁰ + m) − w X_cᵀ(μ + b_c) + ρ(n) w G m``."""
+  """``(XᵀMX + Λ + wG) φ = XᵀMt + Λ(φ⁰ + m) + w X_cᵀ(ρ(n) r̂_c(m) − μ − b_c)`` with
+  ``r̂_c(m) = μ + b_c + x_c·m``."""
   config = friends_config()
   model = train.model_of(config, prepared)
   params = model.init(jax.random.key(0))
@@ -96,12 +96,22 @@ def test_solve_is_the_ridge_fold_in_towards_the_friends_prior(prepared):
   pull = 1.0 / (1.0 + np.exp(-(a + b * np.log1p(n))))
   t = 1.0 - mu - support[:, -1]
   gram = (x * m_mask[:, None]).T @ x + np.diag(lam) + w * xc.T @ xc
-  rhs = ((x * m_mask[:, None]).T @ t + lam * prior - w * xc.T @ ((mu + catalogue[:, -1])
-                                                                  * known)
-         + pull * w * xc.T @ xc @ m)
+  offset = (mu + catalogue[:, -1]) * known
+  rhs = (x * m_mask[:, None]).T @ t + lam * prior + w * xc.T @ (pull * (offset + xc @ m)
+                                                                 - offset)
   want = np.linalg.solve(gram, rhs)
   np.testing.assert_allclose(np.asarray(got["factors"]), want[:-1], rtol=2e-4, atol=2e-5)
   np.testing.assert_allclose(float(got["bias"]), want[-1], rtol=2e-4, atol=2e-5)
+  # with rho -> 1 and no rating, the fold-in is m plus the shrunk plain prior,
+  # whatever mu and the item biases are
+  params = {**params, "prior_pull": jnp.asarray([30.0, 0.0])}
+  empty = {**part, "mask": jnp.zeros(4)}
+  got = model.solve(params, empty)["user"]
+  lam0 = np.exp(np.asarray(params["log_scale"], np.float64))
+  plain = np.append(params["user"]["factors"], params["user"]["bias"])
+  want = m + np.linalg.solve(np.diag(lam0) + w * xc.T @ xc, lam0 * plain)
+  np.testing.assert_allclose(np.append(got["factors"], got["bias"]), want,
+                             rtol=2e-4, atol=2e-5)
 
 
 def test_warm_friends_prior_at_zero_ratings_is_the_friends_mean_vector(prepared):
@@ -185,6 +195,15 @@ def test_only_the_trainable_parameters_learn():
   config.optimizer.trainable = ("user_priors",)
   with pytest.raises(ValueError, match=r"trainable names \['user_priors'\]"):
     train_step.make_optimizer(config).init(params)
+  with pytest.raises(ValueError, match="not the model's parameter dict"):
+    train_step.make_optimizer(config).init((params, jnp.ones(())))
+
+
+def test_user_fields_need_the_solve_adapter(prepared):
+  config = friends_config()
+  config.meta.adapter = "gradient"
+  with pytest.raises(ValueError, match="reads them in its solve only"):
+    train_step.make_train_step(config, train.model_of(config, prepared))
 
 
 @pytest.fixture(scope="module")
@@ -200,34 +219,32 @@ def friends_run(tmp_path_factory):
 
 def test_serving_puts_the_friends_in_the_users_row(friends_run):
   """``recommend(friends=...)`` of a friends-prior model is the solve from the row
-  holding the training friends (plus the friends' rows), and a new set of
-  friends compiles nothing."""
+  holding the training friends (no friends' rows), and another user's friends
+  compile nothing."""
   recommender, prepared = friends_run
   inter, split = prepared.interactions, prepared.split
-  user = next(u for u in split.test_users
-              if len(graph.friends_of(inter, int(u), among=split.train_users)) >= 3)
+  user = max(split.test_users,
+             key=lambda u: len(graph.friends_of(inter, int(u), among=split.train_users)))
   friends = graph.friends_of(inter, int(user), among=split.train_users)
   raw = inter.user_ids[friends].tolist()
   recs = rec_lib.recommend(recommender, [], friends=raw, k=10, explain=False)
   codes = tuple(prepared.user_table["user_id"][friends].tolist())
   row = {f: jnp.asarray(v[0]) for f, v in server.new_user_rows(
       recommender.bundle.user_table, [(("friends", codes),)]).items()}
-  extra = signals_lib.signals(recommender, np.zeros(0, np.int32), friends, None)
-  support = {"user": row, "item": jnp.asarray(extra.items), "y": jnp.ones(len(extra.items)),
-             "mask": jnp.asarray(extra.weights)}
+  support = {"user": row, "item": jnp.zeros(16, jnp.int32), "y": jnp.zeros(16),
+             "mask": jnp.zeros(16)}  # the friends are in the row, not extra rows
   phi = recommender.adapter(recommender.params, recommender.inner_lr, 0, support)
   scores = np.asarray(recommender.model.predict(phi, row, jnp.arange(recommender.num_items)))
   np.testing.assert_allclose([r.score for r in recs],
                              np.sort(scores)[::-1][:10], rtol=1e-4, atol=1e-6)
   alone = rec_lib.recommend(recommender, [], friends=raw[:1], k=10, explain=False)
   assert [r.item_id for r in alone] != [r.item_id for r in recs]
-  # another user's friends, padded to the same support length: no new compilation
-  bucket = rec_lib.support_bucket(len(extra.items))
+  # the friends' listening still drives the explanations
+  assert any(r.explanation.friends > 0 for r in rec_lib.recommend(
+      recommender, [], friends=raw, k=10))
   other = next(f for f in (graph.friends_of(inter, int(u), among=split.train_users)
                            for u in split.test_users if u != user)
-               if len(f) and not np.array_equal(f, friends) and rec_lib.support_bucket(len(
-                   signals_lib.signals(recommender, np.zeros(0, np.int32), f, None).items))
-               == bucket)
+               if len(f) and not np.array_equal(f, friends))
   before = recommender.server._cache_size()  # pylint: disable=protected-access
   rec_lib.recommend(recommender, [], friends=inter.user_ids[other].tolist(), k=10,
                     explain=False)

@@ -1,10 +1,13 @@
 """experiments.zero_ratings_run: a trained run's k-shot curves with and without friends."""
 
+import pathlib
+
 import numpy as np
 import pytest
 
 from experiments import zero_ratings_run
 from jaxrec import prepare
+from jaxrec import recommend
 from jaxrec import train
 from jaxrec import zero_ratings
 from jaxrec.serving import signals as signals_lib
@@ -67,7 +70,14 @@ def test_the_friends_prior_lifts_the_retrained_run_at_zero_ratings(evaluated):
   prior = np.nanmean(run["per_user"]["friends prior"][0]["ndcg@10"])
   alone = np.nanmean(run["per_user"]["run"][0]["ndcg@10"])
   assert prior > alone + 0.02, (prior, alone)
-  assert run["friends_run"]["config"] == run["run"]["config"]
+  ours, theirs = (recommend.load_recommender(pathlib.Path(run[key]["workdir"])).config
+                  for key in ("run", "friends_run"))
+  assert theirs.data.friends and not ours.data.friends
+  assert theirs.model.kwargs["user_fields"] == ["friends"]
+  theirs.data.friends = False
+  theirs.model.kwargs = {k: v for k, v in theirs.model.kwargs.items()
+                         if k not in ("user_fields", "user_pull")}
+  assert theirs.to_json() == ours.to_json()  # the same model, retrained without friends
 
 
 def test_paired_differences_against_the_baselines(evaluated):

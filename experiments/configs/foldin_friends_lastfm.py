@@ -7,9 +7,9 @@ r"""The Last.fm fold-in whose prior reads the user's training friends.
 each user's training friends as the multi-hot user field ``"friends"``
 (:func:`jaxrec.data.splits.friends_field`; friends who are held-out users are left
 out) and the model's prior mean becomes ``φ⁰ = φ⁰_θ + m``, ``m = mean_{v ∈ F_u}
-e_v``, a learned vector per training user, which is also the target of the
-unobserved artists with weight ``ρ(n) = σ(a + b log(1 + n))`` (learned, from
-``user_pull = (a, b)``; :mod:`jaxrec.models.foldin`). Warm-started from the same
+e_v``, a learned vector per training user, whose scores, times ``ρ(n) = σ(a + b
+log(1 + n))`` (learned, from ``user_pull = (a, b)``), are also the unobserved
+artists' target (:mod:`jaxrec.models.foldin`). Warm-started from the same
 implicit-ALS fold-in, ``e_v`` starts as training user ``v``'s ALS vector, so that at
 0 ratings a user's fold-in is near the mean of their friends' vectors. The config
 without friends, run on the same seeds, is this model retrained without the
@@ -34,7 +34,9 @@ that figure and on the validation users' k-shot curves (the pools of
 * the whole model on k-shot supports, lr 1e-4: 0.1322 at step 0, best 0.1340 (step
   50), then down; k-shot 0.131/0.133/0.143/0.147/0.156 (mean 0.1419).
 
-The run without friends, same seed: 0.2502 at step 0; k-shot from its prior
+(The grid ran before the unobserved target's ``μ + b_c`` was scaled by ``ρ`` too;
+at step 0, where ``μ = b_c = 0``, the figures are the same.) The run without
+friends, same seed: 0.2502 at step 0; k-shot from its prior
 0.051/0.092/0.115/0.124/0.150, and with the friends' rows of serving (γ = 0.1)
 0.127/0.134/0.138/0.140/0.155. As without friends, the outer loop (the catalogue
 softmax) does not improve validation nDCG, also when only the friends' vectors

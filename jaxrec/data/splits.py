@@ -322,9 +322,10 @@ def friends_field(interactions: Interactions, split: ColdStartSplit
   """Every user's training friends as a multi-hot field over the ``user_id`` codes.
 
   ``friends[u, :n_u]`` are the ``user_id`` codes (``1 +`` rank among the training
-  users) of ``u``'s friends who are training users, sorted; the rest is padding
-  (id 0, mask 0). Held-out friends are left out, so nothing propagates through a
-  held-out user; every user (held-out ones too) gets their row.
+  users) of ``u``'s friends who are training users with a training row (the
+  friends serving counts, :func:`jaxrec.serving.signals.check_friends`); the rest
+  is padding (id 0, mask 0). Held-out friends are left out, so nothing propagates
+  through a held-out user; every user (held-out ones too) gets their row.
 
   Returns:
     ``(friends int32[U, m], friends_mask float32[U, m])`` with ``m = max(1, max_u n_u)``.
@@ -336,6 +337,8 @@ def friends_field(interactions: Interactions, split: ColdStartSplit
     raise ValueError(f"{interactions.name}: config.data.friends needs a friend graph "
                      "(e.g. Last.fm's user_friends.dat); this dataset has none")
   codes = _id_field(split.train_users, interactions.num_users)
+  rows = training_mask(interactions, split)
+  codes[np.bincount(interactions.user[rows], minlength=interactions.num_users) == 0] = 0
   offsets, ids = interactions.friend_offsets, interactions.friend_ids
   owner = np.repeat(np.arange(interactions.num_users), np.diff(offsets))
   keep = codes[ids] > 0
@@ -377,7 +380,7 @@ def build_tables(interactions: Interactions, split: ColdStartSplit, *,
   interactions = tags.with_item_tags(interactions, split.train_users)
   user_table = {k: np.array(v) for k, v in interactions.user_features.items()}
   item_table = {k: np.array(v) for k, v in interactions.item_features.items()}
-  for key in ("user_id", "item_id") + (("friends",) if friends else ()):
+  for key in ("user_id", "item_id") + (("friends", "friends_mask") if friends else ()):
     if key in user_table or key in item_table:
       raise ValueError(f"{interactions.name}: feature field '{key}' is reserved for "
                        "a field built from the split")

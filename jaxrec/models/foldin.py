@@ -36,14 +36,17 @@ user field (zero-initialised; multi-hot fields mean-pooled). With the
 ``"friends"`` field (:func:`jaxrec.data.splits.friends_field`, the training
 friends) that is the mean of learned vectors of the user's training friends; with
 ML-100K's profile fields, a vector per age, gender, occupation and zip. For
-implicit feedback the unobserved items' target becomes a mix of 0 and the scores
-of ``m = Σ_f E_f[x_{u,f}]``: the normal equations gain ``ρ(n) w Σ_c x_c x_cᵀ m``,
-``ρ(n) = σ(a + b log(1 + n))`` with learned ``(a, b)`` (``prior_pull``,
-initialised at ``user_pull``). At ``n = 0`` and ``ρ → 1`` the fold-in is ``m``
-itself (a new user who has rated nothing is not a user who dislikes everything);
-as ``n`` grows, ``ρ → 0`` (for ``b < 0``) and the user's own data takes over. At 0
-ratings the model recommends from this prior; with ratings the solve adapts from
-it. The solve
+implicit feedback the unobserved items' target becomes ``ρ(n) r̂_c(m)`` instead of
+0, with ``r̂_c(m) = μ + b_c + x_c · m`` the score the user-field part
+``m = Σ_f E_f[x_{u,f}]`` alone gives and ``ρ(n) = σ(a + b log(1 + n))`` with learned
+``(a, b)`` (``prior_pull``, initialised at ``user_pull``): the normal equations'
+unobserved right-hand side becomes ``w Σ_c x_c (ρ r̂_c(m) − μ − b_c)``. At ``n = 0``
+and ``ρ → 1`` the fold-in is ``m`` plus the plain prior ``φ⁰_θ`` shrunk by
+``(Λ + w Σ_c x_c x_cᵀ)⁻¹ Λ`` (a new user who has rated nothing is not a user who
+dislikes everything); as ``n`` grows, ``ρ → 0`` (for ``b < 0``) and the user's own
+data takes over. At 0 ratings the model recommends from this prior; with ratings
+the solve adapts from it. The user fields enter only through ``solve`` (build such
+a model with the ``"solve"`` adapter). The solve
 is differentiable in every item-side and prior parameter, so the outer loop of
 :mod:`jaxrec.meta` learns item vectors, prior and shrinkage for the
 post-adaptation query loss. A tuned MF fold-in is a point of this family
@@ -133,7 +136,8 @@ class FoldIn(nn.Module):
                item_feats: Mapping[str, jax.Array]) -> jax.Array:
     """``r̂ float32[S] = μ + b_i + b_u + q_i · p_u`` with ``(p_u, b_u)`` = ``user``."""
     if self.user_specs and self.is_initializing():
-      self.user_prior(user_feats)  # creates the tables; the prior enters through solve
+      # only creates the tables: the user fields enter through ``solve``
+      self.user_prior(user_feats)
     q, b = self.item_side(item_feats)
     phi = self.user()
     return self.global_bias + b + phi[-1] + q @ phi[:-1]
@@ -169,10 +173,12 @@ class FoldIn(nn.Module):
       w = jnp.exp(self.log_unobserved)
       unobserved = w * xc.T @ xc
       gram = gram + unobserved
-      rhs = rhs - w * xc.T @ ((self.global_bias + bc) * known)
-      if self.user_specs:
+      offset = w * xc.T @ ((self.global_bias + bc) * known)
+      if self.user_specs:  # the target rho * rhat_c(m) instead of 0
         pull = jax.nn.sigmoid(self.prior_pull[0] + self.prior_pull[1] * jnp.log1p(n))
-        rhs = rhs + pull * unobserved @ known_user
+        rhs = rhs + pull * unobserved @ known_user - (1.0 - pull) * offset
+      else:
+        rhs = rhs - offset
     phi = jnp.linalg.solve(gram, rhs)
     return {"user": {"factors": phi[:-1], "bias": phi[-1]}}
 
@@ -357,8 +363,8 @@ def warm_start(params: dict, item_id: np.ndarray, mu: float, item_factors: np.nd
   if "prior_pull" in params:
     out["prior_pull"] = params["prior_pull"]
   if user_vectors is not None:
-    out["user_prior"] = {**out["user_prior"],
-                         "friends": _friend_rows(params, user_id, user_vectors)}
+    rows = _friend_rows(params, user_id, user_vectors)
+    out["user_prior"] = {**out["user_prior"], "friends": rows}
   return out
 
 

@@ -14,7 +14,7 @@ in the run directory, then a rename):
   CSR form (``train_offsets``, ``train_items``: what a new user's friends
   contribute, :mod:`jaxrec.serving.signals`);
 - ``serving.json`` (written last): the format version, the dataset's name, the
-  number of users (the new-user row's index), ``implicit``, ``rating_range``,
+  number of users, ``implicit``, ``rating_range``,
   ``vocab_sizes`` and the sha256 of ``serving.npz``, so that a pair from two
   different writes is refused.
 """

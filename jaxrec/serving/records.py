@@ -91,8 +91,8 @@ class Recommender:
 
   Attributes:
     config: the run's config.
-    bundle: the run's serving bundle (feature tables without the new-user row,
-      raw ids, titles, explanation vectors, popularity, rating range).
+    bundle: the run's serving bundle (feature tables, raw ids, titles, explanation
+      vectors, popularity, rating range).
     model: the run's model (a new user is scored from their feature row).
     params: θ, the restored meta-parameters.
     inner_lr: α, the run's inner rate (learned for Meta-SGD).

@@ -25,7 +25,8 @@ user vocabularies) and, for a model whose prior reads the ``"friends"`` field,
 ``friends`` fill that row. The row is a runtime input of the serving function,
 like the ratings: nothing about a user is compiled in or keys a cache. A serving
 function compiles once per (batch size bucket, support length bucket, ``k``),
-on its first request.
+on its first request (and per power-of-two width of a multi-hot user field that
+a request overfills, :func:`new_user_rows`).
 
 Candidates. Every item of the catalogue except the user's rated ones, including
 the items the run held out as validation/test items (they are scored from their
@@ -224,10 +225,12 @@ def recommend(recommender: Recommender, ratings: Sequence[tuple[Any, float]] = (
   new-user row or the ``user_features`` row), scores every item of the catalogue
   but the rated ones and keeps the ``k`` highest scores. ``friends`` and
   ``description`` add weighted rows to the support set
-  (:mod:`jaxrec.serving.signals`); a model whose prior reads the training friends
-  (``user_fields`` with ``"friends"``) also gets them in the user's row. All are
-  runtime inputs, so they compile nothing new. The adapted weights never leave
-  the call.
+  (:mod:`jaxrec.serving.signals`), except that a model whose prior reads the
+  training friends (``user_fields`` with ``"friends"``) gets them in the user's
+  row instead (their listening still drives the explanations). All are runtime
+  inputs: they compile nothing per user (a request with more training friends
+  than any user of the run's data pads the row to the next power of two, one
+  compilation per such width). The adapted weights never leave the call.
 
   Args:
     recommender: from :func:`load_recommender`.
@@ -253,7 +256,8 @@ def recommend(recommender: Recommender, ratings: Sequence[tuple[Any, float]] = (
       that is NaN, infinite or outside the dataset's rating scale, an item rated
       twice, a bad ``k`` (not in ``[1, #unrated items]``), bad ``user_features``
       (:mod:`jaxrec.serving.requests`), bad ``friends`` or ``description``
-      (:mod:`jaxrec.serving.signals`).
+      (:mod:`jaxrec.serving.signals`), or the friends given both as ``friends``
+      and in ``user_features``.
   """
   prior = bool(user_features) or bool(friends) or description is not None
   support = requests.check_ratings(recommender, ratings, allow_empty=prior)
@@ -261,13 +265,16 @@ def recommend(recommender: Recommender, ratings: Sequence[tuple[Any, float]] = (
   row = requests.check_user_features(recommender, user_features)
   users = (signals_lib.check_friends(recommender, friends) if friends is not None
            else np.zeros(0, np.int64))
-  extra = signals_lib.signals(recommender, support[0], users, description)
-  if len(users) and "friends" in recommender.model.config.get("user_fields", ()):
+  prior = "friends" in (recommender.model.config.get("user_fields") or ())
+  # a model whose prior reads the friends gets them in the row, not as extra rows
+  extra = signals_lib.signals(recommender, support[0], users, description,
+                              **({"friends_weight": 0.0} if prior else {}))
+  if prior and len(users):
     if "friends" in dict(row):
       raise ValueError("friends are given twice (friends= and user_features['friends']); "
                        "give friends=[raw user ids] only")
     codes = recommender.bundle.user_table["user_id"][users]
-    row = tuple(sorted(row + (("friends", tuple(codes[codes > 0].tolist())),)))
+    row = tuple(sorted(row + (("friends", tuple(codes.tolist())),)))
   return _serve(recommender, [support], k, explain, [row], [extra])[0]
 
 
