@@ -251,3 +251,21 @@ def test_serving_puts_the_friends_in_the_users_row(friends_run):
   assert recommender.server._cache_size() == before  # pylint: disable=protected-access
   with pytest.raises(ValueError, match="friends are given twice"):
     rec_lib.recommend(recommender, [], friends=raw, user_features={"friends": [1]}, k=10)
+
+
+def test_subsample_support_keeps_negatives_per_positive(prepared):
+  """With sampled negatives, an episode cut to ``k`` keeps ``min(k, #positives)``
+  positives and ``min(k * negatives, #negatives)`` negatives."""
+  episodes = episodes_lib.training_episodes(prepared.interactions, prepared.split,
+                                            epoch=0, seed=0, negatives=2)
+  cut = episodes_lib.subsample_support(episodes, (1, 3), seed=0)
+  positives, all_positives = cut.support_positives, episodes.support_positives
+  negatives = cut.support_sizes - positives
+  all_negatives = episodes.support_sizes - all_positives
+  # the drawn k is known where it shows: 3 positives kept, or 1 of at least 3
+  k = np.where(positives == 3, 3, np.where((positives == 1) & (all_positives >= 3), 1, 0))
+  assert (k == 1).any() and (k == 3).any()
+  known = k > 0
+  np.testing.assert_array_equal(negatives[known],
+                                np.minimum(2 * k[known], all_negatives[known]))
+  assert (cut.support_y[cut.support_negative] == 0).all()
