@@ -21,11 +21,16 @@ from jaxrec.serving import server
 from tests.test_foldin import lastfm_foldin_config, warm_lastfm_config
 
 
-def friends_config(**kwargs):
-  config = lastfm_foldin_config(num_users=60, num_artists=80, rank=4)
+def with_friends(config, **kwargs):
+  """``config`` with the training friends as input and in the fold-in's prior
+  (plus the model ``kwargs`` given)."""
   config.data.friends = True
   config.model.kwargs = {**config.model.kwargs, "user_fields": ("friends",), **kwargs}
   return config
+
+
+def friends_config(**kwargs):
+  return with_friends(lastfm_foldin_config(num_users=60, num_artists=80, rank=4), **kwargs)
 
 
 @pytest.fixture(scope="module")
@@ -209,9 +214,7 @@ def test_user_fields_need_the_solve_adapter(prepared):
 @pytest.fixture(scope="module")
 def friends_run(tmp_path_factory):
   """A warm-started friends-prior run on a synthetic Last.fm (one short epoch)."""
-  config = warm_lastfm_config(num_users=200, num_artists=150, rank=8)
-  config.data.friends = True
-  config.model.kwargs = {**config.model.kwargs, "user_fields": ("friends",)}
+  config = with_friends(warm_lastfm_config(num_users=200, num_artists=150, rank=8))
   workdir = tmp_path_factory.mktemp("friends") / "run"
   train.train(config, workdir, progress=False)
   return rec_lib.load_recommender(workdir), prepare.prepare(config)

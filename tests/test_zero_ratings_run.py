@@ -13,20 +13,20 @@ from jaxrec import train
 from jaxrec import zero_ratings
 from jaxrec.serving import signals as signals_lib
 from tests.test_foldin import warm_lastfm_config
+from tests.test_friends_prior import with_friends
 
 
 @pytest.fixture(scope="module")
 def evaluated(tmp_path_factory):
-  """A warm-started implicit fold-in run (seed 0) on a synthetic Last.fm, its
-  curves, and the zero-ratings baselines of the same seed."""
+  """A warm-started implicit fold-in run (seed 0) on a synthetic Last.fm and the
+  same run trained with friends, their curves, and the zero-ratings baselines of
+  the same seed."""
   config = warm_lastfm_config(num_users=300, num_artists=150, rank=8)
   config.data.synthetic = {**config.data.synthetic, "artists_per_user": (12, 40)}
   config.data.min_ratings = 1
   root = tmp_path_factory.mktemp("runs")
   train.train(config, root / "seed_0", progress=False)
-  config.data.friends = True
-  config.model.kwargs = {**config.model.kwargs, "user_fields": ("friends",)}
-  train.train(config, root / "friends" / "seed_0", progress=False)
+  train.train(with_friends(config), root / "friends" / "seed_0", progress=False)
   prepared = prepare.prepare(config)
   baselines = zero_ratings.evaluate_seed(prepared.interactions, prepared.split, seed=0)
   return (zero_ratings_run.evaluate_seed(root / "seed_0", 0, root / "friends" / "seed_0"),
