@@ -6,22 +6,31 @@ seeds (:func:`run_seeds`) and write one JSON object (:func:`write`) with the
 command, the code identity (:func:`jaxrec.provenance.code_identity`), the CPU
 minutes and the summary; ``python -m experiments.tables`` renders it. The three
 that read a config's data take the same flags (:func:`define_flags`) and prepare
-each seed's split with :func:`prepared`.
+each seed's split with :func:`prepared`. Those that score trained runs load them
+with :func:`load_run` and score padded supports with :func:`score_supports`.
 """
 
+import dataclasses
 import json
 import pathlib
 import sys
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from absl import flags
 from ml_collections import config_flags
 
+import jax
+import jax.numpy as jnp
+import numpy as np
+
 from jaxrec import prepare
 from jaxrec import provenance
+from jaxrec import recommend
 from jaxrec._io import atomic_write
+
+_CHUNK = 32  # users per jitted call
 
 
 def define_flags(default_config: str) -> tuple[Any, Any, Any]:
@@ -65,3 +74,69 @@ def write(out: str, module: str, fields: Mapping[str, Any], cpu_minutes: float,
   text = json.dumps(output, indent=1).encode()
   atomic_write(path, lambda f: f.write(text))
   print(json.dumps(summary["paired"], indent=1))
+
+
+def _scorer(recommender: recommend.Recommender):
+  """``score(user, item, y, mask) -> float32[B, I]``: every item's score after the
+  run's adaptation to each of ``B`` padded supports, user ``user[b]``'s row of the
+  user table giving the user fields (the training friends, the profile)."""
+  model, adapter = recommender.model, recommender.adapter
+  catalogue = jnp.arange(recommender.num_items)
+
+  @jax.jit
+  def score(user, item, y, mask):
+    def one(user, item, y, mask):
+      phi = adapter(recommender.params, recommender.inner_lr, recommender.num_steps,
+                    {"user": user, "item": item, "y": y, "mask": mask})
+      return model.predict(phi, user, catalogue)
+    return jax.vmap(one)(user, item, y, mask)
+  return score
+
+
+@dataclasses.dataclass(frozen=True)
+class Run:
+  """A trained run to score: its recommender, its prepared data and split, and
+  ``score`` (a jitted ``score(user, item, y, mask) -> float32[B, I]``)."""
+  workdir: pathlib.Path
+  recommender: recommend.Recommender
+  prepared: prepare.Prepared
+  score: Callable[..., Any]
+
+  def about(self) -> dict[str, Any]:
+    """``{"workdir", "config", "code"}``: which run, and the code that trained it."""
+    return {"workdir": str(self.workdir), "config": self.recommender.config.name,
+            "code": json.loads((self.workdir / "provenance.json").read_text())}
+
+
+def load_run(workdir: pathlib.Path, seed: int) -> Run:
+  """The run in ``workdir``, whose split seed must be ``seed``.
+
+  Raises:
+    ValueError: the run's split seed is not ``seed``.
+  """
+  recommender = recommend.load_recommender(workdir)
+  if recommender.config.seed != seed:
+    raise ValueError(f"{workdir}: the run's split seed is {recommender.config.seed}, "
+                     f"expected {seed}")
+  return Run(workdir, recommender, prepare.prepare(recommender.config),
+             _scorer(recommender))
+
+
+def score_supports(run: Run, users: np.ndarray,
+                   rows: Sequence[tuple[np.ndarray, np.ndarray, np.ndarray]]) -> np.ndarray:
+  """``float64[B, I]``: every item's score for user ``users[b]`` after the run's
+  adaptation to ``rows[b] = (items, y, weights)`` (weight 0: no row), ``_CHUNK``
+  users per call, each chunk padded to a support bucket of serving."""
+  scores = []
+  for start in range(0, len(rows), _CHUNK):
+    chunk = rows[start:start + _CHUNK]
+    width = recommend.support_bucket(max(len(items) for items, _, _ in chunk))
+    item = np.zeros((_CHUNK, width), np.int32)
+    y = np.zeros((_CHUNK, width), np.float32)
+    mask = np.zeros((_CHUNK, width), np.float32)
+    for b, (items, ys, weights) in enumerate(chunk):
+      item[b, :len(items)], y[b, :len(items)], mask[b, :len(items)] = items, ys, weights
+    user = np.zeros(_CHUNK, np.int32)
+    user[:len(chunk)] = users[start:start + _CHUNK]
+    scores.append(np.asarray(run.score(user, item, y, mask))[:len(chunk)])
+  return np.concatenate(scores).astype(np.float64)

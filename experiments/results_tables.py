@@ -243,7 +243,9 @@ PROFILE_NAMES = {"popularity": "popularity (training users who liked the item)",
                  "profile": "profile back-off means",
                  "mf_foldin": "MF fold-in of the k ratings",
                  "mf_foldin+mean": "MF fold-in from the mean training user",
-                 "mf_foldin+profile": "MF fold-in from the profile's mean user"}
+                 "mf_foldin+profile": "MF fold-in from the profile's mean user",
+                 "run": "meta-learned fold-in for 0–3 ratings, without profile",
+                 "profile prior": "meta-learned fold-in for 0–3 ratings, with profile"}
 
 
 def _kshot_lines(data: Mapping[str, Any], names: Mapping[str, str]) -> list[str]:
@@ -284,8 +286,11 @@ def profile_tables(data: Mapping[str, Any], source: str) -> list[str]:
   Raises:
     KeyError: if the JSON lacks a field the tables need.
   """
-  lines = _kshot_lines(data, PROFILE_NAMES)
+  lines = _kshot_lines(data, {method: name for method, name in PROFILE_NAMES.items()
+                             if method in data["summary"]["table"]})
   runs = data["seeds"].values()
+  trained = sorted({(about["code"].get("code_hash") or "not recorded")[:12]
+                    for run in runs for about in run.get("runs", {}).values()})
   users = sorted({run["users"]["test"] for run in runs})
   no_liked = sorted({run["users"]["no_liked_test"] for run in runs})
   settings = "; ".join(
@@ -297,7 +302,9 @@ def profile_tables(data: Mapping[str, Any], source: str) -> list[str]:
   return lines + [
       "", f"Chosen on each seed's validation users (m′_k for k = {'/'.join(map(str, data['ks']))}"
       f"): {settings}.",
-      "", f"_`{source}`: `{data['command']}` (code {code}); {len(data['seeds'])} seeds, "
+      "", f"_`{source}`: `{data['command']}` (code {code}"
+      + (f"; the runs trained with code {', '.join(trained)}" if trained else "")
+      + f"); {len(data['seeds'])} seeds, "
       f"{users[0]}–{users[-1]} test users per seed ({no_liked[0]}–{no_liked[-1]} left out "
       f"without a liked query item); back-off order {', '.join(data['backoff_fields'])}; "
       f"{data['cpu_minutes']} CPU-minutes in all._"]
@@ -311,24 +318,23 @@ SENTENCE_NAMES = {"popularity": "popularity",
                   "foldin": "fold-in of the k ratings",
                   "foldin+sentence": "fold-in + the sentence's nearest items",
                   "foldin+unrelated": "fold-in + the unrelated sentence's nearest items"}
-UNRELATED_FLOOR = -0.005  # issue 16: the unrelated sentence's lower CI bound must exceed it
 
 
 def sentence_tables(data: Mapping[str, Any], source: str) -> list[str]:
   """The tables of :mod:`experiments.sentence_proxy`' JSON: full-catalogue nDCG@10
   and recall@10 per method at k = 0 and 3 (mean ± 95% CI over seeds), the paired
   differences, whether each unrelated-sentence difference's lower 95% bound on
-  nDCG@10 is above ``UNRELATED_FLOOR``, each seed's validation choices, example
+  nDCG@10 is above the JSON's ``unrelated_floor``, each seed's validation choices, example
   sentences, and a line naming the source, the users and the cost.
 
   Raises:
     KeyError: if the JSON lacks a field the tables need.
   """
   lines = _kshot_lines(data, SENTENCE_NAMES)
-  metric = data["metrics"][0]
+  metric, floor = data["metrics"][0], data["unrelated_floor"]
   checks = [f"{SENTENCE_NAMES[p['method']]} − {SENTENCE_NAMES[p['reference']]} at k = "
             f"{p['k']}: lower bound {p['low']:+.{DIGITS}f}, "
-            + ("above" if p["low"] > UNRELATED_FLOOR else "not above")
+            + ("above" if p["low"] > floor else "not above")
             for p in data["summary"]["paired"]
             if "unrelated" in p["method"] and p["metric"] == metric]
   runs = data["seeds"]
@@ -343,7 +349,7 @@ def sentence_tables(data: Mapping[str, Any], source: str) -> list[str]:
                      + run["users"]["test_without_history"] for run in runs.values()})
   code = data.get("code", {}).get("code_hash", "not recorded")[:12]
   return lines + [
-      "", f"Unrelated-sentence check (nDCG@10, lower 95% bound against {UNRELATED_FLOOR}): "
+      "", f"Unrelated-sentence check (nDCG@10, lower 95% bound against {floor}): "
       + "; ".join(checks) + ".",
       "", f"Chosen on each seed's validation users ((M, w) for k = "
       f"{'/'.join(map(str, data['ks']))}): {settings}.",

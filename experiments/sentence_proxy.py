@@ -52,6 +52,7 @@ def main(argv):
   _study.write(_OUT.value, "sentence_proxy",
                {"dataset": config.data.dataset, "ks": list(sentence_proxy.K_SHOTS),
                 "metrics": list(sentence_proxy.METRICS), "grid": sentence_proxy.GRID,
+                "unrelated_floor": sentence_proxy.UNRELATED_FLOOR,
                 "foldin_grid": sentence_proxy.FOLDIN_GRIDS[kind][1]},
                minutes, zero_ratings.pool_seeds(runs, sentence_proxy.METHODS,
                                                 sentence_proxy.K_SHOTS,

@@ -34,16 +34,12 @@ import pathlib
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-import jax
-import jax.numpy as jnp
 import numpy as np
 from absl import flags
 from absl import logging
 
 from experiments import _cli
 from experiments import _study
-from jaxrec import prepare
-from jaxrec import recommend
 from jaxrec import zero_ratings
 from jaxrec.data import graph
 from jaxrec.data import kshot
@@ -71,67 +67,21 @@ COMPARISONS = (("run+friends", "friends+popularity", (0,)),
                ("run+friends", "run", zero_ratings.K_SHOTS),
                ("run+friends", "ials+friends", zero_ratings.K_SHOTS),
                ("run", "ials", zero_ratings.K_SHOTS[1:]))
-_CHUNK = 32  # users per jitted call
 
 
-def _scorer(recommender: recommend.Recommender):
-  """``score(user, item, y, mask) -> float32[B, I]``: every item's score after the
-  run's adaptation to each of ``B`` padded supports, user ``user[b]``'s row of the
-  user table giving the user fields (e.g. the training friends)."""
-  model, adapter = recommender.model, recommender.adapter
-  catalogue = jnp.arange(recommender.num_items)
-
-  @jax.jit
-  def score(user, item, y, mask):
-    def one(user, item, y, mask):
-      phi = adapter(recommender.params, recommender.inner_lr, recommender.num_steps,
-                    {"user": user, "item": item, "y": y, "mask": mask})
-      return model.predict(phi, user, catalogue)
-    return jax.vmap(one)(user, item, y, mask)
-  return score
-
-
-def _curve(recommender, score, pools: kshot.Pools, friends: Sequence[np.ndarray], k: int,
+def _curve(run: _study.Run, pools: kshot.Pools, friends: Sequence[np.ndarray], k: int,
            weight: float, candidates: np.ndarray) -> dict[str, np.ndarray]:
   """Per-user metrics at ``k`` with the friends' rows of weight ``weight`` (0: none)."""
   rows = []
   for b in range(len(pools.users)):
     own = pools.pool[b, :k].astype(np.int32)
-    extra = signals_lib.signals(recommender, own, friends[b] if weight else
+    extra = signals_lib.signals(run.recommender, own, friends[b] if weight else
                                 np.zeros(0, np.int64), None, friends_weight=weight)
-    rows.append((np.concatenate([own, extra.items]),
-                 np.concatenate([np.ones(k, np.float32), extra.weights])))
-  scores = []
-  for start in range(0, len(rows), _CHUNK):
-    chunk = rows[start:start + _CHUNK]
-    width = recommend.support_bucket(max(len(items) for items, _ in chunk))
-    item = np.zeros((_CHUNK, width), np.int32)
-    mask = np.zeros((_CHUNK, width), np.float32)
-    for b, (items, weights) in enumerate(chunk):
-      item[b, :len(items)], mask[b, :len(items)] = items, weights
-    user = np.zeros(_CHUNK, np.int32)
-    user[:len(chunk)] = pools.users[start:start + _CHUNK]
-    scores.append(np.asarray(score(user, item, (mask > 0).astype(np.float32),
-                                   mask))[:len(chunk)])
-  return zero_ratings.per_user(np.concatenate(scores).astype(np.float64), pools, candidates)
-
-
-def _load(workdir: pathlib.Path, seed: int):
-  """``(recommender, prepared, score)`` of the run in ``workdir``.
-
-  Raises:
-    ValueError: the run's split seed is not ``seed``.
-  """
-  recommender = recommend.load_recommender(workdir)
-  if recommender.config.seed != seed:
-    raise ValueError(f"{workdir}: the run's split seed is {recommender.config.seed}, "
-                     f"expected {seed}")
-  return recommender, prepare.prepare(recommender.config), _scorer(recommender)
-
-
-def _about(workdir: pathlib.Path, recommender: recommend.Recommender) -> dict[str, Any]:
-  return {"workdir": str(workdir), "config": recommender.config.name,
-          "code": json.loads((workdir / "provenance.json").read_text())}
+    weights = np.concatenate([np.ones(k, np.float32), extra.weights])
+    rows.append((np.concatenate([own, extra.items]), (weights > 0).astype(np.float32),
+                 weights))
+  return zero_ratings.per_user(_study.score_supports(run, pools.users, rows), pools,
+                               candidates)
 
 
 def evaluate_seed(workdir: pathlib.Path, seed: int,
@@ -143,17 +93,17 @@ def evaluate_seed(workdir: pathlib.Path, seed: int,
     ValueError: a run's split seed is not ``seed``, or the two runs' test pools
       differ.
   """
-  recommender, prepared, score = _load(workdir, seed)
-  inter, split = prepared.interactions, prepared.split
+  run = _study.load_run(workdir, seed)
+  inter, split = run.prepared.interactions, run.prepared.split
   groups = {}
   for group in ("val", "test"):
     pools = kshot.kshot_pools(inter, split, group, seed=seed)
     groups[group] = (pools, [graph.friends_of(inter, int(u), among=split.train_users)
                              for u in pools.users])
 
-  def curve(group, k, weight, recommender=recommender, score=score):
+  def curve(group, k, weight, run=run):
     pools, friends = groups[group]
-    return _curve(recommender, score, pools, friends, k, weight, split.train_items)
+    return _curve(run, pools, friends, k, weight, split.train_items)
   chosen, validation = {}, {}
   for k in zero_ratings.K_SHOTS:
     chosen[k], validation[k] = zero_ratings.choose(
@@ -166,16 +116,17 @@ def evaluate_seed(workdir: pathlib.Path, seed: int,
   out = {"chosen": {"friends_weight": chosen}, "validation": {"friends_weight": validation},
          "users": {"test": len(groups["test"][0].users)},
          "test_users": groups["test"][0].users.tolist(),
-         "run": _about(workdir, recommender), "per_user": per_user}
+         "run": run.about(), "per_user": per_user}
   if friends_workdir is not None:
-    theirs, prepared, their_score = _load(friends_workdir, seed)
-    pools = kshot.kshot_pools(prepared.interactions, prepared.split, "test", seed=seed)
+    theirs = _study.load_run(friends_workdir, seed)
+    pools = kshot.kshot_pools(theirs.prepared.interactions, theirs.prepared.split, "test",
+                              seed=seed)
     if not np.array_equal(pools.pool, groups["test"][0].pool):
       raise ValueError(f"{friends_workdir}: its test pools are not those of {workdir}")
     per_user["friends prior"] = {
-        k: {m: v.tolist() for m, v in curve("test", k, 0.0, theirs, their_score).items()}
+        k: {m: v.tolist() for m, v in curve("test", k, 0.0, theirs).items()}
         for k in zero_ratings.K_SHOTS}
-    out["friends_run"] = _about(friends_workdir, theirs)
+    out["friends_run"] = theirs.about()
   return out
 
 

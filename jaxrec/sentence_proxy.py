@@ -38,7 +38,17 @@ liked query items, users without one left out and counted):
 
 The fold-in setting (``BASELINE_GRIDS``' ``ials_foldin`` or ``mf_foldin``, by
 ``foldin`` at ``k = 3``), ``β`` (at ``k = 0``) and ``(M, w)`` (per ``k``) are chosen
-in that order on the validation users; the test users are scored once.
+in that order on the validation users; the test users are scored once. ``β`` and
+``(M, w)`` are the best on validation nDCG@10 among the values that pass the
+unrelated-sentence check on the validation users (their own derangement): the
+lower 95% bound of the per-user paired difference, unrelated sentence minus no
+sentence (``unrelated+popularity`` against ``popularity`` at ``k = 0``,
+``foldin+unrelated`` against ``foldin`` at ``k = 3``: the checks of
+``COMPARISONS``), above ``UNRELATED_FLOOR``. The grid holds the values that leave
+the sentence out (``β = 1``, ``w = 0``), which always pass: a sentence enters only
+as far as a wrong one does little harm. (``(M, w)`` at ``k = 0``, the fold-in of
+the sentence's items alone, has no reference without a sentence; it is not
+checked, and ``w = 0`` is left out there.)
 
 The module stays whole (a little over 400 lines): the sentence, the methods that
 read it and their tuning are one protocol, and a split would leave each part
@@ -65,6 +75,7 @@ from jaxrec.baselines import mf as mf_lib
 from jaxrec.data import kshot
 from jaxrec.data import splits
 from jaxrec.data.interactions import Interactions
+from jaxrec.results import mean_ci95
 
 if TYPE_CHECKING:  # annotations only: importing jaxrec.text loads Flax
   from jaxrec.text.cache import TextEncoder
@@ -75,9 +86,12 @@ MAX_TERMS = 3
 METHODS = ("popularity", "sentence", "sentence+popularity", "unrelated",
            "unrelated+popularity", "foldin", "foldin+sentence", "foldin+unrelated")
 METRICS = zero_ratings.METRICS
-GRID = {"blend": (0.01, 0.1, 0.3, 0.5, 0.6, 0.7, 0.8, 0.9, 0.97, 0.99),
+GRID = {"blend": (0.01, 0.1, 0.3, 0.5, 0.6, 0.7, 0.8, 0.9, 0.97, 0.99, 1.0),
         "nearest": (5, 10, 20, 50),
-        "weight": (0.03, 0.1, 0.3, 1.0)}
+        "weight": (0.0, 0.03, 0.1, 0.3, 1.0)}
+# issue 16: an unrelated sentence's paired difference must have its lower 95%
+# bound above this (nDCG@10); the choices keep to it on the validation users
+UNRELATED_FLOOR = -0.005
 # The fold-in grids of the models' tables, by feedback kind.
 FOLDIN_GRIDS = {"implicit": tuned_baselines.BASELINE_GRIDS["implicit"]["ials_foldin"],
                 "explicit": tuned_baselines.BASELINE_GRIDS["explicit"]["mf_foldin"]}
@@ -95,6 +109,9 @@ COMPARISONS = (("sentence", "popularity", (0,)),
                ("unrelated+popularity", "popularity", (0,)),
                ("foldin+sentence", "foldin", (3,)),
                ("foldin+unrelated", "foldin", (3,)))
+# (unrelated method, k) -> the reference of its check: the choices keep to the floor there
+_CHECKED = {(method, k): reference for method, reference, ks in COMPARISONS
+            if "unrelated" in method for k in ks}
 
 
 def _join(terms: Sequence[str]) -> str:
@@ -319,14 +336,16 @@ def evaluate_seed(interactions: Interactions, split: splits.ColdStartSplit, *, s
 
   Returns:
     ``{"chosen": {"foldin": setting, "blend": β, "sentence": {k: [M, w]}},
-    "validation": every grid value's validation nDCG@10, "users": {"val",
+    "validation": every grid value's validation nDCG@10 and, under
+    ``"unrelated_low"``, the lower bound of its unrelated check, "users": {"val",
     "test", "dropped_test", "test_without_liked_query" (explicit data),
     "test_without_history" (nothing to describe)}, "examples": the first
     test users' sentences, "per_user": {method: {k: {metric: list[float]}}}}``
     (test users, in pool order).
 
   Raises:
-    ValueError: fewer than 2 described test users (:func:`derangement`), or as
+    ValueError: fewer than 2 described validation or test users
+      (:func:`derangement`), or as
       :func:`group_pools` and the fold-in models.
   """
   kind = "implicit" if interactions.implicit else "explicit"
@@ -346,6 +365,26 @@ def evaluate_seed(interactions: Interactions, split: splits.ColdStartSplit, *, s
 
   def curves(model, params, methods, ks, name="val", unrelated=None):
     return _curves(groups[name], popularity, model, params, methods, ks, unrelated)
+  val_unrelated = derangement(len(groups["val"].pools.users), seed)
+
+  def safe_choice(values, method, k, params_of):
+    """The value of ``values`` with the best validation nDCG@10 of ``method`` at
+    ``k`` among those passing the unrelated check there, where ``COMPARISONS``
+    checks it (module docstring)."""
+    metric, other = METRICS[0], method.replace("sentence", "unrelated")
+    reference = _CHECKED.get((other, k))
+    methods = (method,) if reference is None else (method, other)
+    if reference is not None:
+      without = curves(model, {}, (reference,), (k,))[reference][k][metric]
+    scored, lows = {}, {}
+    for value in values:
+      got = curves(model, params_of(value), methods, (k,), unrelated=val_unrelated)
+      scored[value] = float(np.nanmean(got[method][k][metric]))
+      if reference is not None:
+        mean, ci, _ = mean_ci95(got[other][k][metric] - without)
+        lows[value] = mean - ci
+    best = max((v for v in values if lows.get(v, 0.0) > UNRELATED_FLOOR), key=scored.get)
+    return best, scored, lows
   fitted = {setting: model_class(**dict(zip(grid, setting))).fit(
       interactions.user[rows], interactions.item[rows], interactions.rating[rows],
       interactions.num_users, interactions.num_items)
@@ -353,15 +392,14 @@ def evaluate_seed(interactions: Interactions, split: splits.ColdStartSplit, *, s
   setting, foldin_scores = zero_ratings.choose(list(fitted), lambda s: zero_ratings.mean_ndcg(
       curves(fitted[s], {}, ("foldin",), (3,)), "foldin", (3,)))
   model = fitted[setting]
-  blend, blend_scores = zero_ratings.choose(GRID["blend"], lambda b: zero_ratings.mean_ndcg(
-      curves(model, {"blend": b}, ("sentence+popularity",), (0,)), "sentence+popularity", (0,)))
-  chosen, scores = {}, {}
+  blend, blend_scores, blend_lows = safe_choice(GRID["blend"], "sentence+popularity", 0,
+                                                lambda b: {"blend": b})
+  chosen, scores, lows = {}, {}, {}
   for k in K_SHOTS:
-    chosen[k], scores[k] = zero_ratings.choose(
-        list(itertools.product(GRID["nearest"], GRID["weight"])),
-        lambda mw, k=k: zero_ratings.mean_ndcg(
-            curves(model, {"sentence": {k: mw}}, ("foldin+sentence",), (k,)),
-            "foldin+sentence", (k,)))
+    # at k = 0 the fold-in reads the sentence's items alone: w = 0 is no method there
+    chosen[k], scores[k], lows[k] = safe_choice(
+        [mw for mw in itertools.product(GRID["nearest"], GRID["weight"]) if k or mw[1]],
+        "foldin+sentence", k, lambda mw, k=k: {"sentence": {k: mw}})
   test = curves(model, {"blend": blend, "sentence": chosen}, METHODS, K_SHOTS, "test",
                 derangement(len(groups["test"].pools.users), seed))
   pools = groups["test"].pools
@@ -372,7 +410,11 @@ def evaluate_seed(interactions: Interactions, split: splits.ColdStartSplit, *, s
                                     for s, v in foldin_scores.items()},
                          "blend": blend_scores,
                          "sentence": {k: {str(list(mw)): v for mw, v in by.items()}
-                                      for k, by in scores.items()}},
+                                      for k, by in scores.items()},
+                         "unrelated_low": {
+                             "blend": blend_lows,
+                             "sentence": {k: {str(list(mw)): v for mw, v in by.items()}
+                                          for k, by in lows.items()}}},
           "users": {"val": len(groups["val"].pools.users), "test": len(pools.users),
                     "dropped_test": pools.num_dropped,
                     "test_without_liked_query": without["test"],

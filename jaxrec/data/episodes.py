@@ -403,24 +403,15 @@ def truncate_support(episodes: Episodes, k: int, *, seed: int) -> Episodes:
   """
   if k < 1:
     raise ValueError(f"k must be >= 1, got {k}")
-  entry_episode = np.repeat(np.arange(len(episodes)), episodes.support_sizes)
-  negative = episodes.support_negative
-  rng = np.random.default_rng(seed)
-  ranks = rank_within_user(2 * entry_episode + negative, rng.random(len(entry_episode)))
-  keep_entry = ranks < np.where(negative, k * episodes.negatives, k)
   positives = episodes.support_positives
   keep = np.flatnonzero(positives >= k)
   if len(keep) == 0:
     raise ValueError(f"truncate_support: no episode of state '{episodes.state}' "
                      f"({episodes.group}) has >= {k} support positives (max "
                      f"{positives.max(initial=0)})")
-  kept_entries = np.flatnonzero(keep_entry)
-  truncated = dataclasses.replace(
-      episodes, support_item=episodes.support_item[kept_entries],
-      support_y=episodes.support_y[kept_entries],
-      support_offsets=_offsets(entry_episode[kept_entries], len(episodes)),
-      num_dropped=episodes.num_dropped + len(episodes) - len(keep))
-  return truncated.select(keep)
+  cut = _cut_support(episodes, np.full(len(episodes), k), np.random.default_rng(seed))
+  return dataclasses.replace(
+      cut, num_dropped=episodes.num_dropped + len(episodes) - len(keep)).select(keep)
 
 
 def subsample_support(episodes: Episodes, sizes: Sequence[int], *, seed: Any
@@ -441,12 +432,17 @@ def subsample_support(episodes: Episodes, sizes: Sequence[int], *, seed: Any
     raise ValueError(f"support sizes must be a non-empty list of sizes >= 0, got "
                      f"{sizes.tolist()}")
   rng = np.random.default_rng(seed)
-  k = rng.choice(sizes, len(episodes))
+  return _cut_support(episodes, rng.choice(sizes, len(episodes)), rng)
+
+
+def _cut_support(episodes: Episodes, k: np.ndarray, rng: np.random.Generator) -> Episodes:
+  """Episode ``e``'s support cut to ``k[e]`` random positives and ``k[e] *
+  episodes.negatives`` random sampled negatives (all of them where there are
+  fewer), entry order kept; every episode is kept."""
   entry_episode = np.repeat(np.arange(len(episodes)), episodes.support_sizes)
   negative = episodes.support_negative
   ranks = rank_within_user(2 * entry_episode + negative, rng.random(len(entry_episode)))
-  limit = k[entry_episode] * np.where(negative, episodes.negatives, 1)
-  kept = np.flatnonzero(ranks < limit)
+  kept = np.flatnonzero(ranks < k[entry_episode] * np.where(negative, episodes.negatives, 1))
   return dataclasses.replace(
       episodes, support_item=episodes.support_item[kept],
       support_y=episodes.support_y[kept],

@@ -259,17 +259,17 @@ def recommend(recommender: Recommender, ratings: Sequence[tuple[Any, float]] = (
       (:mod:`jaxrec.serving.signals`), or the friends given both as ``friends``
       and in ``user_features``.
   """
-  prior = bool(user_features) or bool(friends) or description is not None
-  support = requests.check_ratings(recommender, ratings, allow_empty=prior)
+  has_signal = bool(user_features) or bool(friends) or description is not None
+  support = requests.check_ratings(recommender, ratings, allow_empty=has_signal)
   requests.check_k(recommender, k, len(support[0]))
   row = requests.check_user_features(recommender, user_features)
   users = (signals_lib.check_friends(recommender, friends) if friends is not None
            else np.zeros(0, np.int64))
-  prior = "friends" in (recommender.model.config.get("user_fields") or ())
+  friends_prior = "friends" in (recommender.model.config.get("user_fields") or ())
   # a model whose prior reads the friends gets them in the row, not as extra rows
   extra = signals_lib.signals(recommender, support[0], users, description,
-                              **({"friends_weight": 0.0} if prior else {}))
-  if prior and len(users):
+                              **({"friends_weight": 0.0} if friends_prior else {}))
+  if friends_prior and len(users):
     if "friends" in dict(row):
       raise ValueError("friends are given twice (friends= and user_features['friends']); "
                        "give friends=[raw user ids] only")
