@@ -12,17 +12,18 @@ fold-in from a zero, a mean or a profile prior) are tuned on the validation
 users and scored once on the test users. With ``--runs`` (one ``seed_<seed>``
 run directory per seed, as ``experiments.run_all`` lays them out; the runs of
 ``experiments/configs/foldin_kshot_ml100k.py``) and ``--profile_runs`` (those of
-``experiments/configs/foldin_profile_ml100k.py``, whose prior reads the profile),
-the trained models serve the same pools (:mod:`experiments.profile_runs`): at
-``k`` the support is the first ``k`` pool items with their ratings, scored by the
-run's adapter over every training item but the pool, each user from their own
-user-table row (so the profile enters the profile run's prior). ``run`` is the
-model retrained without the profile input, ``profile prior`` the model with it;
-neither has a choice left to make on validation users. Writes one JSON object: the command, the code
-identity (:func:`jaxrec.provenance.code_identity`), the grid, each seed's
-choices, user counts and per-user figures, and the summary (means over seeds
-with seed-level 95% CIs, and the paired differences). ``python -m
-experiments.tables`` turns it into the README's table.
+``experiments/configs/foldin_profile_ml100k.py``, whose prior reads the
+profile), the trained models serve the same pools
+(:mod:`experiments.profile_runs`): at ``k`` the support is the first ``k`` pool
+items with their ratings, scored by the run's adapter over every training item
+but the pool, each user from their own user-table row (so the profile enters the
+profile run's prior). ``run`` is the model retrained without the profile input,
+``profile prior`` the model with it; neither has a choice left to make on
+validation users. Writes one JSON object: the command, the code identity
+(:func:`jaxrec.provenance.code_identity`), the grid, each seed's choices, user
+counts and per-user figures, and the summary (means over seeds with seed-level
+95% CIs, and the paired differences). ``python -m experiments.tables`` turns it
+into the README's table.
 """
 
 import pathlib

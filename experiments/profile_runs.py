@@ -21,12 +21,11 @@ from jaxrec import zero_ratings
 from jaxrec.data import kshot
 
 RUN_METHODS = ("run", "profile prior")
-K = profile_curves.K_SHOTS
-RUN_COMPARISONS = (("profile prior", "run", K),
+RUN_COMPARISONS = (("profile prior", "run", profile_curves.K_SHOTS),
                    ("profile prior", "popularity", (0,)),
                    ("profile prior", "profile", (0,)),
-                   ("profile prior", "mf_foldin+profile", K),
-                   ("run", "mf_foldin+mean", K))
+                   ("profile prior", "mf_foldin+profile", profile_curves.K_SHOTS),
+                   ("run", "mf_foldin+mean", profile_curves.K_SHOTS))
 
 
 def run_curves(run: _study.Run, group: profile_curves.LikedPools,
@@ -34,7 +33,7 @@ def run_curves(run: _study.Run, group: profile_curves.LikedPools,
   """``{k: {metric: float64[B]}}``: the run's fold-in of the first ``k`` pool
   ratings of each of ``group``'s users, over ``candidates`` minus the pool."""
   pools, out = group.pools, {}
-  for k in K:
+  for k in profile_curves.K_SHOTS:
     rows = [(pools.pool[b, :k].astype(np.int32), group.support_y[b, :k].astype(np.float32),
              np.ones(k, np.float32)) for b in range(len(pools.users))]
     out[k] = zero_ratings.per_user(_study.score_supports(run, pools.users, rows), pools,
@@ -61,7 +60,7 @@ def evaluate_runs(workdirs: dict[str, pathlib.Path], seed: int, group: str = "te
     run = _study.load_run(workdir, seed)
     split = run.prepared.split
     liked = profile_curves.liked_pools(run.prepared.interactions, split, group,
-                                       pool_size=K[-1], seed=seed)
+                                       pool_size=profile_curves.K_SHOTS[-1], seed=seed)
     if pools is not None and not all(
         np.array_equal(getattr(liked.pools, name), getattr(pools, name))
         for name in ("users", "pool", "query", "query_mask")):

@@ -30,6 +30,12 @@ TEXT, NOTEXT = "hybrid-text-maml", "hybrid-notext-maml"
 DIGITS = 3  # decimals of every mean and CI
 
 
+def _short_code(identity: Mapping[str, Any] | None) -> str:
+  """The first 12 characters of a code identity's ``code_hash``
+  (:func:`jaxrec.provenance.code_identity`), or "not recorded"."""
+  return ((identity or {}).get("code_hash") or "not recorded")[:12]
+
+
 def _row(summary: Mapping[str, Any], method: str, state: str) -> dict[str, float]:
   """The aggregated metrics of ``method`` on ``state``.
 
@@ -200,7 +206,7 @@ def zero_ratings_tables(data: Mapping[str, Any], source: str) -> list[str]:
       for seed, c in zip(data["seeds"], chosen))
   lines += ["", f"Chosen on each seed's validation users (γ_k for k = {'/'.join(ks)}): "
             f"{settings}."]
-  code = data.get("code", {}).get("code_hash", "not recorded")[:12]
+  code = _short_code(data.get("code"))
   lines += ["", f"_`{source}`: `{data['command']}` (code {code}); {len(data['seeds'])} seeds, "
             f"{users[0]}–{users[-1]} test users per seed ({without[0]}–{without[-1]} "
             f"without a training friend); {data['cpu_minutes']} CPU-minutes in all._"]
@@ -289,7 +295,7 @@ def profile_tables(data: Mapping[str, Any], source: str) -> list[str]:
   lines = _kshot_lines(data, {method: name for method, name in PROFILE_NAMES.items()
                              if method in data["summary"]["table"]})
   runs = data["seeds"].values()
-  trained = sorted({(about["code"].get("code_hash") or "not recorded")[:12]
+  trained = sorted({_short_code(about["code"])
                     for run in runs for about in run.get("runs", {}).values()})
   users = sorted({run["users"]["test"] for run in runs})
   no_liked = sorted({run["users"]["no_liked_test"] for run in runs})
@@ -298,7 +304,7 @@ def profile_tables(data: Mapping[str, Any], source: str) -> list[str]:
       + f", m {run['chosen']['profile_shrinkage']:g}, m′_k "
       + "/".join(f"{v:g}" for v in run["chosen"]["prior_shrinkage"].values())
       for seed, run in data["seeds"].items())
-  code = data.get("code", {}).get("code_hash", "not recorded")[:12]
+  code = _short_code(data.get("code"))
   return lines + [
       "", f"Chosen on each seed's validation users (m′_k for k = {'/'.join(map(str, data['ks']))}"
       f"): {settings}.",
@@ -347,7 +353,7 @@ def sentence_tables(data: Mapping[str, Any], source: str) -> list[str]:
   users = sorted({run["users"]["test"] for run in runs.values()})
   left_out = sorted({run["users"]["test_without_liked_query"]
                      + run["users"]["test_without_history"] for run in runs.values()})
-  code = data.get("code", {}).get("code_hash", "not recorded")[:12]
+  code = _short_code(data.get("code"))
   return lines + [
       "", f"Unrelated-sentence check (nDCG@10, lower 95% bound against {floor}): "
       + "; ".join(checks) + ".",
@@ -381,11 +387,10 @@ def run_friends_tables(data: Mapping[str, Any], source: str) -> list[str]:
   chosen = "; ".join(f"seed {seed}: γ_k " + "/".join(
       f"{v:g}" for v in run["chosen"]["friends_weight"].values())
       for seed, run in data["seeds"].items())
-  runs = sorted({(run[key]["code"].get("code_hash") or "not recorded")[:12]
-                 for run in data["seeds"].values()
+  runs = sorted({_short_code(run[key]["code"]) for run in data["seeds"].values()
                  for key in ("run", "friends_run") if key in run})
   users = sorted({run["users"]["test"] for run in data["seeds"].values()})
-  code = data.get("code", {}).get("code_hash", "not recorded")[:12]
+  code = _short_code(data.get("code"))
   return lines + [
       "", f"Chosen on each seed's validation users (γ_k for k = {ks}): {chosen}; serving's "
       f"fixed γ is {data['serving_friends_weight']:g}.", "",
