@@ -99,17 +99,37 @@ def warm_params(warm: Mapping[str, float], model: models.RecModel,
   (:func:`jaxrec.models.foldin.warm_start`). A model with the ``"friends"`` user
   field starts with the fit's training-user vectors (``[p_v, b_v]``; implicit:
   ``p_v (c − 1) / c``, the fold-in's scale) in its friends table, so that at 0
-  ratings it serves the mean of the friends' vectors.
+  ratings it serves the mean of the friends' vectors. With ``"content_l2"`` in
+  ``warm`` (either kind), the content part of the fit's item vectors then moves
+  into the side-field tables (:func:`jaxrec.models.foldin.side_from_factors`,
+  ridge penalty ``content_l2``): training items are scored as before, items held
+  out of training from their side features, as the ``content_to_factor``
+  baseline scores them.
 
   Raises:
-    ValueError: a missing key in ``warm``, ``alpha = 0``, or as ``warm_start``.
+    ValueError: a missing key in ``warm``, ``alpha = 0``, or as ``warm_start``
+      and ``side_from_factors``.
   """
-  from jaxrec import baselines  # pylint: disable=import-outside-toplevel
-  from jaxrec.models.foldin import warm_start  # pylint: disable=import-outside-toplevel
   inter = prepared.interactions
   rows = splits.training_mask(inter, prepared.split)
   fit_args = (inter.user[rows], inter.item[rows], inter.rating[rows], inter.num_users,
               inter.num_items)
+  params = _factor_params(warm, model, prepared, fit_args, params)
+  if "content_l2" in warm:
+    from jaxrec.models.foldin import side_from_factors  # pylint: disable=import-outside-toplevel
+    trained = np.bincount(fit_args[1], minlength=inter.num_items) > 0
+    params = side_from_factors(params, prepared.item_table, warm["content_l2"],
+                               trained=trained, pooling=model.config["item_pooling"])
+  return params
+
+
+def _factor_params(warm: Mapping[str, float], model: models.RecModel,
+                   prepared: prepare_lib.Prepared, fit_args: tuple, params: Any) -> Any:
+  """:func:`warm_params` before the content ridge: the factor baseline fit on
+  ``fit_args`` (``(user, item, rating, num_users, num_items)`` of the training rows)."""
+  from jaxrec import baselines  # pylint: disable=import-outside-toplevel
+  from jaxrec.models.foldin import warm_start  # pylint: disable=import-outside-toplevel
+  inter = prepared.interactions
   item_id, rank = prepared.item_table["item_id"], model.config["rank"]
 
   def friends(users: np.ndarray) -> dict[str, np.ndarray]:

@@ -246,6 +246,87 @@ def test_warm_start_makes_solve_the_mf_fold_in():
   np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-4)
 
 
+def held_out_mf(pooling):
+  """A genre + year ``foldin`` over ``ml1m_like`` items of which every fourth is held
+  out of training (item_id 0), warm-started from an MF fit on random ratings of
+  the others: ``(model, item_table, params, mf, fit, trained items)``."""
+  from jaxrec.models.foldin import warm_start  # pylint: disable=import-outside-toplevel
+  user_table, item_table, vocab = ml1m_like()
+  held_out = np.arange(NUM_ITEMS) % 4 == 0
+  item_id = np.where(held_out, 0, np.cumsum(~held_out)).astype(np.int32)
+  item_table = {**item_table, "item_id": item_id}
+  model = models.make_model("foldin", user_table, item_table,
+                            {**vocab, "item_id": int(item_id.max()) + 1}, rank=2,
+                            item_fields=["genre", "year"], item_pooling=pooling)
+  rng = np.random.default_rng(0)
+  fit = (rng.integers(0, 5, 80), rng.choice(np.flatnonzero(~held_out), 80),
+         rng.integers(1, 6, 80).astype(float), 5, NUM_ITEMS)
+  mf = baselines.MatrixFactorization(rank=2, reg=1.0, fold_in_reg=3.0).fit(*fit)
+  params = warm_start(model.init(jax.random.key(0)), item_id, mf.mu, mf.item_factors,
+                      mf.item_bias, 3.0, mf.reg_bias)
+  return model, item_table, params, mf, fit, np.bincount(fit[1], minlength=NUM_ITEMS) > 0
+
+
+@pytest.mark.parametrize("pooling", ["sum", "mean"])
+def test_side_from_factors_scores_held_out_items_from_their_features(pooling):
+  """Training items score as before; held-out items, alike before, now differ by
+  their features, and with summed genres exactly as content_to_factor scores them
+  from the one-hot genre sets and year."""
+  from jaxrec.models.foldin import side_from_factors  # pylint: disable=import-outside-toplevel
+  model, item_table, params, mf, fit, trained = held_out_mf(pooling)
+  moved = side_from_factors(params, item_table, 0.5, trained=trained, pooling=pooling)
+  assert jax.tree.structure(moved) == jax.tree.structure(params)
+  support = {"user": jnp.int32(0), "item": jnp.asarray([1, 2, 3, 5, 0], jnp.int32),
+             "y": jnp.asarray([5.0, 3.0, 4.0, 1.0, 0.0]),
+             "mask": jnp.asarray([1.0, 1.0, 1.0, 1.0, 0.0])}
+  every = jnp.arange(NUM_ITEMS)
+  before, after = (np.asarray(model.predict(model.solve(p, support), support["user"], every))
+                   for p in (params, moved))
+  held_out = item_table["item_id"] == 0
+  np.testing.assert_allclose(after[~held_out], before[~held_out], rtol=1e-5, atol=1e-5)
+  assert np.ptp(before[held_out]) < 1e-6 < 1e-3 < np.ptp(after[held_out])
+  if pooling == "sum":
+    vectors = np.zeros((NUM_ITEMS, 19 + 12))
+    for i in range(NUM_ITEMS):  # genre counts (a random genre may repeat), year one-hot
+      np.add.at(vectors[i], item_table["genre"][i][item_table["genre_mask"][i] > 0], 1.0)
+      vectors[i, 19 + item_table["year"][i]] = 1.0
+    content = baselines.ContentToFactor(vectors, mf, l2=0.5).fit(*fit)
+    expected = content.predict(*(np.asarray(support[k])[None] for k in ("item", "y", "mask")),
+                               np.asarray(every)[None])[0]
+    np.testing.assert_allclose(after, expected, rtol=1e-4, atol=1e-4)
+  with pytest.raises(ValueError, match="l2 must be > 0"):
+    side_from_factors(params, item_table, 0.0, trained=trained, pooling=pooling)
+  ids_only = models.make_model("foldin", *ml1m_like(), rank=2, use_side=False)
+  with pytest.raises(ValueError, match="at least one side field"):
+    side_from_factors(ids_only.init(jax.random.key(0)), item_table, 1.0, trained=trained,
+                      pooling=pooling)
+  with pytest.raises(ValueError, match="item_pooling must be one of"):
+    models.make_model("foldin", *ml1m_like(), item_pooling="max")
+
+
+def test_warm_params_content_l2_moves_the_content_part_into_the_tags():
+  """With ``content_l2`` the warm start scores training artists as without it and
+  held-out artists from their tags (no longer all alike)."""
+  config = lastfm_foldin_config(num_users=60, num_artists=80, rank=4)
+  config.model.kwargs["item_pooling"] = "sum"
+  prepared = prepare.prepare(config)
+  model = train.model_of(config, prepared)
+  init = model.init(jax.random.key(0))
+  plain = train.warm_params({"reg": 3.0, "alpha": 10.0}, model, prepared, init)
+  content = train.warm_params({"reg": 3.0, "alpha": 10.0, "content_l2": 1.0}, model,
+                              prepared, init)
+  items = jnp.arange(prepared.interactions.num_items)
+  support_items = prepared.split.train_items[[0, 3, 7, 9]]
+  part = {"user": jnp.int32(0), "item": jnp.asarray(support_items, jnp.int32),
+          "y": jnp.ones(4), "mask": jnp.ones(4)}
+  before, after = (np.asarray(model.predict(model.solve(p, part), part["user"], items))
+                   for p in (plain, content))
+  held_out = prepared.item_table["item_id"] == 0
+  assert held_out.any()
+  np.testing.assert_allclose(after[~held_out], before[~held_out], rtol=1e-4, atol=1e-5)
+  assert np.ptp(before[held_out]) < 1e-6 < 1e-3 < np.ptp(after[held_out])
+
+
 def test_implicit_solve_is_the_implicit_als_fold_in():
   user_table, item_table, vocab = ml1m_like()
   model = models.make_model("foldin", user_table, item_table, vocab, rank=3,

@@ -167,12 +167,14 @@ def test_part_without_mask_raises():
 # --------------------------------------------------------------------- feature tables
 
 
-def test_pooled_embedding_is_masked_mean():
+def test_pooled_embedding_is_masked_mean_or_sum():
   table = jnp.arange(12.0).reshape(4, 3)
   ids = jnp.array([[1, 3, 0], [0, 0, 0]])
   mask = jnp.array([[1.0, 1.0, 0.0], [0.0, 0.0, 0.0]])
   out = pooled_embedding(table, ids, mask)
   np.testing.assert_allclose(out, [[(3 + 9) / 2, (4 + 10) / 2, (5 + 11) / 2], [0, 0, 0]])
+  summed = pooled_embedding(table, ids, mask, "sum")
+  np.testing.assert_allclose(summed, [[3 + 9, 4 + 10, 5 + 11], [0, 0, 0]])
 
 
 def test_multi_hot_padding_ids_are_ignored():

@@ -25,6 +25,17 @@ support or at k = 1, 3, 5, 10 support ratings. Chosen: the warm start, lr 3e-3, 
 set encoder. The 0.004 gain over the MF it starts from is within noise: on
 ML-100K new users this meta-learned fold-in ties a tuned MF fold-in, it does not
 beat it.
+
+New items: with the item id alone, an item held out of training shares one
+unknown row, so the warm start scored every new item alike (validation new_items
+RMSE 1.0093, AUC 0.500). The genre and year tables now start as the ridge map from
+an item's one-hot genres and year to its MF vector (``content_l2``,
+``jaxrec.models.foldin.side_from_factors``; genres sum-pooled, ``item_pooling``,
+so that the map is the ``content_to_factor`` baseline's), the id rows hold the
+rest: training items score as before, new items from their features. Validation
+new_items RMSE at step 0 over ``content_l2`` 0.3 / 1 / 3 / 10 / 30 / 100: 0.9884 /
+0.9885 / 0.9887 / 0.9892 / 0.9905 / 0.9943 (mean-pooled genres: 0.9962 at best).
+Chosen: 0.3.
 """
 
 from experiments.configs import default
@@ -32,7 +43,8 @@ from experiments.configs import default
 # The grid searched on validation users (seed 0); get_config() holds the choice.
 GRID = {"model.warm_start": (None, {"reg": 3.0, "foldin_reg": 10.0}),
         "optimizer.learning_rate": (3e-4, 1e-3, 3e-3), "optimizer.weight_decay": (0.3,),
-        "model.kwargs.set_prior": (False, True)}
+        "model.kwargs.set_prior": (False, True),
+        "model.warm_start.content_l2": (0.3, 1.0, 3.0, 10.0, 30.0, 100.0)}
 
 
 def get_config():
@@ -41,11 +53,11 @@ def get_config():
   c.name = "foldin-solve"
   c.model.name = "foldin"
   c.model.kwargs = {"rank": 8, "use_ids": True, "use_side": True, "set_prior": True,
-                    "init_bias": 3.5}
+                    "init_bias": 3.5, "item_pooling": "sum"}
   # start from the ALS MF + fold-in tuned on the same validation users (rank 8,
   # reg 3, fold-in reg 10 at seed 0): meta-training can only move away from it
   # where validation improves (early stopping keeps the best checkpoint)
-  c.model.warm_start = {"reg": 3.0, "foldin_reg": 10.0}
+  c.model.warm_start = {"reg": 3.0, "foldin_reg": 10.0, "content_l2": 0.3}
   c.meta.algorithm = "maml"
   c.meta.adapter = "solve"
   c.meta.num_steps = 0

@@ -60,6 +60,36 @@ def _check_rows(vectors, num_items: int, owner: str) -> None:
                      f"{num_items} items")
 
 
+def factor_ridge(item_vectors, target: np.ndarray, trained: np.ndarray, l2: float
+                 ) -> tuple[np.ndarray, np.ndarray]:
+  """The ridge map from item vectors to item parameters, with an intercept.
+
+  ``W = argmin_W Σ_{i: trained_i} |t_i − t̄ − v_i W|² + l2 |W|²``, ``t̄`` the
+  trained items' mean of ``t``: solved as ``(VᵀV + l2 I) W = Vᵀ(T − t̄)`` over the
+  trained rows (a sparse LU for sparse vectors, e.g. ~12k one-hot tags).
+
+  Args:
+    item_vectors: ``float[I, d]``, dense or ``scipy.sparse``.
+    target: ``float[I, k]``, e.g. each item's ``[q_i, b_i]``.
+    trained: ``bool[I]``, the items whose target was fit.
+    l2: the ridge penalty, ``> 0``.
+
+  Returns:
+    ``(t̄ float64[k], W float64[d, k])``: an untrained item's parameters are
+    ``t̄ + v W``.
+  """
+  vectors = item_vectors[trained]
+  mean = target[trained].mean(axis=0)
+  gram = vectors.T @ vectors
+  rhs = _dense(vectors.T @ (target[trained] - mean))
+  if sparse.issparse(gram):
+    weights = sparse_linalg.splu(
+        (gram + l2 * sparse.eye_array(gram.shape[0])).tocsc()).solve(rhs)
+  else:
+    weights = np.linalg.solve(gram + l2 * np.eye(len(gram)), rhs)
+  return mean, weights
+
+
 class ContentKNN(base.Baseline):
   """Mean cosine similarity of a query item to the user's liked support items.
 
@@ -143,15 +173,7 @@ class ContentToFactor(base.Baseline):
     model = self.factor_model
     target = np.concatenate([model.item_factors, model.item_bias[:, None]], axis=1)
     trained = np.bincount(item, minlength=num_items) > 0
-    vectors = self.item_vectors[trained]
-    mean = target[trained].mean(axis=0)
-    gram = vectors.T @ vectors
-    rhs = _dense(vectors.T @ (target[trained] - mean))
-    if sparse.issparse(gram):  # e.g. ~12k one-hot tags: a sparse LU
-      weights = sparse_linalg.splu(
-          (gram + self.l2 * sparse.eye_array(gram.shape[0])).tocsc()).solve(rhs)
-    else:
-      weights = np.linalg.solve(gram + self.l2 * np.eye(len(gram)), rhs)
+    mean, weights = factor_ridge(self.item_vectors, target, trained, self.l2)
     parameters = np.where(trained[:, None], target,
                           mean + _dense(self.item_vectors @ weights))
     self.mu = model.mu

@@ -6,7 +6,7 @@ The score of item ``i`` for a user is
 
 with the item side ``(q_i, b_i) = Σ_f E_f[x_{i,f}] (+ W t_i + c)``: one
 ``rank + 1``-wide embedding per item field (the ``item_id`` and the side fields,
-multi-hot fields mean-pooled) and optionally a projection of the frozen text
+multi-hot fields mean- or sum-pooled) and optionally a projection of the frozen text
 vector ``t_i``, split into ``rank`` factors and a bias. The user part
 ``φ = (p_u, b_u)`` (parameters ``user/factors``, ``user/bias``) is the only part a
 meta-learner adapts; its value in ``params`` is the meta-learned prior mean.
@@ -63,11 +63,13 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
+from scipy import sparse
 
+from jaxrec.baselines.content import factor_ridge
 from jaxrec.models.base import RecModel, build_model
 from jaxrec.models.losses import check_part
-from jaxrec.models.features import FieldSpec, select_fields
-from jaxrec.models.layers import FieldEmbedding, ItemEncoder
+from jaxrec.models.features import MASK_SUFFIX, FieldSpec, select_fields
+from jaxrec.models.layers import POOLINGS, FieldEmbedding, ItemEncoder
 
 
 class UserPart(nn.Module):
@@ -104,10 +106,12 @@ class FoldIn(nn.Module):
   unobserved_weight: float = 0.0
   user_specs: tuple[FieldSpec, ...] = ()
   user_pull: tuple[float, float] = (3.0, -1.5)
+  item_pooling: str = "mean"
 
   def setup(self) -> None:
     width = self.rank + 1
-    self.item = ItemEncoder(self.item_specs, width, width if self.text else 0)
+    self.item = ItemEncoder(self.item_specs, width, width if self.text else 0,
+                            self.item_pooling)
     self.user = UserPart(self.rank)
     self.global_bias = self.param("global_bias", nn.initializers.constant(self.init_bias),
                                   ())
@@ -223,7 +227,7 @@ def foldin(user_table: Mapping[str, np.ndarray], item_table: Mapping[str, np.nda
            use_side: bool = True, use_text: bool = False, set_prior: bool = False,
            init_bias: float = 0.0, init_shrinkage: float = 3.0,
            unobserved_weight: float = 0.0, user_pull: Sequence[float] = (3.0, -1.5),
-           loss: str = "mse") -> RecModel:
+           item_pooling: str = "mean", loss: str = "mse") -> RecModel:
   """The meta-learned fold-in model (module docstring) as a ``RecModel``.
 
   Args:
@@ -245,6 +249,9 @@ def foldin(user_table: Mapping[str, np.ndarray], item_table: Mapping[str, np.nda
     user_pull: ``(a, b)``, the initial ``ρ(n) = σ(a + b log(1 + n))`` with which
       the unobserved items' target is the user-field prior's scores
       (``user_fields`` with an unobserved weight only).
+    item_pooling: how multi-hot item fields pool their rows, ``"mean"`` or
+      ``"sum"`` (then ``(q_i, b_i)`` is linear in the fields' one-hot sets, as
+      the ``content_to_factor`` baseline's item vectors).
     loss: ``"mse"``, ``"bce"``, ``"bpr"`` or ``"softmax"`` (the full-catalogue
       softmax of the part's positives over the training items,
       :func:`catalogue_softmax`).
@@ -256,10 +263,12 @@ def foldin(user_table: Mapping[str, np.ndarray], item_table: Mapping[str, np.nda
   Raises:
     ValueError: ``rank < 1``, ``init_shrinkage <= 0``, ``set_prior``, an
       unobserved weight or the softmax loss without ``use_ids``, no item field
-      or text selected, or as ``select_fields``.
+      or text selected, an unknown ``item_pooling``, or as ``select_fields``.
   """
   if rank < 1:
     raise ValueError(f"foldin: rank must be >= 1, got {rank}")
+  if item_pooling not in POOLINGS:
+    raise ValueError(f"foldin: item_pooling must be one of {POOLINGS}, got {item_pooling!r}")
   if not init_shrinkage > 0:
     raise ValueError(f"foldin: init_shrinkage must be > 0, got {init_shrinkage}")
   if set_prior and not use_ids:
@@ -276,12 +285,14 @@ def foldin(user_table: Mapping[str, np.ndarray], item_table: Mapping[str, np.nda
     raise ValueError("foldin: the unobserved term and the softmax loss range over the "
                      "training items, read from item ids; set use_ids=True")
   module = FoldIn(item_specs, rank, use_text, set_prior, init_bias, init_shrinkage,
-                  unobserved_weight, user_specs, tuple(float(v) for v in user_pull))
+                  unobserved_weight, user_specs, tuple(float(v) for v in user_pull),
+                  item_pooling)
   config = {"rank": rank, "item_fields": [s.name for s in item_specs],
             "user_fields": [s.name for s in user_specs], "use_ids": use_ids,
             "use_side": use_side, "use_text": use_text, "set_prior": set_prior,
             "init_bias": init_bias, "init_shrinkage": init_shrinkage,
-            "unobserved_weight": unobserved_weight, "user_pull": list(user_pull)}
+            "unobserved_weight": unobserved_weight, "user_pull": list(user_pull),
+            "item_pooling": item_pooling}
   user_part = lambda path: path[0] == "user"  # noqa: E731
   model = build_model(name="foldin", config=config, module=module, user_table=user_table,
                       user_specs=user_specs, item_table=item_table, item_specs=item_specs,
@@ -366,6 +377,71 @@ def warm_start(params: dict, item_id: np.ndarray, mu: float, item_factors: np.nd
     rows = _friend_rows(params, user_id, user_vectors)
     out["user_prior"] = {**out["user_prior"], "friends": rows}
   return out
+
+
+def side_from_factors(params: dict, item_table: Mapping[str, np.ndarray], l2: float, *,
+                      trained: np.ndarray, pooling: str) -> dict:
+  """``params`` with the content part of each item's ``[q_i, b_i]`` moved into the
+  side-field tables, so that an item held out of training is scored from its
+  features (the ``content_to_factor`` baseline's map, inside the model).
+
+  With ``t_i`` the ``item_id`` row of each training item (``item_id > 0``) and
+  ``x_i`` its side-field design row (per field the one-hot of its id; multi-hot
+  fields mask-weighted, and divided by their count for ``pooling="mean"``, as
+  the model pools them), the ridge map ``(t̄, W)`` of
+  :func:`jaxrec.baselines.content.factor_ridge` (penalty ``l2``, fit on the
+  ``trained`` items) sets each side field's table to its block of ``W``, training
+  item ``i``'s ``item_id`` row to ``t_i − x_i W`` and the shared unknown row (id 0,
+  every held-out item) to ``t̄``. A training item's ``[q_i, b_i]`` is unchanged,
+  so ``solve`` and every score on training items are too; a held-out item gets
+  ``t̄ + x_i W``. The text projection is not used (it stays as it is).
+
+  Args:
+    params: a ``foldin`` model's parameters, e.g. from :func:`warm_start`.
+    item_table: the model's item table (``item_id`` and the side fields).
+    l2: the ridge penalty, ``> 0``.
+    trained: ``bool[I]``, the items whose ``[q_i, b_i]`` were fit on training
+      rows (a training item nobody rated in training has no information).
+    pooling: the model's ``item_pooling``.
+
+  Returns:
+    The new parameter pytree (same structure and dtypes).
+
+  Raises:
+    ValueError: ``l2 <= 0``, or the model has no side field or no ``item_id``
+      table.
+  """
+  if not l2 > 0:
+    raise ValueError(f"foldin.side_from_factors: l2 must be > 0, got {l2}")
+  embed = params["item"]["embed"]
+  fields = [name for name in embed if name != "item_id"]
+  if "item_id" not in embed or not fields:
+    raise ValueError("foldin.side_from_factors needs the item_id table and at least one "
+                     f"side field (use_ids=True, use_side=True); the model has {list(embed)}")
+  item_id = np.asarray(item_table["item_id"])
+  blocks = []
+  for name in fields:
+    ids = np.asarray(item_table[name]).reshape(len(item_id), -1)
+    mask = np.asarray(item_table.get(name + MASK_SUFFIX, np.ones(ids.shape)),
+                      np.float64).reshape(ids.shape)
+    weight = (mask if pooling == "sum" else
+              mask / np.maximum(mask.sum(axis=1, keepdims=True), 1.0))
+    rows = np.repeat(np.arange(len(item_id)), ids.shape[1])
+    blocks.append(sparse.csr_array((weight.ravel(), (rows, ids.ravel())),
+                                   shape=(len(item_id), embed[name].shape[0])))
+  design = sparse.hstack(blocks, format="csr")
+  ids = np.asarray(embed["item_id"], np.float64)
+  known = item_id > 0
+  target = np.where(known[:, None], ids[item_id], 0.0)
+  mean, weights = factor_ridge(design, target, known & trained, l2)
+  table = np.zeros_like(ids)
+  table[0] = mean
+  table[item_id[known]] = target[known] - np.asarray((design @ weights)[known])
+  split = np.cumsum([embed[name].shape[0] for name in fields])[:-1]
+  side = dict(zip(fields, np.split(weights, split)))
+  new = {name: jnp.asarray(side[name], embed[name].dtype) for name in fields}
+  new["item_id"] = jnp.asarray(table, embed["item_id"].dtype)
+  return {**params, "item": {**params["item"], "embed": new}}
 
 
 def _friend_rows(params: dict, user_id: np.ndarray | None, user_vectors: np.ndarray

@@ -11,20 +11,28 @@ import jax.numpy as jnp
 from jaxrec.models.features import MASK_SUFFIX, TEXT, FieldSpec
 
 
-def pooled_embedding(table: jax.Array, ids: jax.Array, mask: jax.Array) -> jax.Array:
-  """Masked mean of embeddings: ``sum_k m_k E[ids_k] / max(sum_k m_k, eps)``.
+POOLINGS = ("mean", "sum")
+
+
+def pooled_embedding(table: jax.Array, ids: jax.Array, mask: jax.Array,
+                     pooling: str = "mean") -> jax.Array:
+  """Masked mean (``pooling="mean"``) or sum (``"sum"``) of embeddings:
+  ``sum_k m_k E[ids_k] / max(sum_k m_k, eps)`` or ``sum_k m_k E[ids_k]``.
 
   Args:
     table: ``float32[V, d]`` embedding table.
     ids: ``int32[..., m]`` ids (padding has mask 0).
     mask: ``float32[..., m]``.
+    pooling: ``"mean"`` or ``"sum"``.
 
   Returns:
     ``float32[..., d]``; all zeros when the mask is all zero.
   """
-  emb = jnp.take(table, ids, axis=0) * mask[..., None]
+  emb = jnp.sum(jnp.take(table, ids, axis=0) * mask[..., None], axis=-2)
+  if pooling == "sum":
+    return emb
   count = jnp.sum(mask, axis=-1, keepdims=True)
-  return jnp.sum(emb, axis=-2) / jnp.where(count > 0, count, 1.0)
+  return emb / jnp.where(count > 0, count, 1.0)
 
 
 class FieldEmbedding(nn.Module):
@@ -32,12 +40,13 @@ class FieldEmbedding(nn.Module):
 
   Maps ``{field: int32[*b] or int32[*b, m], "<field>_mask": float32[*b, m]}`` to a
   list with one ``float32[*b, embed_dim]`` array per field (multi-hot fields are
-  mask-weighted means, see ``pooled_embedding``).
+  mask-weighted means or sums, ``pooling``; see ``pooled_embedding``).
   """
 
   specs: tuple[FieldSpec, ...]
   embed_dim: int
   embedding_init: nn.initializers.Initializer = nn.initializers.normal(stddev=0.1)
+  pooling: str = "mean"
 
   @nn.compact
   def __call__(self, feats: Mapping[str, jax.Array]) -> list[jax.Array]:
@@ -46,7 +55,7 @@ class FieldEmbedding(nn.Module):
       table = self.param(spec.name, self.embedding_init, (spec.vocab_size, self.embed_dim))
       if spec.multi_hot:
         out.append(pooled_embedding(table, feats[spec.name],
-                                    feats[spec.name + MASK_SUFFIX]))
+                                    feats[spec.name + MASK_SUFFIX], self.pooling))
       else:
         out.append(jnp.take(table, feats[spec.name], axis=0))
     return out
@@ -109,16 +118,19 @@ class ItemEncoder(nn.Module):
 
   Maps gathered item features (leading axes ``[*b]``, ``feats["text"]:
   float32[*b, d]`` when text is used) to a list of ``float32[*b, .]`` arrays
-  (``embed_dim`` per field, then ``text_proj`` for the text projection).
+  (``embed_dim`` per field, then ``text_proj`` for the text projection);
+  multi-hot fields are pooled by ``pooling`` (``"mean"`` or ``"sum"``).
   """
 
   specs: tuple[FieldSpec, ...]
   embed_dim: int
   text_proj: int = 0
+  pooling: str = "mean"
 
   @nn.compact
   def __call__(self, feats: Mapping[str, jax.Array]) -> list[jax.Array]:
-    parts = FieldEmbedding(self.specs, self.embed_dim, name="embed")(feats)
+    parts = FieldEmbedding(self.specs, self.embed_dim, pooling=self.pooling,
+                           name="embed")(feats)
     if self.text_proj:
       parts.append(nn.Dense(self.text_proj, name="text_proj")(feats[TEXT]))
     return parts
