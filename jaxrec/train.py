@@ -102,9 +102,9 @@ def warm_params(warm: Mapping[str, float], model: models.RecModel,
   ratings it serves the mean of the friends' vectors. With ``"content_l2"`` in
   ``warm`` (either kind), the content part of the fit's item vectors then moves
   into the side-field tables (:func:`jaxrec.models.foldin.side_from_factors`,
-  ridge penalty ``content_l2``): training items are scored as before, items held
-  out of training from their side features, as the ``content_to_factor``
-  baseline scores them.
+  ridge penalty ``content_l2``): items with training rows are scored as before,
+  the others (held out of training, or never rated there) from their side
+  features, by a map of the ``content_to_factor`` baseline's form.
 
   Raises:
     ValueError: a missing key in ``warm``, ``alpha = 0``, or as ``warm_start``

@@ -249,7 +249,8 @@ def test_warm_start_makes_solve_the_mf_fold_in():
 def held_out_mf(pooling):
   """A genre + year ``foldin`` over ``ml1m_like`` items of which every fourth is held
   out of training (item_id 0), warm-started from an MF fit on random ratings of
-  the others: ``(model, item_table, params, mf, fit, trained items)``."""
+  the others but item 1 (a training item nobody rated):
+  ``(model, item_table, params, mf, fit, trained items)``."""
   from jaxrec.models.foldin import warm_start  # pylint: disable=import-outside-toplevel
   user_table, item_table, vocab = ml1m_like()
   held_out = np.arange(NUM_ITEMS) % 4 == 0
@@ -259,7 +260,7 @@ def held_out_mf(pooling):
                             {**vocab, "item_id": int(item_id.max()) + 1}, rank=2,
                             item_fields=["genre", "year"], item_pooling=pooling)
   rng = np.random.default_rng(0)
-  fit = (rng.integers(0, 5, 80), rng.choice(np.flatnonzero(~held_out), 80),
+  fit = (rng.integers(0, 5, 80), rng.choice(np.flatnonzero(~held_out)[1:], 80),
          rng.integers(1, 6, 80).astype(float), 5, NUM_ITEMS)
   mf = baselines.MatrixFactorization(rank=2, reg=1.0, fold_in_reg=3.0).fit(*fit)
   params = warm_start(model.init(jax.random.key(0)), item_id, mf.mu, mf.item_factors,
@@ -269,22 +270,32 @@ def held_out_mf(pooling):
 
 @pytest.mark.parametrize("pooling", ["sum", "mean"])
 def test_side_from_factors_scores_held_out_items_from_their_features(pooling):
-  """Training items score as before; held-out items, alike before, now differ by
-  their features, and with summed genres exactly as content_to_factor scores them
-  from the one-hot genre sets and year."""
+  """Rated training items score as before; held-out items, alike before, now
+  differ by their features, and with summed genres they and the unrated training
+  item score exactly as content_to_factor scores them from the genre counts and
+  year; side tables that were not 0 are taken into account."""
   from jaxrec.models.foldin import side_from_factors  # pylint: disable=import-outside-toplevel
   model, item_table, params, mf, fit, trained = held_out_mf(pooling)
+  assert not trained[1] and item_table["item_id"][1] > 0
   moved = side_from_factors(params, item_table, 0.5, trained=trained, pooling=pooling)
   assert jax.tree.structure(moved) == jax.tree.structure(params)
-  support = {"user": jnp.int32(0), "item": jnp.asarray([1, 2, 3, 5, 0], jnp.int32),
+  assert jax.tree.map(lambda x: x.dtype, moved) == jax.tree.map(lambda x: x.dtype, params)
+  support = {"user": jnp.int32(0), "item": jnp.asarray([2, 3, 5, 6, 0], jnp.int32),
              "y": jnp.asarray([5.0, 3.0, 4.0, 1.0, 0.0]),
              "mask": jnp.asarray([1.0, 1.0, 1.0, 1.0, 0.0])}
   every = jnp.arange(NUM_ITEMS)
   before, after = (np.asarray(model.predict(model.solve(p, support), support["user"], every))
                    for p in (params, moved))
   held_out = item_table["item_id"] == 0
-  np.testing.assert_allclose(after[~held_out], before[~held_out], rtol=1e-5, atol=1e-5)
+  np.testing.assert_allclose(after[trained], before[trained], rtol=1e-5, atol=1e-5)
   assert np.ptp(before[held_out]) < 1e-6 < 1e-3 < np.ptp(after[held_out])
+  embed = params["item"]["embed"]
+  genre = np.random.default_rng(3).normal(size=embed["genre"].shape)
+  shifted = {**params, "item": {**params["item"], "embed": {
+      **embed, "genre": jnp.asarray(genre, jnp.float32)}}}
+  for start, end in zip(item_side(model, shifted), item_side(model, side_from_factors(
+      shifted, item_table, 0.5, trained=trained, pooling=pooling))):
+    np.testing.assert_allclose(end[trained], start[trained], rtol=1e-5, atol=1e-5)
   if pooling == "sum":
     vectors = np.zeros((NUM_ITEMS, 19 + 12))
     for i in range(NUM_ITEMS):  # genre counts (a random genre may repeat), year one-hot
@@ -296,6 +307,9 @@ def test_side_from_factors_scores_held_out_items_from_their_features(pooling):
     np.testing.assert_allclose(after, expected, rtol=1e-4, atol=1e-4)
   with pytest.raises(ValueError, match="l2 must be > 0"):
     side_from_factors(params, item_table, 0.0, trained=trained, pooling=pooling)
+  with pytest.raises(ValueError, match="no trained item"):
+    side_from_factors(params, item_table, 1.0, trained=np.zeros(NUM_ITEMS, bool),
+                      pooling=pooling)
   ids_only = models.make_model("foldin", *ml1m_like(), rank=2, use_side=False)
   with pytest.raises(ValueError, match="at least one side field"):
     side_from_factors(ids_only.init(jax.random.key(0)), item_table, 1.0, trained=trained,

@@ -175,6 +175,8 @@ def test_pooled_embedding_is_masked_mean_or_sum():
   np.testing.assert_allclose(out, [[(3 + 9) / 2, (4 + 10) / 2, (5 + 11) / 2], [0, 0, 0]])
   summed = pooled_embedding(table, ids, mask, "sum")
   np.testing.assert_allclose(summed, [[3 + 9, 4 + 10, 5 + 11], [0, 0, 0]])
+  with pytest.raises(ValueError, match="pooling must be one of"):
+    pooled_embedding(table, ids, mask, "max")
 
 
 def test_multi_hot_padding_ids_are_ignored():

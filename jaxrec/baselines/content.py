@@ -77,7 +77,12 @@ def factor_ridge(item_vectors, target: np.ndarray, trained: np.ndarray, l2: floa
   Returns:
     ``(t̄ float64[k], W float64[d, k])``: an untrained item's parameters are
     ``t̄ + v W``.
+
+  Raises:
+    ValueError: no item is ``trained``.
   """
+  if not np.any(trained):
+    raise ValueError("factor_ridge: no trained item to fit the map on")
   vectors = item_vectors[trained]
   mean = target[trained].mean(axis=0)
   gram = vectors.T @ vectors

@@ -65,7 +65,6 @@ import jax.numpy as jnp
 import numpy as np
 from scipy import sparse
 
-from jaxrec.baselines.content import factor_ridge
 from jaxrec.models.base import RecModel, build_model
 from jaxrec.models.losses import check_part
 from jaxrec.models.features import MASK_SUFFIX, FieldSpec, select_fields
@@ -250,8 +249,8 @@ def foldin(user_table: Mapping[str, np.ndarray], item_table: Mapping[str, np.nda
       the unobserved items' target is the user-field prior's scores
       (``user_fields`` with an unobserved weight only).
     item_pooling: how multi-hot item fields pool their rows, ``"mean"`` or
-      ``"sum"`` (then ``(q_i, b_i)`` is linear in the fields' one-hot sets, as
-      the ``content_to_factor`` baseline's item vectors).
+      ``"sum"`` (then ``(q_i, b_i)`` is linear in the fields' one-hot sets, of
+      the form of the ``content_to_factor`` baseline's item vectors).
     loss: ``"mse"``, ``"bce"``, ``"bpr"`` or ``"softmax"`` (the full-catalogue
       softmax of the part's positives over the training items,
       :func:`catalogue_softmax`).
@@ -382,19 +381,21 @@ def warm_start(params: dict, item_id: np.ndarray, mu: float, item_factors: np.nd
 def side_from_factors(params: dict, item_table: Mapping[str, np.ndarray], l2: float, *,
                       trained: np.ndarray, pooling: str) -> dict:
   """``params`` with the content part of each item's ``[q_i, b_i]`` moved into the
-  side-field tables, so that an item held out of training is scored from its
-  features (the ``content_to_factor`` baseline's map, inside the model).
+  side-field tables, so that an item without training rows is scored from its
+  features (a map of the ``content_to_factor`` baseline's form, inside the model).
 
-  With ``t_i`` the ``item_id`` row of each training item (``item_id > 0``) and
-  ``x_i`` its side-field design row (per field the one-hot of its id; multi-hot
-  fields mask-weighted, and divided by their count for ``pooling="mean"``, as
-  the model pools them), the ridge map ``(t̄, W)`` of
-  :func:`jaxrec.baselines.content.factor_ridge` (penalty ``l2``, fit on the
-  ``trained`` items) sets each side field's table to its block of ``W``, training
-  item ``i``'s ``item_id`` row to ``t_i − x_i W`` and the shared unknown row (id 0,
-  every held-out item) to ``t̄``. A training item's ``[q_i, b_i]`` is unchanged,
-  so ``solve`` and every score on training items are too; a held-out item gets
-  ``t̄ + x_i W``. The text projection is not used (it stays as it is).
+  With ``t_i`` the item side of each training item (``item_id > 0``: its
+  ``item_id`` row plus its side fields' rows) and ``x_i`` its side-field design
+  row (per field the one-hot of its id; multi-hot fields mask-weighted, and
+  divided by their count for ``pooling="mean"``, as the model pools them), the
+  ridge map ``(t̄, W)`` of :func:`jaxrec.baselines.content.factor_ridge` (penalty
+  ``l2``), fit on the training items with ``trained`` rows, sets each side field's
+  table to its block of ``W``, such an item's ``item_id`` row to ``t_i − x_i W``,
+  and the rows of the other training items and the shared unknown row (id 0,
+  every held-out item) to ``t̄``. An item with training rows keeps its
+  ``[q_i, b_i]``, so ``solve`` on its ratings and its scores are unchanged;
+  every other item gets ``t̄ + x_i W``. The text projection is not used (it stays
+  as it is).
 
   Args:
     params: a ``foldin`` model's parameters, e.g. from :func:`warm_start`.
@@ -408,9 +409,10 @@ def side_from_factors(params: dict, item_table: Mapping[str, np.ndarray], l2: fl
     The new parameter pytree (same structure and dtypes).
 
   Raises:
-    ValueError: ``l2 <= 0``, or the model has no side field or no ``item_id``
-      table.
+    ValueError: ``l2 <= 0``, the model has no side field or no ``item_id``
+      table, or as ``factor_ridge``.
   """
+  from jaxrec.baselines.content import factor_ridge  # pylint: disable=import-outside-toplevel
   if not l2 > 0:
     raise ValueError(f"foldin.side_from_factors: l2 must be > 0, got {l2}")
   embed = params["item"]["embed"]
@@ -424,22 +426,25 @@ def side_from_factors(params: dict, item_table: Mapping[str, np.ndarray], l2: fl
     ids = np.asarray(item_table[name]).reshape(len(item_id), -1)
     mask = np.asarray(item_table.get(name + MASK_SUFFIX, np.ones(ids.shape)),
                       np.float64).reshape(ids.shape)
-    weight = (mask if pooling == "sum" else
-              mask / np.maximum(mask.sum(axis=1, keepdims=True), 1.0))
+    count = mask.sum(axis=1, keepdims=True)
+    weight = mask if pooling == "sum" else mask / np.where(count > 0, count, 1.0)
     rows = np.repeat(np.arange(len(item_id)), ids.shape[1])
     blocks.append(sparse.csr_array((weight.ravel(), (rows, ids.ravel())),
                                    shape=(len(item_id), embed[name].shape[0])))
   design = sparse.hstack(blocks, format="csr")
-  ids = np.asarray(embed["item_id"], np.float64)
+  id_rows = np.asarray(embed["item_id"], np.float64)
+  side_now = np.concatenate([np.asarray(embed[name], np.float64) for name in fields])
   known = item_id > 0
-  target = np.where(known[:, None], ids[item_id], 0.0)
-  mean, weights = factor_ridge(design, target, known & trained, l2)
-  table = np.zeros_like(ids)
+  fit = known & np.asarray(trained, bool)
+  target = id_rows[item_id] + design @ side_now
+  mean, weights = factor_ridge(design, target, fit, l2)
+  table = np.zeros_like(id_rows)
   table[0] = mean
-  table[item_id[known]] = target[known] - np.asarray((design @ weights)[known])
+  table[item_id[known & ~fit]] = mean
+  table[item_id[fit]] = target[fit] - np.asarray((design @ weights)[fit])
   split = np.cumsum([embed[name].shape[0] for name in fields])[:-1]
-  side = dict(zip(fields, np.split(weights, split)))
-  new = {name: jnp.asarray(side[name], embed[name].dtype) for name in fields}
+  new = {name: jnp.asarray(block, embed[name].dtype)
+         for name, block in zip(fields, np.split(weights, split))}
   new["item_id"] = jnp.asarray(table, embed["item_id"].dtype)
   return {**params, "item": {**params["item"], "embed": new}}
 

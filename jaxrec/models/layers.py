@@ -27,7 +27,12 @@ def pooled_embedding(table: jax.Array, ids: jax.Array, mask: jax.Array,
 
   Returns:
     ``float32[..., d]``; all zeros when the mask is all zero.
+
+  Raises:
+    ValueError: ``pooling`` is not one of ``POOLINGS``.
   """
+  if pooling not in POOLINGS:
+    raise ValueError(f"pooling must be one of {POOLINGS}, got {pooling!r}")
   emb = jnp.sum(jnp.take(table, ids, axis=0) * mask[..., None], axis=-2)
   if pooling == "sum":
     return emb
