@@ -1,4 +1,5 @@
-r"""Throughput, compile time and memory of the jitted meta-step on MeLU.
+r"""Throughput, compile time and memory of the jitted meta-step on MeLU, and the
+throughput of the final jaxrec methods' training steps.
 
   python benchmarks/meta_step.py                       # the full grid (long)
   python benchmarks/meta_step.py --quick               # smoke run, small tables
@@ -9,6 +10,12 @@ The model is ``jaxrec.models.melu`` on the random feature tables of
 ≤6-hot, director 2186 ≤3-hot, actor 8030 ≤10-hot; users: gender 2, age 7,
 occupation 21, zip 3402; 3706 items, 6040 users), 32-wide embeddings (a
 256-wide MLP input), hidden layers (64, 64).
+The final methods (``--algorithms foldin_ml100k,foldin_lastfm``, ``FINAL_STEPS``) are
+their configs' models and training steps (``jaxrec.train_step.make_train_step``:
+MAML through the exact ridge fold-in, the set encoder and MSE; or through the
+implicit fold-in over the catalogue with the full-catalogue softmax) over the same
+item and user tables with item ids, so that each is timed on one problem beside
+MeLU's.
 Episodes have support sizes uniform in [3, 90] and 10 query ratings. The step
 is ``jaxrec.meta.make_meta_step`` with Adam as the outer optimizer and the
 inner loop unrolled (``unroll=True``; rolled for the remat modes of
@@ -30,7 +37,8 @@ process CPU time over the cores instead (less sensitive to other processes on
 a shared machine). ``flops_per_task`` is XLA's count (``cost_analysis``; with
 the loop unrolled it covers every inner step), and ``achieved_gflops`` compares
 it with the measured peak (``machine.peak_fp32_gflops``, a large fp32 matmul)
-as a roofline. The memory rows (``step_memory``) are the compiled step's
+as a roofline; ``peak_memory_bytes`` is the largest bucket's compiled step's
+``memory_analysis`` (temp + arguments). The memory rows (``step_memory``) are the compiled step's
 ``memory_analysis`` at B ≤ 256 padded to 90, for second-order MAML under each
 remat mode and first-order MAML (``--memory_steps``), under each of
 ``--schedulers``. The output is one JSON object on stdout (and ``--out``);
@@ -48,6 +56,7 @@ import re
 import shlex
 import sys
 import time
+import types
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -58,12 +67,16 @@ import optax
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 from benchmarks import workload  # noqa: E402
-from jaxrec import meta, models, parallel  # noqa: E402
+from experiments.configs import foldin_lastfm, foldin_ml100k  # noqa: E402
+from jaxrec import meta, models, parallel, train, train_step  # noqa: E402
 from jaxrec.data.episodes import Episodes  # noqa: E402
 
 
 # The steps timed by default (names as in ``step_spec``).
 STEPS = ("maml1", "maml5", "fomaml1", "fomaml5", "reptile5", "maml1w", "maml5w")
+# The final jaxrec methods (the configs ``python -m experiments.run_all --final``
+# names), timed as their training steps: step name -> config module.
+FINAL_STEPS = {"foldin_ml100k": foldin_ml100k, "foldin_lastfm": foldin_lastfm}
 # The bucketed mode compare.py and the README report: 12 quantile buckets (for
 # support sizes uniform in [3, 90] about 3 padded rows per task, against about
 # 11 with "pow2").
@@ -126,6 +139,20 @@ def make_step(model: models.RecModel, name: str, *, microbatches: int = 1,
                              unroll=unroll, donate=donate, **kwargs)
 
 
+def final_step(name: str, user: dict[str, np.ndarray], item: dict[str, np.ndarray],
+               vocab: dict[str, int]) -> tuple[Callable, Callable[[], meta.MetaState]]:
+  """``(jitted step, () -> initial state)`` of the final method ``FINAL_STEPS[name]``:
+  its config's model over ``user`` / ``item`` (given item ids ``1..I``) and its
+  training step (``jaxrec.train_step.make_train_step``, the config's optimizer;
+  random initialisation, as the warm start does not change the step's cost)."""
+  config = FINAL_STEPS[name].get_config()
+  item = {**item, "item_id": np.arange(1, len(item["rate"]) + 1, dtype=np.int32)}
+  tables = types.SimpleNamespace(user_table=user, item_table=item,
+                                 vocab_sizes={**vocab, "item_id": len(item["rate"]) + 1})
+  model = train.model_of(config, tables)
+  return train_step.make_train_step(config, model), lambda: train.init_state(config, model)
+
+
 def init_state(model: models.RecModel, dtype: Any = jnp.float32) -> meta.MetaState:
   """Initial ``MetaState`` of ``model`` with its parameters cast to ``dtype``."""
   params = jax.tree.map(lambda p: p.astype(dtype), model.init(jax.random.key(0)))
@@ -139,7 +166,8 @@ def time_step(step: Callable, state: meta.MetaState, batch: Any, *, warmup: int,
   Returns:
     ``{"compile_s", "wall_s" (median seconds per call), "cpu_s" (median process
     CPU seconds per call), "flops" (XLA's count for the whole batch; a loop body
-    is counted once)}``.
+    is counted once), "memory_bytes" (the compiled step's ``memory_analysis``:
+    temp + arguments)}``.
   """
   start = time.perf_counter()
   compiled = step.lower(state, batch).compile()
@@ -156,27 +184,36 @@ def time_step(step: Callable, state: meta.MetaState, batch: Any, *, warmup: int,
     cpu.append(time.process_time() - c0)
   cost = compiled.cost_analysis()
   cost = cost[0] if isinstance(cost, list) else cost
+  memory = compiled.memory_analysis()
   return {"compile_s": compile_s, "wall_s": float(np.median(wall)),
-          "cpu_s": float(np.median(cpu)), "flops": float(cost.get("flops", 0.0))}
+          "cpu_s": float(np.median(cpu)), "flops": float(cost.get("flops", 0.0)),
+          "memory_bytes": memory.temp_size_in_bytes + memory.argument_size_in_bytes}
 
 
 def bench_config(model: models.RecModel, episodes: Episodes, name: str, *,
                  batch_size: int, buckets: str | int | None, dtype: Any, warmup: int,
-                 reps: int, mesh: jax.sharding.Mesh) -> dict[str, Any]:
+                 reps: int, mesh: jax.sharding.Mesh,
+                 tables: tuple[dict, dict, dict] | None = None) -> dict[str, Any]:
   """Epoch throughput of one configuration (see the module docstring), the
-  batch's tasks sharded over ``mesh``."""
-  step = parallel.jit_sharded(make_step(model, name), mesh)
+  batch's tasks sharded over ``mesh``: a MeLU step of ``model`` (``step_spec``),
+  or a final method's (``FINAL_STEPS``, over ``tables`` = (user, item, vocab);
+  float32 only)."""
+  if name in FINAL_STEPS:
+    step_fn, fresh_state = final_step(name, *tables)
+  else:
+    step_fn, fresh_state = make_step(model, name), lambda: init_state(model, dtype)
+  step = parallel.jit_sharded(step_fn, mesh)
   cores = os.cpu_count() or 1
   per_bucket, wall, cpu, compile_s = [], 0.0, 0.0, 0.0
   for length, fraction, batch in workload.bucket_batches(episodes, batch_size, buckets):
     # a fresh state each time: the previous one's buffers were donated
-    timing = time_step(step, parallel.replicate(init_state(model, dtype), mesh),
+    timing = time_step(step, parallel.replicate(fresh_state(), mesh),
                        parallel.shard_batch(batch, mesh), warmup=warmup, reps=reps)
     wall += fraction * timing["wall_s"]
     cpu += fraction * timing["cpu_s"] / cores
     compile_s += timing["compile_s"]
     per_bucket.append({"support_len": length, "fraction": fraction, **timing})
-  algorithm, num_steps, _, _ = step_spec(name)
+  algorithm, num_steps = (("maml", 0) if name in FINAL_STEPS else step_spec(name)[:2])
   # cost_analysis counts one device's share of the sharded step
   flops = sum(b["fraction"] * b["flops"] for b in per_bucket) * mesh.size / batch_size
   return {"name": name, "algorithm": algorithm, "num_steps": num_steps,
@@ -184,6 +221,7 @@ def bench_config(model: models.RecModel, episodes: Episodes, name: str, *,
           "dtype": jnp.dtype(dtype).name, "tasks_per_s": batch_size / wall,
           "tasks_per_s_cpu": batch_size / cpu, "compile_s": compile_s,
           "flops_per_task": flops, "achieved_gflops": flops * batch_size / wall / 1e9,
+          "peak_memory_bytes": max(b["memory_bytes"] for b in per_bucket),
           "buckets_detail": per_bucket}
 
 
@@ -247,11 +285,11 @@ def machine_info(peak_n: int) -> dict[str, Any]:
 
 def markdown(results: Sequence[dict[str, Any]]) -> str:
   """A markdown table of the throughput results."""
-  lines = ["| step | B | buckets | dtype | tasks/s | tasks/s (CPU time) | compile s |",
-           "|---|---|---|---|---|---|---|"]
+  lines = ["| step | B | buckets | dtype | tasks/s | tasks/s (CPU time) | compile s | "
+           "MiB (largest bucket) |", "|---|---|---|---|---|---|---|---|"]
   lines += [f"| {r['name']} | {r['batch_size']} | {r['buckets']} | {r['dtype']} | "
-            f"{r['tasks_per_s']:.0f} | {r['tasks_per_s_cpu']:.0f} | {r['compile_s']:.1f} |"
-            for r in results]
+            f"{r['tasks_per_s']:.0f} | {r['tasks_per_s_cpu']:.0f} | {r['compile_s']:.1f} | "
+            f"{r['peak_memory_bytes'] / 2**20:.1f} |" for r in results]
   return "\n".join(lines)
 
 
@@ -282,7 +320,9 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
   parser.add_argument("--batch_sizes", default=None,
                       help="comma-separated batch sizes (default 32,256,1024)")
   parser.add_argument("--algorithms", default=None,
-                      help=f"comma-separated steps (step_spec; default {','.join(STEPS)})")
+                      help=f"comma-separated steps (step_spec, or a final method of "
+                           f"FINAL_STEPS: {', '.join(FINAL_STEPS)}; default "
+                           f"{','.join(STEPS)})")
   parser.add_argument("--buckets", default=None,
                       help="comma-separated bucket modes: pow2, none, or an integer n "
                            f"(n quantile buckets) (default {BUCKETED},none; quick pow2)")
@@ -329,7 +369,7 @@ def main(argv: Sequence[str]) -> dict[str, Any]:
   scale, max_support, peak_n = ((workload.QUICK_SCALE, 16, 256) if args.quick
                                 else (1, 90, 2048))
   num_tasks = max(batch_sizes) * 20  # ≈ 1.4 B episodes in the smallest pow2 bucket
-  for name in names + bf16:
+  for name in bf16 + [n for n in names if n not in FINAL_STEPS]:
     step_spec(name)
   for mode in bucket_modes:
     bucket_mode(mode)
@@ -351,7 +391,7 @@ def main(argv: Sequence[str]) -> dict[str, Any]:
             "results": []}
   run = lambda name, b, buckets, dtype: bench_config(  # noqa: E731
       model, episodes, name, batch_size=b, buckets=bucket_mode(buckets), dtype=dtype,
-      warmup=warmup, reps=reps, mesh=mesh)
+      warmup=warmup, reps=reps, mesh=mesh, tables=(user, item, vocab))
   for b in batch_sizes:
     for name in names:
       for buckets in bucket_modes:

@@ -30,21 +30,32 @@ def compare_table(data: Mapping[str, Any]) -> list[str]:
 STEP_NAMES = {"maml1": "MAML, 1 step", "maml5": "MAML, 5 steps",
               "fomaml1": "FOMAML, 1 step", "fomaml5": "FOMAML, 5 steps",
               "reptile5": "Reptile, 5 steps", "maml1w": "MAML, 1 step, weight-space loop",
-              "maml5w": "MAML, 5 steps, weight-space loop"}
+              "maml5w": "MAML, 5 steps, weight-space loop",
+              "foldin_ml100k": "final ML-100K method: MAML through the ridge fold-in",
+              "foldin_lastfm": "final Last.fm method: MAML through the implicit fold-in, "
+                               "catalogue softmax"}
 
 
 def meta_step_table(data: Mapping[str, Any]) -> list[str]:
-  """Throughput, XLA FLOPs per task and achieved GFLOP/s of ``meta_step.py``'s
-  float32 results, with the machine's measured peak."""
+  """Throughput, XLA FLOPs per task, achieved GFLOP/s and compiled-step memory (MiB
+  of the largest bucket, where the report has it) of ``meta_step.py``'s float32
+  results, with the machine's measured peak."""
   peak = data["machine"]["peak_fp32_gflops"]
   lines = [f"(XLA's FLOP count per task; this CPU reached {peak:.0f} GFLOP/s on a large "
-           "fp32 matmul in that run)", "",
-           "| step (12 buckets, batch 256) | tasks/s | MFLOP / task | GFLOP/s |",
-           "|---|---|---|---|"]
+           "fp32 matmul in that run; MiB: the compiled step's temp + argument memory at "
+           "the largest bucket)", "",
+           "| step (12 buckets, batch 256) | tasks/s | MFLOP / task | GFLOP/s | MiB |",
+           "|---|---|---|---|---|"]
   lines += [f"| {STEP_NAMES.get(r['name'], r['name'])} | {r['tasks_per_s']:,.0f} | "
-            f"{r['flops_per_task'] / 1e6:.1f} | {r['achieved_gflops']:.0f} |"
+            f"{r['flops_per_task'] / 1e6:.2f} | {r['achieved_gflops']:.0f} | "
+            f"{_cell_mib(r.get('peak_memory_bytes'))} |"
             for r in data["results"] if r["dtype"] == "float32"]
   return lines
+
+
+def _cell_mib(value: float | None) -> str:
+  """``bytes / 2^20`` to one decimal, or – when not measured."""
+  return "–" if value is None else f"{value / 2**20:.1f}"
 
 
 def _tasks(data: Mapping[str, Any], name: str, batch_size: int = 256) -> float:

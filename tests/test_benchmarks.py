@@ -141,6 +141,30 @@ def test_step_names_bucket_modes_and_schedulers():
     meta_step.scheduler_options("fast")
 
 
+@pytest.mark.parametrize("name", list(meta_step.FINAL_STEPS))
+def test_final_method_steps_train_and_are_timed(name):
+  """Each final method's step (its config's model and training step over the
+  workload's tables) updates the item side and reports throughput, FLOPs and
+  memory."""
+  user, item, vocab = workload.ml1m_tables(0, workload.QUICK_SCALE)
+  step, fresh_state = meta_step.final_step(name, user, item, vocab)
+  batch = small_batch(len(user["zip"]), len(item["rate"]), batch_size=4)
+  state = fresh_state()
+  before = np.asarray(state.params["item"]["embed"]["item_id"])
+  after, metrics = step(state, batch)
+  assert all(np.isfinite(float(v)) for v in jax.tree.leaves(metrics))
+  assert not np.allclose(np.asarray(after.params["item"]["embed"]["item_id"]), before)
+  episodes = workload.synthetic_episodes(64, num_users=len(user["zip"]),
+                                         num_items=len(item["rate"]), seed=0, max_support=16)
+  row = meta_step.bench_config(None, episodes, name, batch_size=4, buckets="pow2",
+                               dtype=jnp.float32, warmup=0, reps=1,
+                               mesh=meta_step.parallel.make_mesh(1),
+                               tables=(user, item, vocab))
+  assert (row["name"], row["algorithm"], row["num_steps"]) == (name, "maml", 0)
+  assert row["tasks_per_s"] > 0 and row["flops_per_task"] > 0
+  assert row["peak_memory_bytes"] == max(b["memory_bytes"] for b in row["buckets_detail"]) > 0
+
+
 @pytest.mark.skipif(jax.default_backend() != "cpu", reason="XLA:CPU scheduler options")
 def test_step_memory_compiles_under_each_scheduler():
   # The memory-optimised scheduler's option must be one XLA:CPU accepts.
