@@ -44,6 +44,7 @@ from jaxrec import report
 from jaxrec import results as results_lib
 from jaxrec import run as run_lib
 from jaxrec import scoring
+from jaxrec import train as train_lib
 from jaxrec import tuned_baselines
 from jaxrec.data import episodes as episodes_lib
 
@@ -125,12 +126,10 @@ def evaluate_run(workdir: str | pathlib.Path, *, progress: bool = True) -> dict[
   config, prepared, model, state = run_lib.load_run(workdir)
   inter, data = prepared.interactions, config.data
   implicit = inter.implicit
-  query_len = data.query_size * (1 + data.negatives)
-  shape = (config.eval_batch_size, data.max_ratings * (1 + data.negatives), query_len)
+  shape = scoring.batch_shape(config)
   episode_args = dict(query_size=data.query_size, negatives=data.negatives,
                       seed=config.seed)
-  val_batches = scoring.padded_batches(episodes_lib.make_episodes(
-      inter, prepared.split, "new_users", group="val", **episode_args), shape)
+  val_batches = scoring.validation_batches(config, prepared)
   model_scorers = scoring.model_scoring(model, scoring.make_adapter(config, model))
   inner_lr = scoring.inner_rate(config, state)
   name = method_name(config)
@@ -189,10 +188,13 @@ def evaluate_run(workdir: str | pathlib.Path, *, progress: bool = True) -> dict[
                 scoring.padded_batches(test_episodes["new_users"], shape),
                 implicit, curve_metric, catalogue=catalogue)}
   trained_code = workdir / "provenance.json"  # written by train.train
+  warm = workdir / train_lib.WARM_START_FILE  # written by train.train with a warm start
   output = {"dataset": inter.name,
             "protocol": {**protocol(config, prepared), "hyperparameters": chosen,
                          "trained_code": (json.loads(trained_code.read_text())
-                                          if trained_code.exists() else None)},
+                                          if trained_code.exists() else None),
+                         "warm_start": (json.loads(warm.read_text()) if warm.exists()
+                                        else None)},
             "results": results, "curves": curves}
   (workdir / "results.json").write_text(json.dumps(output, indent=2))
   (workdir / "results.md").write_text(report.results_markdown(output))

@@ -86,6 +86,26 @@ def inner_rate(config: ml_collections.ConfigDict, state: meta.MetaState) -> Any:
   return config.meta.inner_lr if state.inner_lr is None else state.inner_lr
 
 
+def batch_shape(config: ml_collections.ConfigDict) -> tuple[int, int, int]:
+  """Evaluation's padded ``(batch, support, query)`` shape: ``eval_batch_size``,
+  ``max_ratings`` and ``query_size`` rows, times ``1 + negatives`` for the
+  sampled negatives."""
+  data = config.data
+  return (config.eval_batch_size, data.max_ratings * (1 + data.negatives),
+          data.query_size * (1 + data.negatives))
+
+
+def validation_batches(config: ml_collections.ConfigDict, prepared: prepare.Prepared
+                       ) -> list[dict]:
+  """The validation users' ``new_users`` episodes padded to :func:`batch_shape`:
+  what evaluation, the baselines' tuning and a tuned warm start choose on."""
+  data = config.data
+  return padded_batches(episodes_lib.make_episodes(
+      prepared.interactions, prepared.split, "new_users", group="val",
+      query_size=data.query_size, negatives=data.negatives, seed=config.seed),
+      batch_shape(config))
+
+
 def padded_batches(episodes: episodes_lib.Episodes, shape: tuple[int, int, int]
                    ) -> list[dict]:
   """The episodes in order, padded to one ``(batch, support, query)`` shape (the

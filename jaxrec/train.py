@@ -26,6 +26,7 @@ its step are their own modules.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import pathlib
 from collections.abc import Callable, Mapping
@@ -61,16 +62,19 @@ def model_of(config: ml_collections.ConfigDict,
 
 
 def init_state(config: ml_collections.ConfigDict, model: models.RecModel,
-               prepared: prepare_lib.Prepared | None = None) -> meta.MetaState:
+               prepared: prepare_lib.Prepared | None = None, *,
+               warm: Mapping[str, float] | None = None) -> meta.MetaState:
   """The initial meta-state (parameters from ``config.seed``).
 
   With ``config.model.warm_start`` (``foldin`` only) and ``prepared`` given, the
-  parameters start as the tuned factor baseline (:func:`warm_params`); without
-  ``prepared`` (a restore template) they are the random initialisation.
+  parameters start as the tuned factor baseline (:func:`warm_params`) of
+  ``warm``, by default :func:`choose_warm_start`'s; without ``prepared`` (a
+  restore template) they are the random initialisation.
   """
   params = model.init(jax.random.key(config.seed))
-  warm = config.model.get("warm_start")  # optional: foldin configs only
-  if warm and prepared is not None:
+  if config.model.get("warm_start") and prepared is not None:  # foldin configs only
+    if warm is None:
+      warm = choose_warm_start(config, model, prepared)
     params = warm_params(warm, model, prepared, params)
   inner_lr = (meta.meta_sgd_init(params, config.meta.inner_lr)
               if train_step.algorithm_of(config).learns_inner_lr else None)
@@ -80,6 +84,69 @@ def init_state(config: ml_collections.ConfigDict, model: models.RecModel,
 # The implicit warm start's fold-in penalty on the user bias: large, so that the
 # bias stays ~0 as in implicit ALS (which has none); it is learned from there.
 IMPLICIT_BIAS_REG = 1e4
+
+
+# The warm start a run chose (choose_warm_start), in its workdir.
+WARM_START_FILE = "warm_start.json"
+# warm_start keys -> the factor baseline's constructor arguments
+# (MatrixFactorization for explicit data, ImplicitALS for implicit data).
+_FACTOR_ARGS = {"reg": "reg", "reg_bias": "reg_bias", "foldin_reg": "fold_in_reg",
+                "alpha": "alpha"}
+
+
+def _training_rows(prepared: prepare_lib.Prepared) -> tuple:
+  """``(user, item, rating, num_users, num_items)`` of the training rows
+  (``splits.training_mask``), as the factor baselines are fit."""
+  inter = prepared.interactions
+  rows = splits.training_mask(inter, prepared.split)
+  return (inter.user[rows], inter.item[rows], inter.rating[rows], inter.num_users,
+          inter.num_items)
+
+
+def choose_warm_start(config: ml_collections.ConfigDict, model: models.RecModel,
+                      prepared: prepare_lib.Prepared) -> dict[str, float] | None:
+  """``config.model.warm_start`` with every factor value given as a sequence (a
+  grid, e.g. ``"reg": (3.0, 10.0)``) chosen on this seed's validation users.
+
+  Each point of the grid (the Cartesian product of the sequences; single values
+  stay fixed) is the factor baseline :func:`warm_params` fits (at the model's
+  ``rank``), scored by :func:`jaxrec.baselines.grid_search` on the validation
+  users' ``new_users`` episodes (:func:`jaxrec.scoring.validation_batches`) by
+  ``config.best_metric``, full-catalogue metrics over the training items: the
+  tuned baselines' choice (:mod:`jaxrec.tuned_baselines`), at this rank. So the
+  model starts from the factor baseline tuned on each seed's own validation
+  users, not on one seed's.
+
+  Returns:
+    The warm start with single values (``content_l2`` as given), or None
+    without one.
+
+  Raises:
+    ValueError: a sequence for a key that is not a factor hyperparameter
+      (``reg``, ``reg_bias``, ``foldin_reg``, ``alpha``), or as ``grid_search``.
+  """
+  from jaxrec import baselines  # pylint: disable=import-outside-toplevel
+  given = config.model.get("warm_start")
+  if not given:
+    return None
+  warm = given.to_dict() if isinstance(given, ml_collections.ConfigDict) else dict(given)
+  grid = {key: tuple(value) for key, value in warm.items()
+          if isinstance(value, (list, tuple))}
+  if not grid:
+    return warm
+  if set(grid) - set(_FACTOR_ARGS):
+    raise ValueError(f"config.model.warm_start: only {sorted(_FACTOR_ARGS)} may be grids "
+                     f"(sequences); got sequences for {sorted(set(grid) - set(_FACTOR_ARGS))}")
+  implicit = prepared.interactions.implicit
+  fixed = {_FACTOR_ARGS[k]: v for k, v in warm.items() if k in _FACTOR_ARGS and k not in grid}
+  factor_model = functools.partial(
+      baselines.ImplicitALS if implicit else baselines.MatrixFactorization,
+      **{"factors" if implicit else "rank": model.config["rank"]}, **fixed)
+  found = baselines.grid_search(
+      factor_model, {_FACTOR_ARGS[k]: v for k, v in grid.items()}, _training_rows(prepared),
+      scoring.validation_batches(config, prepared), config.best_metric, implicit=implicit,
+      candidates=prepared.split.train_items)
+  return {**warm, **{k: found.best_params[_FACTOR_ARGS[k]] for k in grid}}
 
 
 def warm_params(warm: Mapping[str, float], model: models.RecModel,
@@ -110,14 +177,11 @@ def warm_params(warm: Mapping[str, float], model: models.RecModel,
     ValueError: a missing key in ``warm``, ``alpha = 0``, or as ``warm_start``
       and ``side_from_factors``.
   """
-  inter = prepared.interactions
-  rows = splits.training_mask(inter, prepared.split)
-  fit_args = (inter.user[rows], inter.item[rows], inter.rating[rows], inter.num_users,
-              inter.num_items)
+  fit_args = _training_rows(prepared)
   params = _factor_params(warm, model, prepared, fit_args, params)
   if "content_l2" in warm:
     from jaxrec.models.foldin import side_from_factors  # pylint: disable=import-outside-toplevel
-    trained = np.bincount(fit_args[1], minlength=inter.num_items) > 0
+    trained = np.bincount(fit_args[1], minlength=fit_args[4]) > 0
     params = side_from_factors(params, prepared.item_table, warm["content_l2"],
                                trained=trained, pooling=model.config["item_pooling"])
   return params
@@ -319,8 +383,9 @@ def _set_up(config: ml_collections.ConfigDict, workdir: str | pathlib.Path
   Creates ``workdir``; prepares the data, model, mesh, training step and
   validation; only then (the config has proved valid, so a failed start leaves no
   run behind) writes ``config.json`` and ``provenance.json`` (the code the run
-  started with) when absent; initialises the state and opens the checkpoint
-  managers.
+  started with) when absent; chooses the warm start (:func:`choose_warm_start`,
+  written to ``WARM_START_FILE`` when absent), initialises the state and opens
+  the checkpoint managers.
 
   Raises:
     ValueError: ``workdir/config.json`` holds a different config, or the config
@@ -347,7 +412,10 @@ def _set_up(config: ml_collections.ConfigDict, workdir: str | pathlib.Path
     config_path.write_text(config.to_json(indent=2))
   if chief and not provenance_path.exists():
     provenance_path.write_text(json.dumps(provenance.code_identity(), indent=2))
-  state = parallel.replicate(init_state(config, model, prepared), mesh)
+  warm = choose_warm_start(config, model, prepared)
+  if chief and warm and not (workdir / WARM_START_FILE).exists():
+    (workdir / WARM_START_FILE).write_text(json.dumps(warm, indent=2))
+  state = parallel.replicate(init_state(config, model, prepared, warm=warm), mesh)
   best_key = f"val_{config.best_metric}"
   latest, best = checkpoint.managers(workdir, best_metric=best_key, best_mode=best_mode)
   return _Run(config=config, workdir=workdir, prepared=prepared, chief=chief, mesh=mesh,

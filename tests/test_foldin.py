@@ -1,5 +1,7 @@
 """The meta-learned fold-in model and the "solve" adapter."""
 
+import json
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -13,6 +15,7 @@ from jaxrec import meta
 from jaxrec import models
 from jaxrec import prepare
 from jaxrec import recommend as rec_lib
+from jaxrec import scoring
 from jaxrec import train
 from jaxrec import train_step
 from jaxrec.data import episodes as episodes_lib
@@ -339,6 +342,39 @@ def test_warm_params_content_l2_moves_the_content_part_into_the_tags():
   assert held_out.any()
   np.testing.assert_allclose(after[~held_out], before[~held_out], rtol=1e-4, atol=1e-5)
   assert np.ptp(before[held_out]) < 1e-6 < 1e-3 < np.ptp(after[held_out])
+
+
+def test_choose_warm_start_takes_the_grid_point_best_on_validation_users(tmp_path):
+  """A sequence in ``warm_start`` is a grid: the point chosen is the one whose
+  warm-started model (step 0) ranks the validation users' held-out artists
+  better; single values stay as given; a run records the choice."""
+  config = warm_lastfm_config(num_users=80, num_artists=90, rank=4)
+  config.model.warm_start = {"reg": (0.3, 30.0), "alpha": 10.0, "content_l2": 1.0}
+  config.model.kwargs["item_pooling"] = "sum"
+  prepared = prepare.prepare(config)
+  model = train.model_of(config, prepared)
+  chosen = train.choose_warm_start(config, model, prepared)
+  assert set(chosen) == {"reg", "alpha", "content_l2"}
+  assert (chosen["alpha"], chosen["content_l2"]) == (10.0, 1.0)
+  batches = scoring.validation_batches(config, prepared)
+  adapter = scoring.make_adapter(config, model)
+  ndcg = {}
+  for reg in (0.3, 30.0):
+    params = train.warm_params({"reg": reg, "alpha": 10.0}, model, prepared,
+                               model.init(jax.random.key(0)))
+    _, score_all = scoring.model_scoring(model, adapter)(params, 0.0, 0)
+    ndcg[reg] = scoring.catalogue_metrics(score_all, batches, prepared.split.train_items,
+                                          prepared)[0]["full_ndcg@10"]
+  assert ndcg[0.3] != ndcg[30.0]
+  assert chosen["reg"] == max(ndcg, key=ndcg.get), ndcg
+  config.num_epochs = 0
+  train.train(config, tmp_path, progress=False)
+  assert json.loads((tmp_path / train.WARM_START_FILE).read_text()) == chosen
+  config.model.warm_start = {"reg": 3.0, "alpha": 10.0, "content_l2": (1.0, 10.0)}
+  with pytest.raises(ValueError, match=r"may be grids .* \['content_l2'\]"):
+    train.choose_warm_start(config, model, prepared)
+  config.model.warm_start = {"reg": 3.0, "alpha": 10.0}
+  assert train.choose_warm_start(config, model, prepared) == {"reg": 3.0, "alpha": 10.0}
 
 
 def test_implicit_solve_is_the_implicit_als_fold_in():
