@@ -16,9 +16,10 @@ def get_config() -> ml_collections.ConfigDict:
   ``data.synthetic`` (a dict of keyword arguments of the synthetic writer, for
   ``data.dataset = "synthetic"`` / ``"synthetic-lastfm"``) and
   ``model.warm_start`` (``foldin`` only: ``{"reg", "foldin_reg"}`` starts it as the
-  ALS fold-in of ratings, ``{"reg", "alpha"}`` as the implicit-ALS fold-in; with
-  ``"content_l2"`` its side-field tables also start as the content-to-factor ridge
-  map; ``jaxrec.train.warm_params``).
+  ALS fold-in of ratings, ``{"reg", "alpha"}`` as the implicit-ALS fold-in; a
+  sequence of values is a grid chosen on the seed's validation users,
+  ``jaxrec.train.choose_warm_start``; with ``"content_l2"`` its side-field tables
+  also start as the content-to-factor ridge map; ``jaxrec.train.warm_params``).
 
   Returns:
     A fresh ``ml_collections.ConfigDict`` (each call a new one), to be changed by

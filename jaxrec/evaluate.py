@@ -1,6 +1,7 @@
 """Evaluation of a meta-training run from its checkpoint, against the baselines.
 
-:func:`evaluate_run` reads only ``<workdir>/config.json`` and the best checkpoint,
+:func:`evaluate_run` reads ``<workdir>/config.json`` and the best checkpoint (and,
+for the record, the run's ``provenance.json`` and ``warm_start.json``),
 rebuilds the data exactly as training did (the split is a function of the config),
 fits the tuned baselines on the same split (:mod:`jaxrec.tuned_baselines`) and
 scores the meta-learner and every baseline on the *same* test episodes of each

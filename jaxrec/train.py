@@ -9,14 +9,15 @@ always read back with exactly the data, tables and model it was trained with;
 serving rebuilds the model from the bundle :func:`train` writes
 (``jaxrec.serving.bundle``).
 
-A run directory (``workdir``) holds ``config.json``, ``metrics.jsonl`` (one JSON
-object per logged step), ``checkpoints/`` (latest, for resuming) and ``best/`` (the
-best validation checkpoint). Restarting the same command resumes from the latest
+A run directory (``workdir``) holds ``config.json``, ``provenance.json`` (the code
+identity), ``warm_start.json`` (a warm start's chosen values), ``metrics.jsonl``
+(one JSON object per logged step), ``checkpoints/`` (latest, for resuming) and
+``best/`` (the best validation checkpoint). Restarting the same command resumes from the latest
 checkpoint: the data-iterator position, the early-stopping record and the RNG-free
 data pipeline make the resumed run end with the same parameters as an uninterrupted
 one.
 
-The module stays whole (a little over 400 lines, mostly docstrings) because it is
+The module stays whole (about 500 lines, mostly docstrings) because it is
 one idea, a training run: its start (model, initial or warm-started state), its
 validation and its loop (``_set_up``, ``_resume``, ``_train_epoch``,
 ``_evaluate_and_save``) share the run's ``_Run`` and ``_Progress``; its data and
@@ -38,6 +39,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from jaxrec import adapters
+from jaxrec import baselines
 from jaxrec import checkpoint
 from jaxrec import meta
 from jaxrec import metrics as metrics_lib
@@ -69,7 +71,8 @@ def init_state(config: ml_collections.ConfigDict, model: models.RecModel,
   With ``config.model.warm_start`` (``foldin`` only) and ``prepared`` given, the
   parameters start as the tuned factor baseline (:func:`warm_params`) of
   ``warm``, by default :func:`choose_warm_start`'s; without ``prepared`` (a
-  restore template) they are the random initialisation.
+  restore template) they are the random initialisation, and ``warm`` is not
+  read.
   """
   params = model.init(jax.random.key(config.seed))
   if config.model.get("warm_start") and prepared is not None:  # foldin configs only
@@ -88,19 +91,12 @@ IMPLICIT_BIAS_REG = 1e4
 
 # The warm start a run chose (choose_warm_start), in its workdir.
 WARM_START_FILE = "warm_start.json"
-# warm_start keys -> the factor baseline's constructor arguments
-# (MatrixFactorization for explicit data, ImplicitALS for implicit data).
-_FACTOR_ARGS = {"reg": "reg", "reg_bias": "reg_bias", "foldin_reg": "fold_in_reg",
-                "alpha": "alpha"}
-
-
-def _training_rows(prepared: prepare_lib.Prepared) -> tuple:
-  """``(user, item, rating, num_users, num_items)`` of the training rows
-  (``splits.training_mask``), as the factor baselines are fit."""
-  inter = prepared.interactions
-  rows = splits.training_mask(inter, prepared.split)
-  return (inter.user[rows], inter.item[rows], inter.rating[rows], inter.num_users,
-          inter.num_items)
+# warm_start keys -> the factor baseline's constructor arguments, by data kind
+# (MatrixFactorization for explicit data, ImplicitALS for implicit data), in the
+# order of its grid in jaxrec.tuned_baselines.BASELINE_GRIDS (ties keep the
+# earlier grid point).
+_FACTOR_ARGS = {"explicit": {"reg": "reg", "foldin_reg": "fold_in_reg", "reg_bias": "reg_bias"},
+                "implicit": {"reg": "reg", "alpha": "alpha"}}
 
 
 def choose_warm_start(config: ml_collections.ConfigDict, model: models.RecModel,
@@ -112,41 +108,43 @@ def choose_warm_start(config: ml_collections.ConfigDict, model: models.RecModel,
   stay fixed) is the factor baseline :func:`warm_params` fits (at the model's
   ``rank``), scored by :func:`jaxrec.baselines.grid_search` on the validation
   users' ``new_users`` episodes (:func:`jaxrec.scoring.validation_batches`) by
-  ``config.best_metric``, full-catalogue metrics over the training items: the
-  tuned baselines' choice (:mod:`jaxrec.tuned_baselines`), at this rank. So the
-  model starts from the factor baseline tuned on each seed's own validation
-  users, not on one seed's.
+  ``config.best_metric``, full-catalogue metrics over the training items: how
+  :mod:`jaxrec.tuned_baselines` chooses ``mf_foldin`` / ``ials_foldin``, with the
+  rank held at the model's. So the model starts from the factor baseline tuned
+  on each seed's own validation users, not on one seed's.
 
   Returns:
     The warm start with single values (``content_l2`` as given), or None
     without one.
 
   Raises:
-    ValueError: a sequence for a key that is not a factor hyperparameter
-      (``reg``, ``reg_bias``, ``foldin_reg``, ``alpha``), or as ``grid_search``.
+    ValueError: a sequence for a key that is not a factor hyperparameter of the
+      data's kind (explicit: ``reg``, ``foldin_reg``, ``reg_bias``; implicit:
+      ``reg``, ``alpha``), or as ``grid_search``.
   """
-  from jaxrec import baselines  # pylint: disable=import-outside-toplevel
   given = config.model.get("warm_start")
   if not given:
     return None
   warm = given.to_dict() if isinstance(given, ml_collections.ConfigDict) else dict(given)
-  grid = {key: tuple(value) for key, value in warm.items()
-          if isinstance(value, (list, tuple))}
-  if not grid:
+  sequences = {k for k, v in warm.items() if isinstance(v, (list, tuple))}
+  if not sequences:
     return warm
-  if set(grid) - set(_FACTOR_ARGS):
-    raise ValueError(f"config.model.warm_start: only {sorted(_FACTOR_ARGS)} may be grids "
-                     f"(sequences); got sequences for {sorted(set(grid) - set(_FACTOR_ARGS))}")
   implicit = prepared.interactions.implicit
-  fixed = {_FACTOR_ARGS[k]: v for k, v in warm.items() if k in _FACTOR_ARGS and k not in grid}
+  names = _FACTOR_ARGS["implicit" if implicit else "explicit"]
+  if sequences - set(names):
+    raise ValueError(f"config.model.warm_start: only {list(names)} may be grids "
+                     f"(sequences) for this data; got sequences for "
+                     f"{sorted(sequences - set(names))}")
+  grid = {names[k]: tuple(warm[k]) for k in names if k in sequences}
+  fixed = {names[k]: warm[k] for k in names if k in warm and k not in sequences}
   factor_model = functools.partial(
       baselines.ImplicitALS if implicit else baselines.MatrixFactorization,
       **{"factors" if implicit else "rank": model.config["rank"]}, **fixed)
   found = baselines.grid_search(
-      factor_model, {_FACTOR_ARGS[k]: v for k, v in grid.items()}, _training_rows(prepared),
+      factor_model, grid, splits.training_rows(prepared.interactions, prepared.split),
       scoring.validation_batches(config, prepared), config.best_metric, implicit=implicit,
       candidates=prepared.split.train_items)
-  return {**warm, **{k: found.best_params[_FACTOR_ARGS[k]] for k in grid}}
+  return {**warm, **{k: found.best_params[names[k]] for k in sequences}}
 
 
 def warm_params(warm: Mapping[str, float], model: models.RecModel,
@@ -177,7 +175,7 @@ def warm_params(warm: Mapping[str, float], model: models.RecModel,
     ValueError: a missing key in ``warm``, ``alpha = 0``, or as ``warm_start``
       and ``side_from_factors``.
   """
-  fit_args = _training_rows(prepared)
+  fit_args = splits.training_rows(prepared.interactions, prepared.split)
   params = _factor_params(warm, model, prepared, fit_args, params)
   if "content_l2" in warm:
     from jaxrec.models.foldin import side_from_factors  # pylint: disable=import-outside-toplevel
@@ -191,7 +189,6 @@ def _factor_params(warm: Mapping[str, float], model: models.RecModel,
                    prepared: prepare_lib.Prepared, fit_args: tuple, params: Any) -> Any:
   """:func:`warm_params` before the content ridge: the factor baseline fit on
   ``fit_args`` (``(user, item, rating, num_users, num_items)`` of the training rows)."""
-  from jaxrec import baselines  # pylint: disable=import-outside-toplevel
   from jaxrec.models.foldin import warm_start  # pylint: disable=import-outside-toplevel
   inter = prepared.interactions
   item_id, rank = prepared.item_table["item_id"], model.config["rank"]
@@ -381,11 +378,11 @@ def _set_up(config: ml_collections.ConfigDict, workdir: str | pathlib.Path
   """A run's fixed parts and initial state (replicated over the mesh).
 
   Creates ``workdir``; prepares the data, model, mesh, training step and
-  validation; only then (the config has proved valid, so a failed start leaves no
-  run behind) writes ``config.json`` and ``provenance.json`` (the code the run
-  started with) when absent; chooses the warm start (:func:`choose_warm_start`,
-  written to ``WARM_START_FILE`` when absent), initialises the state and opens
-  the checkpoint managers.
+  validation, and chooses the warm start (:func:`choose_warm_start`; a resumed
+  run reads its ``WARM_START_FILE``); only then (the config has proved valid, so
+  a failed start leaves no run behind) writes ``config.json``,
+  ``provenance.json`` (the code the run started with) and ``WARM_START_FILE``
+  when absent; initialises the state and opens the checkpoint managers.
 
   Raises:
     ValueError: ``workdir/config.json`` holds a different config, or the config
@@ -407,14 +404,16 @@ def _set_up(config: ml_collections.ConfigDict, workdir: str | pathlib.Path
   step = parallel.data_parallel_step(train_step.make_train_step(config, model), mesh)
   validate = _validator(config, prepared, model, scoring.make_adapter(config, model))
   best_mode = "max" if metrics_lib.higher_is_better(config.best_metric) else "min"
+  warm_path = workdir / WARM_START_FILE  # a resumed run keeps its first choice
+  warm = (json.loads(warm_path.read_text()) if warm_path.exists()
+          else choose_warm_start(config, model, prepared))
   provenance_path = workdir / "provenance.json"
   if chief and not config_path.exists():
     config_path.write_text(config.to_json(indent=2))
   if chief and not provenance_path.exists():
     provenance_path.write_text(json.dumps(provenance.code_identity(), indent=2))
-  warm = choose_warm_start(config, model, prepared)
-  if chief and warm and not (workdir / WARM_START_FILE).exists():
-    (workdir / WARM_START_FILE).write_text(json.dumps(warm, indent=2))
+  if chief and warm and not warm_path.exists():
+    warm_path.write_text(json.dumps(warm, indent=2))
   state = parallel.replicate(init_state(config, model, prepared, warm=warm), mesh)
   best_key = f"val_{config.best_metric}"
   latest, best = checkpoint.managers(workdir, best_metric=best_key, best_mode=best_mode)

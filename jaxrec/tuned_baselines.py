@@ -119,9 +119,7 @@ def _fit_baselines(config: ml_collections.ConfigDict, prepared: prepare.Prepared
                    val_batches: Sequence[dict]) -> dict[str, tuple[baselines.Baseline, dict]]:
   """``fit_baselines`` without the cache."""
   inter, split, implicit = prepared.interactions, prepared.split, prepared.interactions.implicit
-  train = splits.training_mask(inter, split)
-  fit_args = (inter.user[train], inter.item[train], inter.rating[train], inter.num_users,
-              inter.num_items)
+  fit_args = splits.training_rows(inter, split)
   if implicit:
     fitted = {"popularity": (baselines.Popularity().fit(*fit_args), {})}
   else:

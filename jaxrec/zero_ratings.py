@@ -157,9 +157,7 @@ def evaluate_seed(interactions: Interactions, split: splits.ColdStartSplit, *, s
   Raises:
     ValueError: the data have no friend graph, or as the pieces it calls.
   """
-  rows = splits.training_mask(interactions, split)
-  fit_args = (interactions.user[rows], interactions.item[rows], interactions.rating[rows],
-              interactions.num_users, interactions.num_items)
+  fit_args = splits.training_rows(interactions, split)
   popularity = friends_lib.training_popularity(interactions, split)
   candidates = split.train_items
   groups = {}

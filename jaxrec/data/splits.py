@@ -307,6 +307,14 @@ def training_mask(interactions: Interactions, split: ColdStartSplit) -> np.ndarr
           & item_rows(interactions, split.train_items) & ~holdout_mask(interactions, split))
 
 
+def training_rows(interactions: Interactions, split: ColdStartSplit) -> tuple:
+  """``(user, item, rating, num_users, num_items)`` of the :func:`training_mask`
+  rows: the arguments every baseline's ``fit`` takes."""
+  rows = training_mask(interactions, split)
+  return (interactions.user[rows], interactions.item[rows], interactions.rating[rows],
+          interactions.num_users, interactions.num_items)
+
+
 def _id_field(ids: np.ndarray, size: int) -> np.ndarray:
   """``int32[size]``: ``1 + rank`` of each id in the sorted ``ids``, 0 elsewhere."""
   field = np.zeros(size, np.int32)
