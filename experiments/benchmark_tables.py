@@ -73,13 +73,15 @@ def _tasks(data: Mapping[str, Any], name: str, batch_size: int = 256) -> float:
 
 def targets_sentence(compare: Mapping[str, Any], step: Mapping[str, Any]) -> list[str]:
   """The CPU targets (≥ 4,000 tasks/s at 1 step, ≥ 1,000 at 5, batch 256) against
-  the compare run and the separate meta-step run, and the feature-space /
+  the compare run and the separate meta-step run (with its machine's measured
+  peak, as the two runs may be of different machines), and the feature-space /
   weight-space ratio at 5 steps."""
   row = {(r["num_steps"], r["batch_size"]): r for r in compare["rows"]}
   one, five = row[1, 256], row[5, 256]
   return [f"Against the CPU targets: 1 step at batch 256 reaches "
           f"{one['jaxrec_bucketed']:,.0f} tasks/s in the compare run and "
-          f"{_tasks(step, 'maml1'):,.0f} in the separate one (target ≥ 4,000), 5 steps "
+          f"{_tasks(step, 'maml1'):,.0f} in the separate one, whose machine peaked at "
+          f"{step['machine']['peak_fp32_gflops']:.0f} GFLOP/s (target ≥ 4,000), 5 steps "
           f"{five['jaxrec_bucketed']:,.0f} and {_tasks(step, 'maml5'):,.0f} (target ≥ "
           f"1,000). At 5 steps the feature-space inner loop is "
           f"{five['jaxrec_bucketed'] / five['jaxrec_bucketed_weights']:.1f}× faster than "

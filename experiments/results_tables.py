@@ -22,10 +22,16 @@ METHOD_NAMES = {
     "user_mean": "user mean", "item_mean_user_bias": "item mean + user bias",
     "mf_foldin": "MF (ALS) + fold-in", "popularity": "popularity",
     "global_mean": "global mean", "item_mean": "item mean",
+    "item_knn_baseline": "item-kNN + baseline predictors", "item_knn": "item-kNN",
+    "ease": "EASE", "ials_foldin": "iALS + fold-in",
+    "content_to_factor_features": "content-to-factor (features) + fold-in",
+    "content_to_factor_text": "content-to-factor (text) + fold-in",
+    "content_knn_features": "content-kNN (features)", "content_knn_text": "content-kNN (text)",
     "hybrid-text-maml": "hybrid + text", "hybrid-notext-maml": "hybrid, no text"}
 ML100K_METHODS = ("melu-maml", "melu-fomaml", "melu-reptile", "melu-meta_sgd",
                   "melu-anil", "melu-paper", "melu-joint", "melu-joint+finetune",
-                  "user_mean", "item_mean_user_bias", "mf_foldin")
+                  "user_mean", "item_mean_user_bias", "item_knn_baseline", "mf_foldin",
+                  "content_to_factor_features", "content_knn_features")
 TEXT, NOTEXT = "hybrid-text-maml", "hybrid-notext-maml"
 DIGITS = 3  # decimals of every mean and CI
 
