@@ -156,30 +156,31 @@ def text_pair_table(summary: Mapping[str, Any], source: str,
                     columns: Sequence[tuple[str, str]]) -> list[str]:
   """Per state: the text and no-text model's ``columns`` (``(header, metric)``),
   the paired text − no-text difference of the curve metric, the strongest
-  baseline's curve metric and, when recorded, popularity's full-catalogue
-  recall@10; then the test users per state and :func:`provenance_line`.
+  baseline's curve metric and, when recorded, the strongest baseline's
+  full-catalogue recall@10 (the baseline with the best mean of it); then the test
+  users per state and :func:`provenance_line`.
 
   Raises:
     ValueError: if a state lacks a row of either model.
   """
   metric = summary["metric"]
-  has_full = any("full_recall@10" in r["metrics"] for r in summary["aggregated"]
-                 if r["method"] == "popularity")
+  full = "full_recall@10"
+  has_full = any(full in r["metrics"] for r in summary["aggregated"]
+                 if results_lib.is_baseline(r["method"]))
   header = ["state"] + [f"{who} {h}" for h, _ in columns for who in ("text", "no-text")]
   header += [f"text − no-text {metric.upper()} (paired)", f"best baseline {metric.upper()}"]
   if has_full:
-    header += ["popularity full-catalogue recall@10"]
+    header += ["best baseline full-catalogue recall@10"]
   lines = ["| " + " | ".join(header) + " |", "|---" * len(header) + "|"]
   users = []
   for state in ("new_items", "new_users_new_items", "new_users", "warm"):
     text, notext = _row(summary, TEXT, state), _row(summary, NOTEXT, state)
     cells = [STATE_NAMES[state]] + [_cell(m, k) for _, k in columns for m in (text, notext)]
     cells.append(_delta(_paired(summary, TEXT, NOTEXT, state, metric)))
-    best = results_lib.strongest_baseline(summary["aggregated"], state, metric)
-    cells.append(f"{_cell(_row(summary, best, state), metric)} "
-                 f"({METHOD_NAMES.get(best, best)})")
-    if has_full:
-      cells.append(_cell(_row(summary, "popularity", state), "full_recall@10"))
+    for key in (metric, full) if has_full else (metric,):
+      best = results_lib.strongest_baseline(summary["aggregated"], state, key)
+      cells.append(f"{_cell(_row(summary, best, state), key)} "
+                   f"({METHOD_NAMES.get(best, best)})")
     lines.append("| " + " | ".join(cells) + " |")
     users.append(f"{text.get('num_users', math.nan):,.0f} {STATE_NAMES[state]}")
   return lines + ["", f"(mean ± 95% CI over seeds; test users per seed: "

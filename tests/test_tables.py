@@ -49,6 +49,22 @@ def test_state_table_renders_rows_deltas_and_stale_line():
   assert "user mean 4" in lines[-1] and "failed runs: maml seed 5" in lines[-1]
 
 
+def test_text_pair_table_names_the_strongest_baseline_per_metric():
+  rows = []
+  for state in ("new_items", "new_users_new_items", "new_users", "warm"):
+    for method, auc, recall in (("hybrid-text-maml", 0.80, 0.11),
+                                ("hybrid-notext-maml", 0.78, 0.02),
+                                ("content_to_factor_features", 0.89, 0.05),
+                                ("ials_foldin", 0.50, 0.25)):
+      rows.append({"method": method, "state": state, "n_seeds": 5,
+                   "metrics": {"auc": auc, "full_recall@10": recall, "num_users": 10.0}})
+  summary = {"metric": "auc", "aggregated": rows, "paired": [], "pooled_runs": []}
+  lines = results_tables.text_pair_table(summary, "r.json", [("AUC", "auc")])
+  assert lines[0].endswith("| best baseline AUC | best baseline full-catalogue recall@10 |")
+  assert lines[2].endswith("| 0.890 (content-to-factor (features) + fold-in) | "
+                           "0.250 (iALS + fold-in) |")
+
+
 def test_provenance_line_names_the_code_or_the_stale_runs():
   code = {"code_hash": "0123456789abcdef", "git_commit": "fedcba9876543210",
           "dirty": False}
