@@ -1,5 +1,6 @@
 """Tests for the evaluation protocol's pieces (jaxrec.evaluate, the catalogue metrics of
-jaxrec.scoring, the report of jaxrec.report) on tiny hand-built batches and episodes."""
+jaxrec.scoring, the report of jaxrec.report) on tiny hand-built batches and episodes, and the candidates of each state on a small
+synthetic dataset."""
 
 import functools
 import math
@@ -9,7 +10,9 @@ import ml_collections
 import numpy as np
 import pytest
 
+from experiments.configs import maml_synthetic
 from jaxrec import evaluate
+from jaxrec import prepare
 from jaxrec import provenance
 from jaxrec import report
 from jaxrec import scoring
@@ -199,3 +202,23 @@ def test_plot_all_draws_mae_by_support(tmp_path):
   (tmp_path / "implicit").mkdir()
   report.plot_all(tmp_path / "implicit", output)
   assert not (tmp_path / "implicit" / "mae_by_support.png").exists()
+
+
+@pytest.mark.parametrize("state", episodes_lib.STATES)
+def test_candidates_are_the_item_group_of_the_states_queries(state):
+  """Full-catalogue metrics rank the training items for warm and new-user states
+  and the held-out test items for the new-item states: every test query item is
+  a candidate, and no item of the other group is."""
+  config = maml_synthetic.get_config()
+  config.data.synthetic = {"num_users": 80, "num_items": 60, "seed": 0,
+                           "ratings_per_user": (15, 40)}
+  prepared = prepare.prepare(config)
+  candidates = evaluate._candidates(prepared, state)  # pylint: disable=protected-access
+  episodes = episodes_lib.make_episodes(prepared.interactions, prepared.split, state,
+                                        group="test", query_size=config.data.query_size,
+                                        negatives=config.data.negatives, seed=config.seed)
+  queried = np.unique(episodes.query_item)
+  assert len(queried) and np.isin(queried, candidates).all()
+  new_items = state in ("new_items", "new_users_new_items")
+  other = prepared.split.train_items if new_items else prepared.split.test_items
+  assert not np.isin(candidates, other).any()

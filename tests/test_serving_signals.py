@@ -1,5 +1,8 @@
 """jaxrec.serving.signals: friends and a description as support rows of ``recommend``."""
 
+import os
+import subprocess
+import sys
 import warnings
 
 import numpy as np
@@ -15,20 +18,27 @@ from jaxrec.serving import explain
 from jaxrec.serving import signals as signals_lib
 from jaxrec.text import testing
 from tests.test_foldin import warm_lastfm_config
-from tests.test_recommend import new_user
+from tests.test_recommend import REPO, new_user
 
 
 @pytest.fixture(scope="module")
-def run(tmp_path_factory):
-  """The implicit fold-in warm-started from implicit ALS (as the Last.fm config)
-  on a synthetic Last.fm with planted tastes and friends; the description encoder
-  is a tiny random BERT."""
+def trained(tmp_path_factory):
+  """``(workdir, config)`` of the implicit fold-in warm-started from implicit ALS
+  (as the Last.fm config) on a synthetic Last.fm with planted tastes and friends;
+  the description encoder is a tiny random BERT."""
   root = tmp_path_factory.mktemp("signals")
   config = warm_lastfm_config(num_users=200, num_artists=300, rank=8)
   config.data.text_model = str(testing.tiny_bert(root / "bert"))
   config.data.cache_dir = str(root / "cache")
   train.train(config, root / "run", progress=False)
-  return rec_lib.load_recommender(root / "run"), prepare.prepare(config)
+  return root / "run", config
+
+
+@pytest.fixture(scope="module")
+def run(trained):
+  """The trained run's recommender and its prepared data."""
+  workdir, config = trained
+  return rec_lib.load_recommender(workdir), prepare.prepare(config)
 
 
 def friends_of(prepared, user):
@@ -202,3 +212,34 @@ def test_a_friend_count_equal_to_all_friends_is_not_named(run):
                           np.zeros(0, np.float32), extra)
     assert got.friends == named
     assert ("friends listen to it" in got.text) == bool(named)
+
+
+def test_other_descriptions_compile_nothing_new(run):
+  """A second description of the same token-length bucket reuses the compiled
+  encoder and server: the sentence is a runtime input, not part of a cache key."""
+  recommender, _ = run
+  rec_lib.recommend(recommender, [], description="quiet piano and rain", k=5)
+  server, encode = recommender.server, recommender.text_encoder._apply  # pylint: disable=protected-access
+  before = server._cache_size(), encode._cache_size()  # pylint: disable=protected-access
+  recs = rec_lib.recommend(recommender, [], description="loud guitars at night", k=5)
+  assert (server._cache_size(), encode._cache_size()) == before  # pylint: disable=protected-access
+  assert len(recs) == 5
+
+
+def test_cli_serves_friends_and_a_description(trained, run, tmp_path):
+  """``experiments.recommend --friends --description`` prints the table of the
+  same request made in process."""
+  workdir, _ = trained
+  recommender, prepared = run
+  raw = prepared.interactions.user_ids[prepared.split.train_users[:8]].tolist()
+  sentence = "quiet piano and rain"
+  expected = rec_lib.recommend(recommender, [], friends=raw, description=sentence, k=5)
+  env = {**os.environ, "PYTHONPATH": str(REPO), "JAX_PLATFORMS": "cpu"}
+  env.pop("XLA_FLAGS", None)
+  result = subprocess.run(
+      [sys.executable, "-m", "experiments.recommend", f"--workdir={workdir}",
+       f"--friends={','.join(map(str, raw))}", f"--description={sentence}", "--k=5"],
+      cwd=tmp_path, env=env, capture_output=True, text=True, check=False, timeout=300)
+  assert result.returncode == 0, result.stderr
+  assert result.stdout.strip() == rec_lib.format_table(expected)
+  assert "friends listen to it" in result.stdout or f"matches '{sentence}'" in result.stdout
