@@ -404,3 +404,41 @@ def run_friends_tables(data: Mapping[str, Any], source: str) -> list[str]:
       f"_`{source}`: `{data['command']}` (code {code}; the runs trained with code "
       f"{', '.join(runs)}); {len(data['seeds'])} seeds, {users[0]}–{users[-1]} test users "
       f"per seed; {data['cpu_minutes']} CPU-minutes in all._"]
+
+
+def ranking_check_table(data: Mapping[str, Any], source: str) -> list[str]:
+  """The table of :mod:`experiments.ranking_check`'s JSON: each method's
+  full-catalogue nDCG@10 and recall@10 of the liked query items on new users
+  (mean ± 95% CI over seeds), the run's paired difference against each ranking
+  baseline, each seed's choices, and a line naming the source and the users.
+
+  Raises:
+    KeyError: if the JSON lacks a field the table needs.
+  """
+  (k,), metrics = data["ks"], data["metrics"]
+  table = data["summary"]["table"]
+  paired = {(p["reference"], p["metric"]): p for p in data["summary"]["paired"]}
+  runs = data["seeds"].values()
+  final = next(iter(next(iter(runs))["runs"]))
+  names = [m.replace("ndcg", "nDCG") for m in metrics]
+  lines = ["| method | " + " | ".join(f"full-catalogue {n}" for n in names) + " | "
+           + " | ".join(f"Δ final − method, {n}" for n in names) + " |",
+           "|---|" + "---|" * 2 * len(metrics)]
+  for method in table:
+    cells = [results_lib.fmt_mean_ci(*table[method][k][m], DIGITS) for m in metrics]
+    deltas = ["—" if method == final else _delta(paired[(method, m)]) for m in metrics]
+    lines.append(f"| {'final' if method == final else METHOD_NAMES[method]} | "
+                 + " | ".join(cells + deltas) + " |")
+  choices = "; ".join(f"seed {seed}: " + ", ".join(
+      f"{METHOD_NAMES[name]} {' '.join(f'{p} {v:g}' for p, v in params.items())}"
+      for name, params in run["chosen"].items() if params)
+      for seed, run in data["seeds"].items())
+  users = sorted({run["users"]["liked_test"] for run in runs})
+  trained = sorted({_short_code(about["code"]) for run in runs
+                    for about in run["runs"].values()})
+  return lines + [
+      "", f"Chosen on each seed's validation users by full-catalogue nDCG@10: {choices}.",
+      "", f"_`{source}`: `{data['command']}` (code {_short_code(data.get('code'))}; the "
+      f"runs trained with code {', '.join(trained)}); {len(data['seeds'])} seeds, "
+      f"{users[0]}–{users[-1]} test users per seed with a liked query movie; "
+      f"{data['cpu_minutes']} CPU-minutes in all._"]

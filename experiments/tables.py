@@ -9,6 +9,9 @@ A block is the text between ``<!-- tables:NAME -->`` and ``<!-- /tables:NAME -->
 - ``experiments/results/zero_ratings/*.json`` (:mod:`experiments.zero_ratings`,
   :mod:`experiments.zero_ratings_run`, :mod:`experiments.profile_curves`,
   :mod:`experiments.sentence_proxy`): the k-shot tables of users with no ratings yet;
+- ``experiments/results/ml100k_foldin/ranking_check.json``
+  (:mod:`experiments.ranking_check`): the final ML-100K runs' liked-movie ranking
+  against the ranking-only baselines;
 - ``experiments/results/<dir>/results.json`` (:mod:`experiments.run_all`'s pooled
   summary: ``aggregated``, ``paired``, ``pooled_runs``, ``runs``, and on newer runs
   ``code``, ``stale_runs``, ``final``): results tables, each followed by a line
@@ -121,6 +124,9 @@ def render_blocks(root: pathlib.Path = ROOT) -> dict[str, str]:
           final_ml100k, final_ml100k_src, "foldin_ml100k",
           {"new_users": ("mae", "rmse", "full_ndcg@10", "full_recall@10"),
            "new_items": ("rmse", "auc"), "new_users_new_items": ("rmse", "auc")}),
+      "final_ml100k_ranking": lambda: res.ranking_check_table(
+          load_json(root / "experiments/results/ml100k_foldin/ranking_check.json"),
+          "experiments/results/ml100k_foldin/ranking_check.json"),
       "final_lastfm": lambda: res.final_table(
           final_lastfm, final_lastfm_src, "foldin_lastfm",
           {"new_users": ("full_ndcg@10", "full_recall@10"), "new_items": ("full_ndcg@10",),

@@ -1,6 +1,6 @@
 """Tests for the evaluation protocol's pieces (jaxrec.evaluate, the catalogue metrics of
-jaxrec.scoring, the report of jaxrec.report) on tiny hand-built batches and episodes, and the candidates of each state on a small
-synthetic dataset."""
+jaxrec.scoring, the report of jaxrec.report) on tiny hand-built batches and episodes,
+and the candidates of each state on a small synthetic dataset."""
 
 import functools
 import math

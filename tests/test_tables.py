@@ -109,7 +109,8 @@ def test_fill_and_differing_name_the_stale_block():
 def test_every_block_starts_with_the_note_and_benchmarks_name_their_source():
   blocks = tables.render_blocks()
   assert all(b.startswith(tables.NOTE + "\n") for b in blocks.values())
-  assert "transcribed from the README of commit a5b1cbe" in blocks["perf_compare"]
+  assert "python benchmarks/compare.py" in blocks["perf_compare"]
+  assert "transcribed from the README of commit a5b1cbe" in blocks["perf_memory"]
   assert "python benchmarks/meta_step.py" in blocks["perf_meta_step"]
   assert "runs, all of code " in blocks["ml100k_new_users"]
 
