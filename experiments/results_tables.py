@@ -10,6 +10,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from jaxrec import results as results_lib
+from jaxrec import zero_ratings
 
 STATE_NAMES = {"warm": "warm", "new_users": "new users", "new_items": "new items",
                "new_users_new_items": "new users × new items"}
@@ -333,16 +334,28 @@ SENTENCE_NAMES = {"popularity": "popularity",
                   "foldin+unrelated": "fold-in + the unrelated sentence's nearest items"}
 
 
+# What ``recommend`` serves a description alone (the fold-in of the sentence's
+# nearest items) against what it would serve with nothing known: popularity. The
+# study's own comparisons leave k = 0's fold-in out (no reference without a
+# sentence); these are computed here from the JSON's per-user figures.
+SERVED_AT_ZERO = (("foldin+sentence", "popularity", ("0",)),
+                  ("foldin+unrelated", "popularity", ("0",)))
+
+
 def sentence_tables(data: Mapping[str, Any], source: str) -> list[str]:
   """The tables of :mod:`experiments.sentence_proxy`' JSON: full-catalogue nDCG@10
   and recall@10 per method at k = 0 and 3 (mean ± 95% CI over seeds), the paired
-  differences, whether each unrelated-sentence difference's lower 95% bound on
-  nDCG@10 is above the JSON's ``unrelated_floor``, each seed's validation choices, example
-  sentences, and a line naming the source, the users and the cost.
+  differences (the JSON's and :data:`SERVED_AT_ZERO`'s), whether each
+  unrelated-sentence difference's lower 95% bound on nDCG@10 is above the JSON's
+  ``unrelated_floor``, each seed's validation choices, example sentences, and a line
+  naming the source, the users and the cost.
 
   Raises:
     KeyError: if the JSON lacks a field the tables need.
   """
+  served = zero_ratings.pool_seeds(data["seeds"], (), ("0",), SERVED_AT_ZERO)["paired"]
+  data = {**data, "summary": {**data["summary"],
+                              "paired": data["summary"]["paired"] + served}}
   lines = _kshot_lines(data, SENTENCE_NAMES)
   metric, floor = data["metrics"][0], data["unrelated_floor"]
   checks = [f"{SENTENCE_NAMES[p['method']]} − {SENTENCE_NAMES[p['reference']]} at k = "

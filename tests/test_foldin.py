@@ -167,6 +167,26 @@ def test_the_solve_adapter_meta_gradient_is_the_gradient_through_the_solve():
     assert any(np.abs(g).max() > 0 for g in jax.tree.leaves(grads[key])), key
 
 
+def test_gradient_maml_adapts_the_user_part_from_the_prior():
+  """The "gradient" adapter on the fold-in is MAML over its user part ``(p_u, b_u)``:
+  K steps from the prior change exactly those leaves, lower the support loss, and
+  one step is ``φ⁰ − α ∇L_support(φ⁰)``."""
+  model, params = build()
+  adapter = adapters.make_adapter("gradient", model, model.adapt_mask)
+  support = make_part(seed=4)
+  adapted = adapter(params, 0.05, 5, support)
+  for path, before in jax.tree_util.tree_leaves_with_path(params):
+    after = dict(jax.tree_util.tree_leaves_with_path(adapted))[path]
+    user_part = jax.tree_util.keystr(path).startswith("['user']")
+    assert user_part == (not np.array_equal(before, after)), jax.tree_util.keystr(path)
+  assert model.loss(adapted, support) < model.loss(params, support)
+  grads = jax.grad(model.loss)(params, support)["user"]
+  one = adapter(params, 0.05, 1, support)["user"]
+  jax.tree.map(lambda p, g, a: np.testing.assert_allclose(a, p - 0.05 * g, rtol=1e-5,
+                                                          atol=1e-7),
+               params["user"], grads, one)
+
+
 def test_the_solve_adapter_needs_a_model_with_a_solve():
   model = models.make_model("melu", *ml1m_like())
   with pytest.raises(ValueError, match="adapter 'solve' needs a model with a closed-form"):

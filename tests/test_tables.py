@@ -3,6 +3,7 @@ results_tables and benchmark_tables."""
 
 import math
 
+import numpy as np
 import pytest
 
 from experiments import benchmark_tables
@@ -110,7 +111,7 @@ def test_every_block_starts_with_the_note_and_benchmarks_name_their_source():
   blocks = tables.render_blocks()
   assert all(b.startswith(tables.NOTE + "\n") for b in blocks.values())
   assert "python benchmarks/compare.py" in blocks["perf_compare"]
-  assert "transcribed from the README of commit a5b1cbe" in blocks["perf_memory"]
+  assert "python benchmarks/meta_step.py" in blocks["perf_memory"]
   assert "python benchmarks/meta_step.py" in blocks["perf_meta_step"]
   assert "runs, all of code " in blocks["ml100k_new_users"]
 
@@ -126,3 +127,19 @@ def test_check_fails_on_a_hand_edit(tmp_path, capsys):
                                    "| MF (ALS) + fold-in | 0.900", 1))
   assert tables.main(["--check", "--readme", str(edited)]) == 1
   assert "ml100k_new_users" in capsys.readouterr().err
+
+
+def test_sentence_tables_add_what_recommend_serves_at_zero_ratings():
+  """The fold-in of a sentence's nearest items at k = 0 is paired with popularity
+  from the JSON's per-user figures and enters the unrelated-sentence check."""
+  source = tables.ROOT / "experiments/results/zero_ratings/sentences_lastfm.json"
+  data = tables.load_json(source)
+  text = "\n".join(results_tables.sentence_tables(data, "s.json"))
+  row = next(line for line in text.splitlines() if line.startswith(
+      "| fold-in + the unrelated sentence's nearest items − popularity | 0 |"))
+  per_seed = [np.nanmean(np.subtract(run["per_user"]["foldin+unrelated"]["0"]["ndcg@10"],
+                                     run["per_user"]["popularity"]["0"]["ndcg@10"]))
+              for run in data["seeds"].values()]
+  assert f"{np.mean(per_seed):+.3f}" in row
+  assert ("fold-in + the unrelated sentence's nearest items − popularity at k = 0: "
+          "lower bound") in text
