@@ -1,7 +1,7 @@
 r"""The final ML-100K runs' catalogue ranking against the ranking-only baselines.
 
   JAXREC_DATA_DIR=/path/to/data python -m experiments.ranking_check \
-      --runs=workdirs/ml100k_final/foldin_ml100k \
+      --final_runs=workdirs/ml100k_final/foldin_ml100k \
       --out=experiments/results/ml100k_foldin/ranking_check.json
 
 The explicit results tables hold rating predictors only. A new user's
@@ -36,8 +36,9 @@ from jaxrec.data import episodes as episodes_lib
 from jaxrec.data import splits
 
 _CONFIG, _SEEDS, _OUT = _study.define_flags("experiments/configs/foldin_ml100k.py")
-_RUNS = flags.DEFINE_string("runs", None, "Folder of seed_<seed> runs of --config.")
-flags.mark_flags_as_required(["runs"])
+_RUNS = flags.DEFINE_string("final_runs", None,
+                            "Folder of seed_<seed> runs of --config.")
+flags.mark_flags_as_required(["final_runs"])
 
 STATE = "new_users"
 SELECT = "full_ndcg@10"
@@ -104,7 +105,7 @@ def main(argv):
                {"dataset": config.data.dataset, "state": STATE, "ks": list(KS),
                 "metrics": list(zero_ratings.METRICS), "select": SELECT,
                 "grids": {name: grid for name, (_, grid) in GRIDS.items()},
-                "runs": _RUNS.value},
+                "final_runs": _RUNS.value},
                minutes, zero_ratings.pool_seeds(runs, methods, KS, comparisons), runs)
 
 
