@@ -29,6 +29,23 @@ BAD_INPUT = (ValueError, FileNotFoundError, flags.Error)
 flags.DEFINE_bool("traceback", False, TRACEBACK_HELP)
 
 
+def define(definer: Callable[..., flags.FlagHolder], name: str, *args: Any,
+           **kwargs: Any) -> flags.FlagHolder:
+  """``definer(name, *args, **kwargs)``, or a holder of the flag ``name`` when an
+  entry point imported earlier in this process defined it already.
+
+  ``definer`` is an absl ``flags.DEFINE_*`` or ml_collections'
+  ``config_flags.DEFINE_config_file``. Each entry point defines the flags it reads
+  when imported, and absl refuses a second definition of a name, so a process that
+  imports several entry points (the tests, a notebook) shares one flag per name,
+  with the first definition's default and help. ``python -m experiments.<X>``
+  imports no other entry point: there every flag is X's own.
+  """
+  if name in flags.FLAGS:
+    return flags.FlagHolder(flags.FLAGS, flags.FLAGS[name])
+  return definer(name, *args, **kwargs)
+
+
 def wants_traceback(argv: Sequence[str]) -> bool:
   """Whether ``argv`` holds ``--traceback`` (or ``--traceback=true``/``=1``) or the
   environment sets ``JAXREC_TRACEBACK`` to anything but ``""``/``"0"``.

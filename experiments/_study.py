@@ -25,6 +25,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from experiments import _cli
 from jaxrec import prepare
 from jaxrec import provenance
 from jaxrec import recommend
@@ -36,10 +37,10 @@ _CHUNK = 32  # users per jitted call
 def define_flags(default_config: str) -> tuple[Any, Any, Any]:
   """Defines ``--config`` (default ``default_config``), ``--seeds`` (0-4) and the
   required ``--out``; returns their flag holders ``(config, seeds, out)``."""
-  config = config_flags.DEFINE_config_file(
-      "config", default_config, "The config whose data and split to use.")
-  seeds = flags.DEFINE_list("seeds", ["0", "1", "2", "3", "4"], "Split seeds.")
-  out = flags.DEFINE_string("out", None, "Where to write the JSON.")
+  config = _cli.define(config_flags.DEFINE_config_file, "config", default_config,
+                       "The config whose data and split to use.")
+  seeds = _cli.define(flags.DEFINE_list, "seeds", ["0", "1", "2", "3", "4"], "Split seeds.")
+  out = _cli.define(flags.DEFINE_string, "out", None, "Where to write the JSON.")
   flags.mark_flags_as_required(["out"])
   return config, seeds, out
 

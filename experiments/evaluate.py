@@ -18,7 +18,7 @@ from experiments import _cli
 from jaxrec import evaluate
 from jaxrec import report
 
-_WORKDIR = flags.DEFINE_string("workdir", None, "Run directory written by meta_train.")
+_WORKDIR = _cli.define(flags.DEFINE_string, "workdir", None, "Run directory written by meta_train.")
 flags.mark_flags_as_required(["workdir"])
 
 

@@ -22,11 +22,11 @@ from jaxrec import evaluate
 from jaxrec import report
 from jaxrec import train
 
-_CONFIG = config_flags.DEFINE_config_file("config", None, "Training configuration.",
-                                          lock_config=True)
-_WORKDIR = flags.DEFINE_string("workdir", None, "Run directory (checkpoints, logs).")
-_EVALUATE = flags.DEFINE_bool("evaluate", False, "Evaluate the best checkpoint after "
-                              "training and print the results table.")
+_CONFIG = _cli.define(config_flags.DEFINE_config_file, "config", None, "Training configuration.",
+                      lock_config=True)
+_WORKDIR = _cli.define(flags.DEFINE_string, "workdir", None, "Run directory (checkpoints, logs).")
+_EVALUATE = _cli.define(flags.DEFINE_bool, "evaluate", False, "Evaluate the best checkpoint after "
+                        "training and print the results table.")
 flags.mark_flags_as_required(["config", "workdir"])
 
 

@@ -39,10 +39,11 @@ from jaxrec import zero_ratings
 from jaxrec.baselines import profile as profile_lib
 
 _CONFIG, _SEEDS, _OUT = _study.define_flags("experiments/configs/foldin_ml100k.py")
-_RUNS = flags.DEFINE_string("runs", None,
-                            "Folder of seed_<seed> runs of the model without profile.")
-_PROFILE_RUNS = flags.DEFINE_string(
-    "profile_runs", None, "Folder of seed_<seed> runs of the model with profile input.")
+_RUNS = _cli.define(flags.DEFINE_string, "runs", None,
+                    "Folder of seed_<seed> runs of the model without profile.")
+_PROFILE_RUNS = _cli.define(
+    flags.DEFINE_string, "profile_runs", None,
+    "Folder of seed_<seed> runs of the model with profile input.")
 
 
 def main(argv):

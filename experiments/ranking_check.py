@@ -36,8 +36,8 @@ from jaxrec.data import episodes as episodes_lib
 from jaxrec.data import splits
 
 _CONFIG, _SEEDS, _OUT = _study.define_flags("experiments/configs/foldin_ml100k.py")
-_RUNS = flags.DEFINE_string("final_runs", None,
-                            "Folder of seed_<seed> runs of --config.")
+_RUNS = _cli.define(flags.DEFINE_string, "final_runs", None,
+                    "Folder of seed_<seed> runs of --config.")
 flags.mark_flags_as_required(["final_runs"])
 
 STATE = "new_users"

@@ -26,12 +26,13 @@ from absl import logging
 from experiments import _cli
 from jaxrec import recommend
 
-_WORKDIR = flags.DEFINE_string("workdir", None, "Run directory written by meta_train.")
-_RATINGS = flags.DEFINE_string("ratings", None, "CSV/TSV file of item,rating lines.")
-_FRIENDS = flags.DEFINE_list("friends", None, "Raw user ids of the user's friends.")
-_DESCRIPTION = flags.DEFINE_string("description", None, "A sentence about the user's taste.")
-_K = flags.DEFINE_integer("k", 10, "Number of recommendations.")
-_EXPLAIN = flags.DEFINE_bool("explain", True, "Explain each recommendation.")
+_WORKDIR = _cli.define(flags.DEFINE_string, "workdir", None, "Run directory written by meta_train.")
+_RATINGS = _cli.define(flags.DEFINE_string, "ratings", None, "CSV/TSV file of item,rating lines.")
+_FRIENDS = _cli.define(flags.DEFINE_list, "friends", None, "Raw user ids of the user's friends.")
+_DESCRIPTION = _cli.define(flags.DEFINE_string, "description", None,
+                           "A sentence about the user's taste.")
+_K = _cli.define(flags.DEFINE_integer, "k", 10, "Number of recommendations.")
+_EXPLAIN = _cli.define(flags.DEFINE_bool, "explain", True, "Explain each recommendation.")
 flags.mark_flags_as_required(["workdir"])
 
 

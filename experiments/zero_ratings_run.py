@@ -45,13 +45,14 @@ from jaxrec.data import graph
 from jaxrec.data import kshot
 from jaxrec.serving import signals as signals_lib
 
-_RUNS = flags.DEFINE_string("runs", None, "Folder of seed_<seed> run directories.")
-_FRIENDS_RUNS = flags.DEFINE_string(
-    "friends_runs", None, "Folder of seed_<seed> runs of the model with friends input.")
-_BASELINES = flags.DEFINE_string("baselines", None,
-                                 "The zero-ratings JSON of the same seeds.")
-_SEEDS = flags.DEFINE_list("seeds", ["0", "1", "2", "3", "4"], "Seeds.")
-_OUT = flags.DEFINE_string("out", None, "Where to write the JSON.")
+_RUNS = _cli.define(flags.DEFINE_string, "runs", None, "Folder of seed_<seed> run directories.")
+_FRIENDS_RUNS = _cli.define(
+    flags.DEFINE_string, "friends_runs", None,
+    "Folder of seed_<seed> runs of the model with friends input.")
+_BASELINES = _cli.define(flags.DEFINE_string, "baselines", None,
+                         "The zero-ratings JSON of the same seeds.")
+_SEEDS = _cli.define(flags.DEFINE_list, "seeds", ["0", "1", "2", "3", "4"], "Seeds.")
+_OUT = _cli.define(flags.DEFINE_string, "out", None, "Where to write the JSON.")
 flags.mark_flags_as_required(["runs", "baselines", "out"])
 
 METHODS = ("run", "run+friends", "run+friends (serving)")

@@ -140,3 +140,31 @@ def test_check_config_files(tmp_path):
   with pytest.raises(FileNotFoundError, match="--config: config file .*nope.py not found"):
     _cli.check_config_files(["prog", "--config", str(tmp_path / "nope.py")], ["config"])
   _cli.check_config_files(["prog", "--config=nope.py"], [])  # not a config flag here
+
+
+# Every entry point imported in one process, then flags parsed: entry points that
+# read the same flag name share one flag, so each holder reads the parsed value.
+_IMPORT_ALL = """
+import importlib, pkgutil, sys
+import experiments
+from absl import flags
+modules = {m.name: importlib.import_module(f"experiments.{m.name}")
+           for m in pkgutil.iter_modules(experiments.__path__)}
+flags.FLAGS(["prog", "--seeds=3,4", "--out=o.json", "--runs=r", "--workdir=w",
+             "--config=experiments/configs/maml_synthetic.py", "--final_runs=f",
+             "--baselines=b"])
+print(modules["ranking_check"]._SEEDS.value, modules["zero_ratings_run"]._SEEDS.value,
+      modules["zero_ratings_run"]._OUT.value, modules["profile_curves"]._RUNS.value,
+      modules["evaluate"]._WORKDIR.value, modules["recommend"]._WORKDIR.value,
+      modules["meta_train"]._WORKDIR.value)
+"""
+
+
+def test_every_entry_point_imports_in_one_process_and_shares_its_flags():
+  """A test process imports several entry points; absl refuses a flag name defined
+  twice unless the entry points define them through ``_cli.define``."""
+  result = subprocess.run([sys.executable, "-c", _IMPORT_ALL], cwd=ROOT, capture_output=True,
+                          text=True, timeout=300, check=False)
+  assert result.returncode == 0, result.stderr
+  assert result.stdout.split() == ["['3',", "'4']", "['3',", "'4']", "o.json", "r", "w", "w",
+                                   "w"]
