@@ -24,9 +24,13 @@ user, ``--num_steps`` inner steps (default: the run's own; the tiny MeLU run
 takes 5, the fold-in 0: its closed-form solve), every catalogue item scored, explanations on)
 and ``recommend_batch`` for ``--batch`` such users, and prints one JSON object:
 p50/p99/mean/min milliseconds per request, users per second in batches, and the
-machine's load average (other processes on a shared CPU inflate the figures);
-``--out`` also writes it to a file (``benchmarks/results/recommend_latency.json`` for
-MeLU, ``recommend_latency_foldin.json`` for the fold-in: the README's figures).
+machine's load average (other processes on a shared CPU inflate the figures),
+and the run's model, method, dataset, seed and code hash (of the code it trained
+with, from its ``provenance.json``). ``--out`` also writes it to a file:
+the README's figures are ``benchmarks/results/recommend_latency*.json``, each
+naming its command in ``source`` (the ``_ml100k`` and ``_lastfm`` files serve the
+final runs, seed 0, of ``experiments/configs/foldin_ml100k.py`` and
+``foldin_lastfm.py``).
 """
 
 import json
@@ -152,6 +156,9 @@ def measure(workdir: pathlib.Path) -> dict:
       "device": str(jax.devices()[0].device_kind), "cpu_count": os.cpu_count(),
       "machine": platform.processor() or platform.machine(),
       "model": recommender.config.model.name,
+      "method": recommender.config.name, "dataset": recommender.config.data.dataset,
+      "seed": recommender.config.seed,
+      "run_code_hash": json.loads((workdir / "provenance.json").read_text())["code_hash"],
       "user_fields": list(recommender.model.config.get("user_fields") or []),
       "adapter": recommender.config.meta.get("adapter", "gradient"),
       "num_items": recommender.num_items, "support": _SUPPORT.value,

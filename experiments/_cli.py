@@ -27,6 +27,11 @@ TRACEBACK_HELP = (f"show the full traceback of a bad-input error (or set {TRACEB
 BAD_INPUT = (ValueError, FileNotFoundError, flags.Error)
 
 flags.DEFINE_bool("traceback", False, TRACEBACK_HELP)
+# Flags defined through define() below belong to the entry point that calls it
+# (its --help lists them), not to this module.
+flags.disclaim_key_flags()
+
+_DEFINERS: dict[str, Callable[..., flags.FlagHolder]] = {}
 
 
 def define(definer: Callable[..., flags.FlagHolder], name: str, *args: Any,
@@ -38,12 +43,20 @@ def define(definer: Callable[..., flags.FlagHolder], name: str, *args: Any,
   ``config_flags.DEFINE_config_file``. Each entry point defines the flags it reads
   when imported, and absl refuses a second definition of a name, so a process that
   imports several entry points (the tests, a notebook) shares one flag per name,
-  with the first definition's default and help. ``python -m experiments.<X>``
-  imports no other entry point: there every flag is X's own.
+  with the first definition's default and help (and every importer's
+  ``mark_flags_as_required``). ``python -m experiments.<X>`` imports no other
+  entry point: there every flag is X's own.
+
+  Raises:
+    ValueError: ``name`` was defined before with another ``definer`` (another type).
   """
-  if name in flags.FLAGS:
-    return flags.FlagHolder(flags.FLAGS, flags.FLAGS[name])
-  return definer(name, *args, **kwargs)
+  if name not in flags.FLAGS:
+    _DEFINERS[name] = definer
+    return definer(name, *args, **kwargs)
+  if _DEFINERS.get(name) is not definer:
+    raise ValueError(f"flag --{name} is defined twice with different types")
+  flag = flags.FLAGS[name]
+  return flags.FlagHolder(flags.FLAGS, flag, ensure_non_none_value=flag.default is not None)
 
 
 def wants_traceback(argv: Sequence[str]) -> bool:

@@ -32,11 +32,14 @@ from jaxrec import recommend
 from jaxrec._io import atomic_write
 
 _CHUNK = 32  # users per jitted call
+flags.disclaim_key_flags()  # define_flags' flags belong to the entry point calling it
 
 
 def define_flags(default_config: str) -> tuple[Any, Any, Any]:
   """Defines ``--config`` (default ``default_config``), ``--seeds`` (0-4) and the
-  required ``--out``; returns their flag holders ``(config, seeds, out)``."""
+  required ``--out`` through :func:`experiments._cli.define` (in a process that
+  imported another entry point first, its defaults hold); returns their flag
+  holders ``(config, seeds, out)``."""
   config = _cli.define(config_flags.DEFINE_config_file, "config", default_config,
                        "The config whose data and split to use.")
   seeds = _cli.define(flags.DEFINE_list, "seeds", ["0", "1", "2", "3", "4"], "Split seeds.")

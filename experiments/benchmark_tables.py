@@ -166,11 +166,15 @@ def memory_sentence(memory: Mapping[str, Any], remat: Mapping[str, Any]) -> list
 def latency_sentence(runs: Sequence[Mapping[str, Any]]) -> list[str]:
   """``recommend_latency``'s p50/p99 per request and batched users/s, one
   sentence per run, named by the model and adapter its JSON records (with the
-  runtime signals its requests carried, when any)."""
+  runtime signals its requests carried, when any; with the method, dataset and
+  seed and code of a run trained on real data)."""
   def name(data):
     prior = "".join(f", prior from the user's {field}" for field in data.get("user_fields", [])
                     if data.get("model") == "foldin")
-    return f"{data.get('model', 'melu')} ({data.get('adapter', 'gradient')} adapter{prior})"
+    run = (f", the {data['method']} run on {data['dataset']} (seed {data['seed']}, "
+           f"code {data['run_code_hash'][:12]})"
+           if not data.get("dataset", "synthetic").startswith("synthetic") else "")
+    return f"{data.get('model', 'melu')} ({data.get('adapter', 'gradient')} adapter{prior}){run}"
 
   def load(data):
     return (f", 1-minute load average {data['load_average_1min']}"

@@ -60,6 +60,13 @@ def load_json(path: pathlib.Path) -> dict[str, Any]:
   return value
 
 
+# benchmarks/results/<name>.json of the README's latency lines, in their order: the
+# tiny synthetic runs, then the final runs (seed 0) on the real data.
+LATENCY = ("recommend_latency", "recommend_latency_foldin", "recommend_latency_signals",
+           "recommend_latency_friends_prior", "recommend_latency_ml100k",
+           "recommend_latency_lastfm")
+
+
 def _bench(root: pathlib.Path, name: str) -> tuple[dict[str, Any], str]:
   """``benchmarks/results/<name>.json`` and a line naming its source."""
   path = root / "benchmarks" / "results" / f"{name}.json"
@@ -90,10 +97,7 @@ def render_blocks(root: pathlib.Path = ROOT) -> dict[str, str]:
   step, step_src = _bench(root, "meta_step")
   memory, memory_src = _bench(root, "meta_step_memory")
   remat, _ = _bench(root, "meta_step_remat")
-  latency, latency_src = _bench(root, "recommend_latency")
-  foldin_latency, foldin_latency_src = _bench(root, "recommend_latency_foldin")
-  signals_latency, signals_latency_src = _bench(root, "recommend_latency_signals")
-  prior_latency, prior_latency_src = _bench(root, "recommend_latency_friends_prior")
+  latency = [_bench(root, name) for name in LATENCY]
   final_ml100k, final_ml100k_src = _results(root, "ml100k_foldin")
   final_lastfm, final_lastfm_src = _results(root, "lastfm_foldin")
   zero_src = "experiments/results/zero_ratings/lastfm.json"
@@ -136,10 +140,8 @@ def render_blocks(root: pathlib.Path = ROOT) -> dict[str, str]:
       "perf_targets": lambda: bench.targets_sentence(compare, step),
       "perf_memory": lambda: bench.memory_table(memory) + ["", memory_src],
       "perf_memory_summary": lambda: bench.memory_sentence(memory, remat),
-      "perf_latency": lambda: bench.latency_sentence(
-          [latency, foldin_latency, signals_latency, prior_latency])
-      + ["", latency_src, "", foldin_latency_src, "", signals_latency_src, "",
-         prior_latency_src]}
+      "perf_latency": lambda: bench.latency_sentence([data for data, _ in latency])
+      + [line for _, src in latency for line in ("", src)]}
   return {name: "\n".join([NOTE, *render()]) for name, render in blocks.items()}
 
 

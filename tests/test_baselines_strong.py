@@ -1,6 +1,8 @@
 """The stronger baselines (kNN, EASE, iALS, content, MF fold-in reg) against brute-force
-numpy references on tiny data, and against `scikit-surprise` / `implicit` when installed."""
+numpy references on tiny data, and against `scikit-surprise` / `implicit` when installed
+(the ``baselines-ref`` extra; under CI, which installs it, their absence fails)."""
 
+import importlib
 import os
 import tempfile
 import warnings
@@ -18,6 +20,14 @@ def _random_ratings(num_users, num_items, density, seed):
   user, item = np.nonzero(observed)
   y = rng.integers(1, 6, len(user)).astype(np.float64)
   return observed, dict(user=user, item=item, y=y, num_users=num_users, num_items=num_items)
+
+
+def _reference(module):
+  """The reference library ``module``: the test skips without it, except under CI
+  (``CI`` set), whose test command installs the ``baselines-ref`` extra."""
+  if os.environ.get("CI"):
+    return importlib.import_module(module)
+  return pytest.importorskip(module)
 
 
 def _one_task(support_items, support_y, query_items):
@@ -119,7 +129,7 @@ def test_item_knn_baseline_matches_brute_force(neighbours):
 
 
 def test_item_knn_baseline_matches_surprise():
-  surprise = pytest.importorskip("surprise")
+  surprise = _reference("surprise")
   observed, train = _random_ratings(30, 15, 0.5, seed=3)
   model = baselines.ItemKNNBaseline(neighbours=5, shrinkage=3.0, item_damping=2.0,
                                     user_damping=1.0).fit(**train)
@@ -172,7 +182,7 @@ def test_item_knn_cosine_matches_brute_force(neighbours):
 
 
 def test_item_knn_matches_implicit_cosine_recommender():
-  implicit_nn = pytest.importorskip("implicit.nearest_neighbours")
+  implicit_nn = _reference("implicit.nearest_neighbours")
   _, train = _random_ratings(40, 12, 0.3, seed=5)
   user_items = sparse.csr_matrix(_binary(train))
   theirs = implicit_nn.CosineRecommender(K=12, num_threads=1)
@@ -253,7 +263,7 @@ def test_ials_fold_in_uses_support_positives_only():
 
 
 def test_ials_fold_in_matches_implicit_recalculate_user():
-  implicit_als = pytest.importorskip("implicit.cpu.als")
+  implicit_als = _reference("implicit.cpu.als")
   _, train = _random_ratings(30, 15, 0.4, seed=9)
   model = baselines.ImplicitALS(factors=4, reg=2.0, alpha=9.0, epochs=5).fit(**train)
   theirs = implicit_als.AlternatingLeastSquares(factors=4, regularization=2.0, alpha=1.0,

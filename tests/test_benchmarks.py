@@ -223,6 +223,7 @@ def test_recommend_latency_reports_requests_with_friends(tmp_path):
   config.best_metric = "full_ndcg@10"
   config.num_epochs = 1
   config.eval_every = 1000
+  config.name = "tiny-foldin"
   train.train(config, tmp_path / "run", progress=False)
   proc = subprocess.run(
       [sys.executable, "-m", "benchmarks.recommend_latency", f"--workdir={tmp_path / 'run'}",
@@ -233,5 +234,9 @@ def test_recommend_latency_reports_requests_with_friends(tmp_path):
   assert report == json.loads(proc.stdout)
   assert "recommend_latency" in report["source"] and report["signals"] == ["friends"]
   assert (report["model"], report["adapter"], report["support"]) == ("foldin", "solve", 2)
+  assert (report["method"], report["dataset"], report["seed"]) == (
+      "tiny-foldin", "synthetic-lastfm", config.seed)
+  assert report["run_code_hash"] == json.loads(
+      (tmp_path / "run" / "provenance.json").read_text())["code_hash"]
   assert report["repeats"] == 3 and report["batch"] == 2
   assert 0 < report["min_ms"] <= report["p50_ms"] <= report["p99_ms"]

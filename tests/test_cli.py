@@ -156,7 +156,13 @@ flags.FLAGS(["prog", "--seeds=3,4", "--out=o.json", "--runs=r", "--workdir=w",
 print(modules["ranking_check"]._SEEDS.value, modules["zero_ratings_run"]._SEEDS.value,
       modules["zero_ratings_run"]._OUT.value, modules["profile_curves"]._RUNS.value,
       modules["evaluate"]._WORKDIR.value, modules["recommend"]._WORKDIR.value,
-      modules["meta_train"]._WORKDIR.value)
+      modules["meta_train"]._WORKDIR.value, modules["ranking_check"]._CONFIG.name,
+      modules["ranking_check"]._CONFIG.value.model.name,
+      modules["meta_train"]._CONFIG.value.model.name)
+try:
+  modules["_cli"].define(flags.DEFINE_integer, "seeds", 0, "Another type.")
+except ValueError as e:
+  print(e)
 """
 
 
@@ -166,5 +172,7 @@ def test_every_entry_point_imports_in_one_process_and_shares_its_flags():
   result = subprocess.run([sys.executable, "-c", _IMPORT_ALL], cwd=ROOT, capture_output=True,
                           text=True, timeout=300, check=False)
   assert result.returncode == 0, result.stderr
-  assert result.stdout.split() == ["['3',", "'4']", "['3',", "'4']", "o.json", "r", "w", "w",
-                                   "w"]
+  lines = result.stdout.splitlines()
+  assert lines[0].split() == ["['3',", "'4']", "['3',", "'4']", "o.json", "r", "w", "w", "w",
+                              "config", "melu", "melu"]
+  assert lines[1] == "flag --seeds is defined twice with different types"

@@ -90,6 +90,18 @@ def test_compare_table_computes_ratios_and_megabytes():
       "| 1 | 32 | 250 | 1000 | 2000 | 2500 | 2400 | 10.0× | 2.5× | 32 / 58 / 31 |")
 
 
+def test_latency_sentence_names_a_real_data_run_not_a_synthetic_stand_in():
+  data = {"model": "foldin", "adapter": "solve", "user_fields": [], "support": 10,
+          "num_steps": 0, "num_items": 1682, "p50_ms": 0.55, "p99_ms": 0.7,
+          "method": "foldin-solve", "dataset": "ml-100k", "seed": 0,
+          "run_code_hash": "a39112afe82641bb"}
+  real, stand_in = benchmark_tables.latency_sentence([data, {**data, "dataset": "synthetic"}])
+  assert real.startswith("foldin (solve adapter), the foldin-solve run on ml-100k (seed 0, code "
+                         "a39112afe826): ")
+  assert stand_in.startswith("foldin (solve adapter): one run")
+  assert real.endswith("p50 0.6 ms, p99 0.7 ms.")
+
+
 def test_fill_and_differing_name_the_stale_block():
   text = ("a\n<!-- tables:x -->\nold\n<!-- /tables:x -->\nb\n"
           "<!-- tables:y -->\nsame\n<!-- /tables:y -->\n")
