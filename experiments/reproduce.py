@@ -2,22 +2,25 @@ r"""Re-runs every committed study that is not of the current code, then the tabl
 
   JAXREC_DATA_DIR=/path/to/data python -m experiments.reproduce --root=workdirs
   JAXREC_DATA_DIR=/path/to/data python -m experiments.reproduce --root=workdirs \
-      --streams=ml100k        # and --streams=lastfm in a second shell: they share nothing
+      --streams=ml100k        # and --streams=lastfm in a second shell
   python -m experiments.reproduce --root=workdirs --dry_run   # what it would run
 
 A study is one committed JSON under ``experiments/results/`` (:data:`STEPS`, each
-with the commands that write it: the README's command under its table, with the
-runs under ``--root``). A study is current when its JSON's code hash is that of
-the working tree (:func:`jaxrec.provenance.code_identity`) and, for a
-``run_all`` summary, no pooled run is of older code; every other study is re-run,
-in the order of :data:`STEPS` (a study after the runs or JSON it reads). The runs
-resume: ``run_all`` skips finished runs and ``meta_train`` resumes its checkpoint,
-so a killed reproduction started again with the same ``--root`` goes on where it
-stopped. Last, ``python -m experiments.tables`` rewrites the README's tables.
-The two streams, MovieLens-100K and Last.fm, read and write disjoint files; on 2
-cores the whole set takes about 3 hours (the CPU-minutes under each table).
+with the commands that write it: the README's commands under its table). A study
+is current when every code hash its JSON records (its own and those of the runs it
+read) is the working tree's (:func:`jaxrec.provenance.code_identity`: the code
+under ``jaxrec/`` and ``experiments/configs/``; an edit to a study script under
+``experiments/`` alone re-runs nothing) and, for a ``run_all`` summary, it pools no
+run of older code. Every other study is re-run, in the order of :data:`STEPS` (a
+study after the runs and JSON it reads), with its runs under
+``<root>/<code hash>/``: runs of older code are never resumed or pooled, while a
+killed reproduction started again on the same code resumes its runs (``run_all``
+skips finished runs, ``meta_train`` resumes its checkpoint). A study still not
+current after its commands stops the reproduction. Each stream ends by rewriting
+the README's tables from every committed JSON (``python -m experiments.tables``),
+so the stream that finishes last leaves them complete. The streams, MovieLens-100K
+and Last.fm, share no runs or JSON; the whole set is about four CPU-hours.
 """
-
 import argparse
 import dataclasses
 import json
@@ -25,7 +28,8 @@ import pathlib
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from typing import Any
 
 from jaxrec import provenance
 
@@ -33,6 +37,7 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 SEEDS = "--seeds=0,1,2,3,4"
 C = "experiments/configs"
 R = "experiments/results"
+STREAMS = ("ml100k", "lastfm")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -96,13 +101,27 @@ STEPS = (
 )
 
 
+def _code_hashes(data: Any) -> Iterator[str]:
+  """Every ``code_hash`` recorded anywhere in ``data`` (a study's own and its runs')."""
+  if isinstance(data, dict):
+    for key, value in data.items():
+      if key == "code_hash":
+        yield value
+      else:
+        yield from _code_hashes(value)
+  elif isinstance(data, list):
+    for value in data:
+      yield from _code_hashes(value)
+
+
 def is_current(path: pathlib.Path, code_hash: str | None) -> bool:
-  """Whether the study JSON at ``path`` exists and is of the code ``code_hash``
-  (for a ``run_all`` summary: and pools no run of older code)."""
+  """Whether the study JSON at ``path`` exists, records the code ``code_hash`` and
+  no other (the runs it read included) and, for a ``run_all`` summary, pools no run
+  of older code."""
   if code_hash is None or not path.exists():
     return False
   data = json.loads(path.read_text())
-  return (data.get("code") or {}).get("code_hash") == code_hash and not data.get("stale_runs")
+  return set(_code_hashes(data)) == {code_hash} and not data.get("stale_runs")
 
 
 def commands(step: Step, root: str) -> list[list[str]]:
@@ -113,17 +132,20 @@ def commands(step: Step, root: str) -> list[list[str]]:
 
 def main(argv: Sequence[str] | None = None) -> int:
   parser = argparse.ArgumentParser(prog="python -m experiments.reproduce",
-                                   description=__doc__.split("\n\n")[1])
+                                   description=__doc__.splitlines()[0])
   parser.add_argument("--root", required=True, help="folder of the studies' runs")
-  parser.add_argument("--streams", default="ml100k,lastfm",
+  parser.add_argument("--streams", default=",".join(STREAMS),
                       help="comma-separated streams to run (ml100k, lastfm)")
   parser.add_argument("--dry_run", action="store_true",
                       help="print the commands of the studies to re-run; run nothing")
   args = parser.parse_args(argv)
   streams = args.streams.split(",")
-  if unknown := set(streams) - {step.stream for step in STEPS}:
+  if unknown := set(streams) - set(STREAMS):
     parser.error(f"--streams: unknown stream(s) {sorted(unknown)}")
   code_hash = provenance.code_identity(ROOT)["code_hash"]
+  if code_hash is None:
+    parser.error(f"{ROOT} is not a git checkout: no code hash to reproduce")
+  root = f"{args.root}/{code_hash[:12]}"
   for step in STEPS:
     if step.stream not in streams:
       continue
@@ -131,13 +153,18 @@ def main(argv: Sequence[str] | None = None) -> int:
       print(f"current: {step.out}", flush=True)
       continue
     started = time.time()
-    for command in commands(step, args.root):
+    for command in commands(step, root):
       print("+ python " + " ".join(command[1:]), flush=True)
       if not args.dry_run and subprocess.run(command, cwd=ROOT, check=False).returncode:
-        print(f"failed: {step.out} (run again to resume)", file=sys.stderr)
+        print(f"failed: {step.out}: {' '.join(command[1:])}", file=sys.stderr)
         return 1
-    if not args.dry_run:
-      print(f"done: {step.out} in {(time.time() - started) / 60:.1f} minutes", flush=True)
+    if args.dry_run:
+      continue
+    if not is_current(ROOT / step.out, code_hash):
+      print(f"failed: {step.out} is still not of code {code_hash[:12]} after its commands",
+            file=sys.stderr)
+      return 1
+    print(f"done: {step.out} in {(time.time() - started) / 60:.1f} minutes", flush=True)
   if args.dry_run:
     return 0
   return subprocess.run([sys.executable, "-m", "experiments.tables"], cwd=ROOT,

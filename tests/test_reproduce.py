@@ -2,6 +2,7 @@
 
 import json
 import re
+import types
 
 import pytest
 
@@ -34,7 +35,7 @@ def test_every_committed_study_is_one_step_whose_command_wrote_it():
     assert out in ([step.out], [step.out.rsplit("/", 1)[0]]), step.out  # run_all: a folder
 
 
-def test_is_current_reads_the_code_hash_and_stale_runs(tmp_path):
+def test_is_current_reads_every_code_hash_and_stale_runs(tmp_path):
   path = tmp_path / "study.json"
   assert not reproduce.is_current(path, "abc")  # missing
   path.write_text(json.dumps({"code": {"code_hash": "abc"}, "stale_runs": []}))
@@ -43,15 +44,52 @@ def test_is_current_reads_the_code_hash_and_stale_runs(tmp_path):
   assert not reproduce.is_current(path, None)  # not a git checkout: nothing is current
   path.write_text(json.dumps({"code": {"code_hash": "abc"}, "stale_runs": [{"seed": 0}]}))
   assert not reproduce.is_current(path, "abc")
+  # a study scored on runs of older code
+  path.write_text(json.dumps({"code": {"code_hash": "abc"},
+                              "seeds": {"0": {"run": {"code": {"code_hash": "old"}}}}}))
+  assert not reproduce.is_current(path, "abc")
 
 
-def test_dry_run_prints_the_stale_streams_commands_and_runs_nothing(monkeypatch, capsys):
-  monkeypatch.setattr(reproduce.provenance, "code_identity", lambda root: {"code_hash": "new"})
+def test_the_committed_studies_are_current_on_their_own_code(monkeypatch, capsys):
+  committed = json.loads((reproduce.ROOT / reproduce.STEPS[0].out).read_text())
+  monkeypatch.setattr(reproduce.provenance, "code_identity",
+                      lambda root: {"code_hash": committed["code"]["code_hash"]})
+  assert reproduce.main(["--root=/runs", "--dry_run"]) == 0
+  assert capsys.readouterr().out.splitlines() == [f"current: {step.out}"
+                                                  for step in reproduce.STEPS]
+
+
+def test_dry_run_prints_the_stale_streams_commands_with_runs_under_the_code(monkeypatch,
+                                                                           capsys):
+  monkeypatch.setattr(reproduce.provenance, "code_identity",
+                      lambda root: {"code_hash": "new0123456789"})
   monkeypatch.setattr(reproduce.subprocess, "run", lambda *a, **k: pytest.fail("ran"))
   assert reproduce.main(["--root=/runs", "--streams=lastfm", "--dry_run"]) == 0
   lines = capsys.readouterr().out.splitlines()
   expected = [" ".join(c[1:]) for step in reproduce.STEPS if step.stream == "lastfm"
-              for c in reproduce.commands(step, "/runs")]
+              for c in reproduce.commands(step, "/runs/new012345678")]
   assert lines == ["+ python " + line for line in expected]
-  assert any("--root=/runs/lastfm_final" in line for line in lines)
+  assert any("--root=/runs/new012345678/lastfm_final" in line for line in lines)
   assert not any("{root}" in line or "ml100k" in line for line in lines)
+
+
+@pytest.mark.parametrize("returncode,writes,expected", [(1, False, 1), (0, False, 1),
+                                                        (0, True, 0)])
+def test_a_step_must_leave_its_study_current(monkeypatch, tmp_path, returncode, writes,
+                                             expected):
+  """A failing command, or one that leaves the study of older code, stops the
+  reproduction with status 1; otherwise the tables are rewritten last."""
+  monkeypatch.setattr(reproduce, "ROOT", tmp_path)
+  monkeypatch.setattr(reproduce, "STEPS", (reproduce.Step("ml100k", "s.json", (("x",),)),))
+  monkeypatch.setattr(reproduce.provenance, "code_identity", lambda root: {"code_hash": "new"})
+  ran = []
+
+  def run(command, **kwargs):
+    ran.append(command[2])
+    if writes:
+      (tmp_path / "s.json").write_text(json.dumps({"code": {"code_hash": "new"}}))
+    return types.SimpleNamespace(returncode=returncode)
+
+  monkeypatch.setattr(reproduce.subprocess, "run", run)
+  assert reproduce.main(["--root=/runs"]) == expected
+  assert ran == (["x", "experiments.tables"] if expected == 0 else ["x"])
