@@ -139,7 +139,7 @@ def state_table(summary: Mapping[str, Any], source: str, state: str,
 def ml100k_verdict(summary: Mapping[str, Any], source: str) -> list[str]:
   """Bullets: on new users and new items, each meta-learned method's paired
   difference against the strongest baseline (:func:`jaxrec.results.verdict`
-  wording, with display names)."""
+  wording, with display names); then every config's CPU time (:func:`cost_line`)."""
   lines = []
   for state in ("new_users", "new_items"):
     reference = results_lib.strongest_baseline(summary["aggregated"], state,
@@ -150,7 +150,7 @@ def ml100k_verdict(summary: Mapping[str, Any], source: str) -> list[str]:
     lines.append(f"- {STATE_NAMES[state]}: {METHOD_NAMES['melu-maml']} − "
                  f"{METHOD_NAMES.get(reference, reference)}: "
                  + results_lib.verdict(p).split(": ", 2)[2])
-  return lines
+  return lines + ["", cost_line(summary)]
 
 
 def text_pair_table(summary: Mapping[str, Any], source: str,
@@ -159,7 +159,7 @@ def text_pair_table(summary: Mapping[str, Any], source: str,
   the paired text − no-text difference of the curve metric, the strongest
   baseline's curve metric and, when recorded, the strongest baseline's
   full-catalogue recall@10 (the baseline with the best mean of it); then the test
-  users per state and :func:`provenance_line`.
+  users per state, :func:`cost_line` and :func:`provenance_line`.
 
   Raises:
     ValueError: if a state lacks a row of either model.
@@ -185,7 +185,8 @@ def text_pair_table(summary: Mapping[str, Any], source: str,
     lines.append("| " + " | ".join(cells) + " |")
     users.append(f"{text.get('num_users', math.nan):,.0f} {STATE_NAMES[state]}")
   return lines + ["", f"(mean ± 95% CI over seeds; test users per seed: "
-                  f"{', '.join(users)}.)", "", provenance_line(summary, source)]
+                  f"{', '.join(users)}.)", "", cost_line(summary), "",
+                  provenance_line(summary, source)]
 
 
 ZERO_RATINGS_NAMES = {"popularity": "popularity", "friends": "friends' listening",
@@ -226,7 +227,7 @@ def final_table(summary: Mapping[str, Any], source: str, config: str,
   """The ``--final`` method against the strongest other method (every baseline and
   jaxrec method pooled) on ``metrics`` (``{state: metrics}``), from
   :func:`jaxrec.results.final_markdown`; then the final config's mean CPU-minutes
-  per run (training, evaluation) and :func:`provenance_line`.
+  per run (training, evaluation; :func:`cost_line`) and :func:`provenance_line`.
 
   Raises:
     ValueError: if the summary has no final comparison of a requested pair.
@@ -241,16 +242,28 @@ def final_table(summary: Mapping[str, Any], source: str, config: str,
         raise ValueError(f"{source}: no final comparison on {state} / {metric}")
       chosen += found
   rows = results_lib.final_markdown(chosen, summary["aggregated"])[2:-1]  # no heading
-  costs = [r["cpu_minutes"] for r in summary.get("pooled_runs", [])
-           if r["config"] == config and "cpu_minutes" in r]
-  if costs:
+  return rows + ["", cost_line(summary, [config]), "", provenance_line(summary, source)]
+
+
+def cost_line(summary: Mapping[str, Any], configs: Sequence[str] | None = None) -> str:
+  """Each config's mean CPU-minutes per run, training + evaluation, over its pooled
+  runs that recorded them (``configs``: those, in that order; None: every pooled
+  config in order of first appearance)."""
+  runs = summary.get("pooled_runs", [])
+  if configs is None:
+    configs = list(dict.fromkeys(r["config"] for r in runs))
+  parts = []
+  for config in configs:
+    costs = [r["cpu_minutes"] for r in runs if r["config"] == config and "cpu_minutes" in r]
+    if not costs:
+      parts.append(f"`{config}` not recorded")
+      continue
     train, evaluate = (sum(c.get(part, 0.0) for c in costs) / len(costs)
                        for part in ("train", "evaluate"))
-    cost = (f"`{config}`: {train:.1f} CPU-minutes of training and {evaluate:.1f} of "
-            f"evaluation (every baseline fit and tuned) per run, mean of {len(costs)} runs.")
-  else:
-    cost = f"`{config}`: no CPU time recorded."
-  return rows + ["", cost, "", provenance_line(summary, source)]
+    runs_word = "run" if len(costs) == 1 else "runs"
+    parts.append(f"`{config}` {train:.1f} + {evaluate:.1f} ({len(costs)} {runs_word})")
+  return ("CPU-minutes per run, training + evaluation (every baseline fit and tuned), "
+          "mean of each config's runs: " + ", ".join(parts) + ".")
 
 
 PROFILE_NAMES = {"popularity": "popularity (training users who liked the item)",
