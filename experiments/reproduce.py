@@ -117,11 +117,15 @@ def _code_hashes(data: Any) -> Iterator[str]:
 def is_current(path: pathlib.Path, code_hash: str | None) -> bool:
   """Whether the study JSON at ``path`` exists, records the code ``code_hash`` and
   no other (the runs it read included) and, for a ``run_all`` summary, pools no run
-  of older code."""
+  of older code. A file that is not a JSON object (cut short) is not current."""
   if code_hash is None or not path.exists():
     return False
-  data = json.loads(path.read_text())
-  return set(_code_hashes(data)) == {code_hash} and not data.get("stale_runs")
+  try:
+    data = json.loads(path.read_text())
+  except json.JSONDecodeError:
+    return False
+  return (isinstance(data, dict) and set(_code_hashes(data)) == {code_hash}
+          and not data.get("stale_runs"))
 
 
 def commands(step: Step, root: str) -> list[list[str]]:

@@ -38,6 +38,8 @@ def test_every_committed_study_is_one_step_whose_command_wrote_it():
 def test_is_current_reads_every_code_hash_and_stale_runs(tmp_path):
   path = tmp_path / "study.json"
   assert not reproduce.is_current(path, "abc")  # missing
+  path.write_text('{"code": {"code_hash": "abc"')
+  assert not reproduce.is_current(path, "abc")  # cut short
   path.write_text(json.dumps({"code": {"code_hash": "abc"}, "stale_runs": []}))
   assert reproduce.is_current(path, "abc")
   assert not reproduce.is_current(path, "def")
