@@ -28,8 +28,8 @@ machine's load average (other processes on a shared CPU inflate the figures),
 and the run's model, method, dataset, seed and code hash (of the code it trained
 with, from its ``provenance.json``). ``--out`` also writes it to a file:
 the README's figures are ``benchmarks/results/recommend_latency*.json``, each
-naming its command in ``source`` (the ``_ml100k`` and ``_lastfm`` files serve the
-final runs, seed 0, of ``experiments/configs/foldin_ml100k.py`` and
+naming its command in ``source`` (the ``_ml100k`` and ``_lastfm`` files serve
+runs, seed 0, of the final configs ``experiments/configs/foldin_ml100k.py`` and
 ``foldin_lastfm.py``).
 """
 

@@ -19,7 +19,8 @@ skips finished runs, ``meta_train`` resumes its checkpoint). A study still not
 current after its commands stops the reproduction. Each stream ends by rewriting
 the README's tables from every committed JSON (``python -m experiments.tables``),
 so the stream that finishes last leaves them complete. The streams, MovieLens-100K
-and Last.fm, share no runs or JSON; the whole set is about four CPU-hours.
+and Last.fm, share no runs or JSON; the CPU-minutes under each table are most of
+their cost.
 """
 import argparse
 import dataclasses

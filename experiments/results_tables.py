@@ -137,8 +137,8 @@ def state_table(summary: Mapping[str, Any], source: str, state: str,
 
 
 def ml100k_verdict(summary: Mapping[str, Any], source: str) -> list[str]:
-  """Bullets: on new users and new items, each meta-learned method's paired
-  difference against the strongest baseline (:func:`jaxrec.results.verdict`
+  """Bullets: on new users and new items, MeLU + MAML's paired difference
+  against the strongest baseline (:func:`jaxrec.results.verdict`
   wording, with display names); then every config's CPU time (:func:`cost_line`)."""
   lines = []
   for state in ("new_users", "new_items"):
@@ -222,12 +222,12 @@ def zero_ratings_tables(data: Mapping[str, Any], source: str) -> list[str]:
   return lines
 
 
-def final_table(summary: Mapping[str, Any], source: str, config: str,
+def final_table(summary: Mapping[str, Any], source: str,
                 metrics: Mapping[str, Sequence[str]]) -> list[str]:
   """The ``--final`` method against the strongest other method (every baseline and
   jaxrec method pooled) on ``metrics`` (``{state: metrics}``), from
-  :func:`jaxrec.results.final_markdown`; then the final config's mean CPU-minutes
-  per run (training, evaluation; :func:`cost_line`) and :func:`provenance_line`.
+  :func:`jaxrec.results.final_markdown`; then every pooled config's CPU-minutes
+  per run (:func:`cost_line`) and :func:`provenance_line`.
 
   Raises:
     ValueError: if the summary has no final comparison of a requested pair.
@@ -242,26 +242,25 @@ def final_table(summary: Mapping[str, Any], source: str, config: str,
         raise ValueError(f"{source}: no final comparison on {state} / {metric}")
       chosen += found
   rows = results_lib.final_markdown(chosen, summary["aggregated"])[2:-1]  # no heading
-  return rows + ["", cost_line(summary, [config]), "", provenance_line(summary, source)]
+  return rows + ["", cost_line(summary), "", provenance_line(summary, source)]
 
 
-def cost_line(summary: Mapping[str, Any], configs: Sequence[str] | None = None) -> str:
-  """Each config's mean CPU-minutes per run, training + evaluation, over its pooled
-  runs that recorded them (``configs``: those, in that order; None: every pooled
-  config in order of first appearance)."""
+def cost_line(summary: Mapping[str, Any]) -> str:
+  """Each pooled config's mean CPU-minutes per run, training + evaluation, in order
+  of first appearance; each part is the mean over the runs that recorded it."""
   runs = summary.get("pooled_runs", [])
-  if configs is None:
-    configs = list(dict.fromkeys(r["config"] for r in runs))
   parts = []
-  for config in configs:
+  for config in dict.fromkeys(r["config"] for r in runs):
     costs = [r["cpu_minutes"] for r in runs if r["config"] == config and "cpu_minutes" in r]
     if not costs:
       parts.append(f"`{config}` not recorded")
       continue
-    train, evaluate = (sum(c.get(part, 0.0) for c in costs) / len(costs)
-                       for part in ("train", "evaluate"))
+    means = []
+    for part in ("train", "evaluate"):
+      values = [c[part] for c in costs if part in c]
+      means.append(f"{sum(values) / len(values):.1f}" if values else "—")
     runs_word = "run" if len(costs) == 1 else "runs"
-    parts.append(f"`{config}` {train:.1f} + {evaluate:.1f} ({len(costs)} {runs_word})")
+    parts.append(f"`{config}` {means[0]} + {means[1]} ({len(costs)} {runs_word})")
   return ("CPU-minutes per run, training + evaluation (every baseline fit and tuned), "
           "mean of each config's runs: " + ", ".join(parts) + ".")
 

@@ -125,14 +125,14 @@ def render_blocks(root: pathlib.Path = ROOT) -> dict[str, str]:
           f"experiments/results/zero_ratings/sentences_{name}.json")
          for name in ("lastfm", "ml100k")},
       "final_ml100k": lambda: res.final_table(
-          final_ml100k, final_ml100k_src, "foldin_ml100k",
+          final_ml100k, final_ml100k_src,
           {"new_users": ("mae", "rmse", "full_ndcg@10", "full_recall@10"),
            "new_items": ("rmse", "auc"), "new_users_new_items": ("rmse", "auc")}),
       "final_ml100k_ranking": lambda: res.ranking_check_table(
           load_json(root / "experiments/results/ml100k_foldin/ranking_check.json"),
           "experiments/results/ml100k_foldin/ranking_check.json"),
       "final_lastfm": lambda: res.final_table(
-          final_lastfm, final_lastfm_src, "foldin_lastfm",
+          final_lastfm, final_lastfm_src,
           {"new_users": ("full_ndcg@10", "full_recall@10"), "new_items": ("full_ndcg@10",),
            "new_users_new_items": ("full_ndcg@10",)}),
       "perf_compare": lambda: bench.compare_table(compare) + ["", compare_src],

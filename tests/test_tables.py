@@ -90,15 +90,14 @@ def test_compare_table_computes_ratios_and_megabytes():
       "| 1 | 32 | 250 | 1000 | 2000 | 2500 | 2400 | 10.0× | 2.5× | 32 / 58 / 31 |")
 
 
-def test_cost_line_means_each_configs_recorded_runs():
+def test_cost_line_means_each_part_over_the_runs_that_recorded_it():
   summary = {"pooled_runs": [
       {"config": "b", "cpu_minutes": {"train": 1.0, "evaluate": 0.5}},
-      {"config": "a", "cpu_minutes": {"train": 2.0, "evaluate": 1.0}},
-      {"config": "b", "cpu_minutes": {"train": 3.0, "evaluate": 1.5}},
+      {"config": "a", "cpu_minutes": {"train": 2.0}},
+      {"config": "b", "cpu_minutes": {"train": 3.0}},
       {"config": "c"}]}
-  line = results_tables.cost_line(summary)
-  assert line.endswith(": `b` 2.0 + 1.0 (2 runs), `a` 2.0 + 1.0 (1 run), `c` not recorded.")
-  assert results_tables.cost_line(summary, ["a"]).endswith(": `a` 2.0 + 1.0 (1 run).")
+  assert results_tables.cost_line(summary).endswith(
+      ": `b` 2.0 + 0.5 (2 runs), `a` 2.0 + — (1 run), `c` not recorded.")
 
 
 def test_latency_sentence_names_a_real_data_run_not_a_synthetic_stand_in():
