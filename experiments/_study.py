@@ -4,9 +4,10 @@
 ``experiments.sentence_proxy`` and ``experiments.zero_ratings_run`` each evaluate
 seeds (:func:`run_seeds`) and write one JSON object (:func:`write`) with the
 command, the code identity (:func:`jaxrec.provenance.code_identity`), the CPU
-minutes and the summary; ``python -m experiments.tables`` renders it. The three
-that read a config's data take the same flags (:func:`define_flags`) and prepare
-each seed's split with :func:`prepared`. Those that score trained runs load them
+minutes and the summary; ``python -m experiments.tables`` renders it. All take
+``--seeds`` and ``--out`` (:func:`define_output_flags`); those that read a config's
+data also ``--config`` (:func:`define_flags`) and prepare each seed's split with
+:func:`prepared`. Those that score trained runs load them
 with :func:`load_run` and score padded supports with :func:`score_supports`.
 """
 
@@ -35,17 +36,23 @@ _CHUNK = 32  # users per jitted call
 flags.disclaim_key_flags()  # define_flags' flags belong to the entry point calling it
 
 
-def define_flags(default_config: str) -> tuple[Any, Any, Any]:
-  """Defines ``--config`` (default ``default_config``), ``--seeds`` (0-4) and the
-  required ``--out`` through :func:`experiments._cli.define` (in a process that
-  imported another entry point first, its defaults hold); returns their flag
-  holders ``(config, seeds, out)``."""
-  config = _cli.define(config_flags.DEFINE_config_file, "config", default_config,
-                       "The config whose data and split to use.")
+def define_output_flags() -> tuple[Any, Any]:
+  """Defines ``--seeds`` (0-4) and the required ``--out`` through
+  :func:`experiments._cli.define`; returns their flag holders ``(seeds, out)``."""
   seeds = _cli.define(flags.DEFINE_list, "seeds", ["0", "1", "2", "3", "4"], "Split seeds.")
   out = _cli.define(flags.DEFINE_string, "out", None, "Where to write the JSON.")
   flags.mark_flags_as_required(["out"])
-  return config, seeds, out
+  return seeds, out
+
+
+def define_flags(default_config: str) -> tuple[Any, Any, Any]:
+  """Defines ``--config`` (default ``default_config``) through
+  :func:`experiments._cli.define` (in a process that imported another entry point
+  first, its defaults hold) and :func:`define_output_flags`; returns their flag
+  holders ``(config, seeds, out)``."""
+  config = _cli.define(config_flags.DEFINE_config_file, "config", default_config,
+                       "The config whose data and split to use.")
+  return (config, *define_output_flags())
 
 
 def prepared(config: Any, seed: int) -> prepare.Prepared:

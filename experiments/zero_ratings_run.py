@@ -51,9 +51,8 @@ _FRIENDS_RUNS = _cli.define(
     "Folder of seed_<seed> runs of the model with friends input.")
 _BASELINES = _cli.define(flags.DEFINE_string, "baselines", None,
                          "The zero-ratings JSON of the same seeds.")
-_SEEDS = _cli.define(flags.DEFINE_list, "seeds", ["0", "1", "2", "3", "4"], "Seeds.")
-_OUT = _cli.define(flags.DEFINE_string, "out", None, "Where to write the JSON.")
-flags.mark_flags_as_required(["runs", "baselines", "out"])
+_SEEDS, _OUT = _study.define_output_flags()
+flags.mark_flags_as_required(["runs", "baselines"])
 
 METHODS = ("run", "run+friends", "run+friends (serving)")
 PRIOR_METHODS = ("friends prior",)
