@@ -15,9 +15,20 @@ rating a positive, its value unused). For each seed each is tuned on that seed's
 validation users by the full-catalogue nDCG@10 of liked movies, then scored once
 on the test users' ``new_users`` episodes, the same users, supports and queries
 as the run's own evaluation (checked against the run's ``per_user.npz``, which
-gives the run's figures). Writes one JSON object: the command, the code identity,
+gives the run's figures).
+
+Does the run's predicted rating add to the best ranker? The blend
+(:data:`BLEND`) ranks by
+
+  ``s(i) = z(a(i)) + β z(r̂(i))``
+
+with ``a`` the tuned iALS fold-in's score, ``r̂`` the run's predicted rating and
+``z`` the standardisation over the user's candidates (mean 0, variance 1);
+``β`` (grid :data:`BETAS`, 0 is the iALS fold-in itself) is chosen on the same
+validation users. Writes one JSON object: the command, the code identity,
 each seed's choices, users and per-user figures, and the summary (means over
-seeds with seed-level 95% CIs; paired differences run - baseline).
+seeds with seed-level 95% CIs; paired differences run - baseline, and
+blend - iALS fold-in).
 ``python -m experiments.tables`` turns it into the README's table.
 """
 
@@ -55,6 +66,31 @@ GRIDS = {"popularity": (baselines.Popularity, {}),
          "ials_foldin": (baselines.ImplicitALS, {"factors": (4, 8, 16, 32, 64),
                                                  "reg": (3.0, 10.0, 30.0, 100.0),
                                                  "alpha": (1.0, 3.0, 10.0, 30.0)})}
+BLEND = "ials_foldin+rating"
+BETAS = (0.0, 0.1, 0.2, 0.3, 0.5, 0.7, 1.0, 2.0)
+
+
+def _standardised(scores) -> np.ndarray:
+  """Each row of ``float[B, C]`` scores less its mean, over its standard deviation
+  (a row of equal scores becomes 0)."""
+  scores = np.asarray(scores, np.float64)
+  spread = scores.std(axis=1, keepdims=True)
+  return (scores - scores.mean(axis=1, keepdims=True)) / np.where(spread > 0, spread, 1.0)
+
+
+def blend(ranker, rating, beta: float):
+  """The score-all function ``z(ranker) + beta z(rating)`` of the module docstring
+  (both ``(batch, candidates) -> float[B, C]``)."""
+  return lambda batch, cand: (_standardised(ranker(batch, cand))
+                              + beta * _standardised(rating(batch, cand)))
+
+
+def _figures(score_all, batches, prepared) -> dict:
+  """``{"all": {metric: [per-user value]}}`` of a score-all function's ranking of
+  the training items (:func:`jaxrec.scoring.catalogue_metrics`)."""
+  _, full = scoring.catalogue_metrics(score_all, batches, prepared.split.train_items,
+                                      prepared)
+  return {KS[0]: {m: full[f"full_{m}"].tolist() for m in zero_ratings.METRICS}}
 
 
 def evaluate_seed(config, seed: int, run_dir: pathlib.Path) -> dict:
@@ -75,18 +111,28 @@ def evaluate_seed(config, seed: int, run_dir: pathlib.Path) -> dict:
   if not np.array_equal(saved[f"{STATE}|user"], np.sort(episodes.user)):
     raise ValueError(f"{run_dir}: its {STATE} test users are not those of seed {seed}'s "
                      "split: not the run of this config and seed")
-  run = _study.load_run(run_dir, seed).about()
+  loaded = _study.load_run(run_dir, seed)
+  run = loaded.about()
   method = run["config"]
+
+  def rating(batch, candidates):  # the run's predicted ratings, as it serves them
+    s = batch["support"]
+    return np.asarray(loaded.score(batch["query"]["user"], s["item"], s["y"],
+                                   s["mask"]))[:, candidates]
   per_user = {method: {KS[0]: {m: saved[f"{method}|{STATE}|full_{m}"].tolist()
                                for m in zero_ratings.METRICS}}}
-  chosen = {}
+  chosen, rankers = {}, {}
   for name, (cls, grid) in GRIDS.items():
     found = baselines.grid_search(cls, grid, fit_args, val, SELECT,
                                   candidates=split.train_items)
-    _, full = scoring.catalogue_metrics(scoring.baseline_scorers(found.best_baseline)[1],
-                                        test, split.train_items, prepared)
-    per_user[name] = {KS[0]: {m: full[f"full_{m}"].tolist() for m in zero_ratings.METRICS}}
+    rankers[name] = scoring.baseline_scorers(found.best_baseline)[1]
+    per_user[name] = _figures(rankers[name], test, prepared)
     chosen[name] = found.best_params
+  ials = rankers["ials_foldin"]
+  beta = max(BETAS, key=lambda b: scoring.catalogue_metrics(
+      blend(ials, rating, b), val, split.train_items, prepared)[0][SELECT])
+  per_user[BLEND] = _figures(blend(ials, rating, beta), test, prepared)
+  chosen[BLEND] = {"beta": beta}
   liked = ~np.isnan(per_user[method][KS[0]][zero_ratings.METRICS[0]])
   return {"chosen": chosen, "users": {"test": len(episodes), "liked_test": int(liked.sum())},
           "runs": {method: run}, "per_user": per_user}
@@ -99,12 +145,14 @@ def main(argv):
   runs, minutes = _study.run_seeds(
       map(int, _SEEDS.value), lambda seed: evaluate_seed(config, seed,
                                                           folder / f"seed_{seed}"))
-  methods = [config.name, *GRIDS]
-  comparisons = [(config.name, name, KS) for name in GRIDS]
+  methods = [config.name, *GRIDS, BLEND]
+  comparisons = [*((config.name, name, KS) for name in methods[1:]),
+                 (BLEND, "ials_foldin", KS)]
   _study.write(_OUT.value, "ranking_check",
                {"dataset": config.data.dataset, "state": STATE, "ks": list(KS),
                 "metrics": list(zero_ratings.METRICS), "select": SELECT,
-                "grids": {name: grid for name, (_, grid) in GRIDS.items()},
+                "grids": {**{name: grid for name, (_, grid) in GRIDS.items()},
+                          BLEND: {"beta": BETAS}},
                 "final_runs": _RUNS.value},
                minutes, zero_ratings.pool_seeds(runs, methods, KS, comparisons), runs)
 

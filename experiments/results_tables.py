@@ -25,6 +25,7 @@ METHOD_NAMES = {
     "global_mean": "global mean", "item_mean": "item mean",
     "item_knn_baseline": "item-kNN + baseline predictors", "item_knn": "item-kNN",
     "ease": "EASE", "ials_foldin": "iALS + fold-in",
+    "ials_foldin+rating": "iALS + fold-in blended with the final's rating",
     "content_to_factor_features": "content-to-factor (features) + fold-in",
     "content_to_factor_text": "content-to-factor (text) + fold-in",
     "content_knn_features": "content-kNN (features)", "content_knn_text": "content-kNN (text)",
@@ -245,6 +246,92 @@ def final_table(summary: Mapping[str, Any], source: str,
   return rows + ["", cost_line(summary), "", provenance_line(summary, source)]
 
 
+def _final_comparison(summary: Mapping[str, Any], state: str, metric: str
+                      ) -> Mapping[str, Any]:
+  """The final method's comparison on ``state`` / ``metric``.
+
+  Raises:
+    ValueError: if the summary has none.
+  """
+  for p in (summary.get("final") or {}).get("comparisons", []):
+    if (p["state"], p["metric"]) == (state, metric):
+      return p
+  raise ValueError(f"results.json of {summary.get('command', '?')!r}: no final "
+                   f"comparison on {state} / {metric}")
+
+
+def _delta4(p: Mapping[str, Any]) -> str:
+  return results_lib.paired_cell(p, 4)
+
+
+def _outcome(p: Mapping[str, Any]) -> str:
+  """``"wins"`` / ``"loses"`` when a paired difference's seed-level CI excludes 0
+  (by the metric's direction; higher is better unless ``lower_is_better``), else
+  ``"ties"``."""
+  if abs(p["mean"]) <= p["ci95"]:
+    return "ties"
+  return "wins" if (p["mean"] < 0) == p.get("lower_is_better", False) else "loses"
+
+
+def _outcomes(found: Sequence[Mapping[str, Any]]) -> str:
+  """One word for several comparisons: "wins" only if each wins, "loses" if any
+  loses, else "ties"."""
+  words = {_outcome(p) for p in found}
+  return "loses" if "loses" in words else "wins" if words == {"wins"} else "ties"
+
+
+def _final_means(summary: Mapping[str, Any], p: Mapping[str, Any]) -> tuple[float, float]:
+  """``(final's mean, strongest other's mean)`` of comparison ``p``."""
+  return (_row(summary, p["method"], p["state"])[p["metric"]],
+          _row(summary, p["reference"], p["state"])[p["metric"]])
+
+
+def targets_table(ml100k: Mapping[str, Any], lastfm: Mapping[str, Any],
+                  ranking: Mapping[str, Any]) -> list[str]:
+  """The targets of the final methods and where each stands, from the final
+  studies' summaries (``ml100k``, ``lastfm``) and :mod:`experiments.ranking_check`'s
+  JSON (``ranking``): a target is met ("wins") when every paired difference it names
+  is in its favour with a seed-level CI excluding 0.
+
+  Raises:
+    ValueError: if a summary lacks a final comparison the table needs.
+  """
+  mae, rmse = (_final_comparison(ml100k, "new_users", m) for m in ("mae", "rmse"))
+  mine, other = _final_means(ml100k, mae)
+  liked = _final_comparison(ml100k, "new_users", "full_ndcg@10")
+  final = next(iter(next(iter(ranking["seeds"].values()))["runs"]))
+  ials = next(p for p in ranking["summary"]["paired"]
+              if (p["method"], p["reference"], p["metric"]) == (final, "ials_foldin",
+                                                                 "ndcg@10"))
+  users = [_final_comparison(lastfm, "new_users", m)
+           for m in ("full_ndcg@10", "full_recall@10")]
+  gain = _final_means(lastfm, users[0])
+  cold = [(name, _final_comparison(summary, state, metric))
+          for name, summary, metrics in (("ML-100K", ml100k, ("rmse", "auc")),
+                                         ("Last.fm", lastfm, ("full_ndcg@10",)))
+          for state in ("new_items", "new_users_new_items") for metric in metrics]
+  closest = max(cold, key=lambda c: (-1 if c[1]["lower_is_better"] else 1) * c[1]["mean"]
+                - c[1]["ci95"])
+  words = [_outcome(p) for _, p in cold]
+  counts = ", ".join(f"{word} on {words.count(word)}" for word in ("wins", "ties", "loses")
+                     if word in words)
+  closest_text = (f"{closest[0]} {STATE_NAMES[closest[1]['state']]} "
+                  f"{closest[1]['metric'].replace('full_ndcg', 'nDCG')} {_delta4(closest[1])}")
+  return [
+      "| target | goal | result |", "|---|---|---|",
+      "| ML-100K new users, MAE and RMSE | below the strongest other, CI excluding 0; MAE "
+      f"≤ 0.97× it | MAE {mine / other:.3f}× ({mine:.4f} against {other:.4f}, "
+      f"{_delta4(mae)}), RMSE {_delta4(rmse)}: {_outcomes([mae, rmse])} |",
+      "| ML-100K new users, liked-movie nDCG@10 | above the strongest other, CI excluding "
+      f"0 | {_delta4(liked)} against the rating models ({_outcome(liked)}); {_delta4(ials)} "
+      f"against the iALS fold-in on rated movies ({_outcome(ials)}) |",
+      "| Last.fm new users, nDCG@10 and recall@10 | above, CI excluding 0; +10% relative | "
+      f"{gain[0] / gain[1] - 1:+.1%} ({_delta4(users[0])} and {_delta4(users[1])}): "
+      f"{_outcomes(users)} |",
+      "| new items and new users × new items | above the content baselines, CI excluding "
+      f"0 | {counts} of {len(cold)} metrics (closest: {closest_text}) |"]
+
+
 def cost_line(summary: Mapping[str, Any]) -> str:
   """Each pooled config's mean CPU-minutes per run, training + evaluation, in order
   of first appearance; each part is the mean over the runs that recorded it."""
@@ -435,23 +522,25 @@ def ranking_check_table(data: Mapping[str, Any], source: str) -> list[str]:
   """The table of :mod:`experiments.ranking_check`'s JSON: each method's
   full-catalogue nDCG@10 and recall@10 of the liked query items on new users
   (mean ± 95% CI over seeds), the run's paired difference against each ranking
-  baseline, each seed's choices, and a line naming the source and the users.
+  baseline, the blend's against the iALS fold-in, each seed's choices, and a line
+  naming the source and the users.
 
   Raises:
     KeyError: if the JSON lacks a field the table needs.
   """
   (k,), metrics = data["ks"], data["metrics"]
   table = data["summary"]["table"]
-  paired = {(p["reference"], p["metric"]): p for p in data["summary"]["paired"]}
   runs = data["seeds"].values()
   final = next(iter(next(iter(runs))["runs"]))
+  paired = {(p["method"], p["reference"], p["metric"]): p for p in data["summary"]["paired"]}
   names = [m.replace("ndcg", "nDCG") for m in metrics]
   lines = ["| method | " + " | ".join(f"full-catalogue {n}" for n in names) + " | "
            + " | ".join(f"Δ final − method, {n}" for n in names) + " |",
            "|---|" + "---|" * 2 * len(metrics)]
   for method in table:
     cells = [results_lib.fmt_mean_ci(*table[method][k][m], DIGITS) for m in metrics]
-    deltas = ["—" if method == final else _delta(paired[(method, m)]) for m in metrics]
+    deltas = ["—" if method == final else _delta(paired[(final, method, m)])
+              for m in metrics]
     lines.append(f"| {'final' if method == final else METHOD_NAMES[method]} | "
                  + " | ".join(cells + deltas) + " |")
   choices = "; ".join(f"seed {seed}: " + ", ".join(
@@ -461,6 +550,11 @@ def ranking_check_table(data: Mapping[str, Any], source: str) -> list[str]:
   users = sorted({run["users"]["liked_test"] for run in runs})
   trained = sorted({_short_code(about["code"]) for run in runs
                     for about in run["runs"].values()})
+  blended = [p for p in data["summary"]["paired"] if p["method"] != final]
+  if blended:
+    lines += ["", "The blend against the iALS fold-in alone (paired, 95% CI over seeds): "
+              + ", ".join(f"{p['metric'].replace('ndcg', 'nDCG')} {_delta(p)}"
+                          for p in blended) + "."]
   return lines + [
       "", f"Chosen on each seed's validation users by full-catalogue nDCG@10: {choices}.",
       "", f"_`{source}`: `{data['command']}` (code {_short_code(data.get('code'))}; the "

@@ -11,7 +11,8 @@ A block is the text between ``<!-- tables:NAME -->`` and ``<!-- /tables:NAME -->
   :mod:`experiments.sentence_proxy`): the k-shot tables of users with no ratings yet;
 - ``experiments/results/ml100k_foldin/ranking_check.json``
   (:mod:`experiments.ranking_check`): the final ML-100K runs' liked-movie ranking
-  against the ranking-only baselines;
+  against the ranking-only baselines (and, with the final studies' summaries, the
+  targets table);
 - ``experiments/results/<dir>/results.json`` (:mod:`experiments.run_all`'s pooled
   summary: ``aggregated``, ``paired``, ``pooled_runs``, ``runs``, and on newer runs
   ``code``, ``stale_runs``, ``final``): results tables, each followed by a line
@@ -100,6 +101,8 @@ def render_blocks(root: pathlib.Path = ROOT) -> dict[str, str]:
   latency = [_bench(root, name) for name in LATENCY]
   final_ml100k, final_ml100k_src = _results(root, "ml100k_foldin")
   final_lastfm, final_lastfm_src = _results(root, "lastfm_foldin")
+  ranking_src = "experiments/results/ml100k_foldin/ranking_check.json"
+  ranking = load_json(root / ranking_src)
   zero_src = "experiments/results/zero_ratings/lastfm.json"
   zero = load_json(root / zero_src)
   blocks: dict[str, Callable[[], list[str]]] = {
@@ -128,9 +131,8 @@ def render_blocks(root: pathlib.Path = ROOT) -> dict[str, str]:
           final_ml100k, final_ml100k_src,
           {"new_users": ("mae", "rmse", "full_ndcg@10", "full_recall@10"),
            "new_items": ("rmse", "auc"), "new_users_new_items": ("rmse", "auc")}),
-      "final_ml100k_ranking": lambda: res.ranking_check_table(
-          load_json(root / "experiments/results/ml100k_foldin/ranking_check.json"),
-          "experiments/results/ml100k_foldin/ranking_check.json"),
+      "final_ml100k_ranking": lambda: res.ranking_check_table(ranking, ranking_src),
+      "targets": lambda: res.targets_table(final_ml100k, final_lastfm, ranking),
       "final_lastfm": lambda: res.final_table(
           final_lastfm, final_lastfm_src,
           {"new_users": ("full_ndcg@10", "full_recall@10"), "new_items": ("full_ndcg@10",),

@@ -100,6 +100,46 @@ def test_cost_line_means_each_part_over_the_runs_that_recorded_it():
       ": `b` 2.0 + 0.5 (2 runs), `a` 2.0 + — (1 run), `c` not recorded.")
 
 
+def _final_summary(comparisons):
+  """A final study's summary: each ``(state, metric, final, other, diff, ci,
+  lower_is_better)`` gives the two means and the final comparison."""
+  rows, finals = {}, []
+  for state, metric, mine, other, diff, ci, lower in comparisons:
+    for method, value in (("final", mine), ("other", other)):
+      rows.setdefault((method, state), {})[metric] = value
+    finals.append({"method": "final", "reference": "other", "state": state,
+                   "metric": metric, "mean": diff, "ci95": ci, "lower_is_better": lower})
+  return {"aggregated": [{"method": m, "state": st, "metrics": v}
+                         for (m, st), v in rows.items()],
+          "final": {"method": "final", "comparisons": finals}}
+
+
+def test_targets_table_says_met_tied_or_lost_from_the_final_comparisons():
+  ml100k = _final_summary([
+      ("new_users", "mae", 0.70, 0.75, -0.05, 0.01, True),
+      ("new_users", "rmse", 0.90, 0.95, -0.05, 0.01, True),
+      ("new_users", "full_ndcg@10", 0.07, 0.06, 0.01, 0.02, False),
+      *((state, metric, 0.9, 0.9, 0.001, 0.01, metric == "rmse")
+        for state in ("new_items", "new_users_new_items") for metric in ("rmse", "auc"))])
+  lastfm = _final_summary([
+      ("new_users", "full_ndcg@10", 0.22, 0.20, 0.02, 0.01, False),
+      ("new_users", "full_recall@10", 0.20, 0.19, 0.01, 0.02, False),
+      ("new_items", "full_ndcg@10", 0.2, 0.1, 0.1, 0.01, False),
+      ("new_users_new_items", "full_ndcg@10", 0.2, 0.3, -0.1, 0.01, False)])
+  ranking = {"seeds": {"0": {"runs": {"final": {}}}}, "summary": {"paired": [
+      {"method": "final", "reference": "ials_foldin", "metric": "ndcg@10",
+       "mean": -0.2, "ci95": 0.05}]}}
+  rows = results_tables.targets_table(ml100k, lastfm, ranking)
+  assert rows[2].endswith("| MAE 0.933× (0.7000 against 0.7500, -0.0500 ± 0.0100), "
+                          "RMSE -0.0500 ± 0.0100: wins |")
+  assert rows[3].endswith("| +0.0100 ± 0.0200 against the rating models (ties); "
+                          "-0.2000 ± 0.0500 against the iALS fold-in on rated movies "
+                          "(loses) |")
+  assert rows[4].endswith("| +10.0% (+0.0200 ± 0.0100 and +0.0100 ± 0.0200): ties |")
+  assert rows[5].endswith("| wins on 1, ties on 4, loses on 1 of 6 metrics (closest: "
+                          "Last.fm new items nDCG@10 +0.1000 ± 0.0100) |")
+
+
 def test_latency_sentence_names_a_real_data_run_not_a_synthetic_stand_in():
   data = {"model": "foldin", "adapter": "solve", "user_fields": [], "support": 10,
           "num_steps": 0, "num_items": 1682, "p50_ms": 0.55, "p99_ms": 0.7,
