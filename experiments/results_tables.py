@@ -26,6 +26,8 @@ METHOD_NAMES = {
     "item_knn_baseline": "item-kNN + baseline predictors", "item_knn": "item-kNN",
     "ease": "EASE", "ials_foldin": "iALS + fold-in",
     "ials_foldin+rating": "iALS + fold-in blended with the final's rating",
+    "foldin-solve": "fold-in (closed-form solve)",
+    "foldin-maml": "fold-in (MAML steps)",
     "content_to_factor_features": "content-to-factor (features) + fold-in",
     "content_to_factor_text": "content-to-factor (text) + fold-in",
     "content_knn_features": "content-kNN (features)", "content_knn_text": "content-kNN (text)",
@@ -154,6 +156,39 @@ def ml100k_verdict(summary: Mapping[str, Any], source: str) -> list[str]:
   return lines + ["", cost_line(summary)]
 
 
+def _pair_cells(summary: Mapping[str, Any], method: str, reference: str, state: str,
+                columns: Sequence[tuple[str, str]]) -> list[str]:
+  """On ``state``: ``method``'s and ``reference``'s cells of each column's metric,
+  then their paired difference of the curve metric.
+
+  Raises:
+    ValueError: if the state lacks a row of either method.
+  """
+  mine, theirs = _row(summary, method, state), _row(summary, reference, state)
+  return [*(_cell(m, key) for _, key in columns for m in (mine, theirs)),
+          _delta(_paired(summary, method, reference, state, summary["metric"]))]
+
+
+def pair_table(summary: Mapping[str, Any], method: str, reference: str,
+               columns: Sequence[tuple[str, str]]) -> list[str]:
+  """Per state: ``method``'s and ``reference``'s ``columns`` (``(header, metric)``)
+  and their paired difference ``method − reference`` of the curve metric (a
+  ``run_all --pair``), mean ± 95% CI over seeds.
+
+  Raises:
+    ValueError: if a state lacks a row of either method.
+  """
+  names = [METHOD_NAMES.get(m, m) for m in (method, reference)]
+  header = ["state", *(f"{who} {h}" for h, _ in columns for who in names),
+            f"Δ {summary['metric'].upper()}, {names[0]} − {names[1]} (paired)"]
+  lines = ["| " + " | ".join(header) + " |", "|---" * len(header) + "|"]
+  for state in ("new_users", "new_items", "new_users_new_items", "warm"):
+    lines.append("| " + " | ".join([STATE_NAMES[state],
+                                    *_pair_cells(summary, method, reference, state, columns)])
+                 + " |")
+  return lines
+
+
 def text_pair_table(summary: Mapping[str, Any], source: str,
                     columns: Sequence[tuple[str, str]]) -> list[str]:
   """Per state: the text and no-text model's ``columns`` (``(header, metric)``),
@@ -176,9 +211,8 @@ def text_pair_table(summary: Mapping[str, Any], source: str,
   lines = ["| " + " | ".join(header) + " |", "|---" * len(header) + "|"]
   users = []
   for state in ("new_items", "new_users_new_items", "new_users", "warm"):
-    text, notext = _row(summary, TEXT, state), _row(summary, NOTEXT, state)
-    cells = [STATE_NAMES[state]] + [_cell(m, k) for _, k in columns for m in (text, notext)]
-    cells.append(_delta(_paired(summary, TEXT, NOTEXT, state, metric)))
+    cells = [STATE_NAMES[state], *_pair_cells(summary, TEXT, NOTEXT, state, columns)]
+    text = _row(summary, TEXT, state)
     for key in (metric, full) if has_full else (metric,):
       best = results_lib.strongest_baseline(summary["aggregated"], state, key)
       cells.append(f"{_cell(_row(summary, best, state), key)} "

@@ -66,6 +66,24 @@ def test_text_pair_table_names_the_strongest_baseline_per_metric():
                            "0.250 (iALS + fold-in) |")
 
 
+def test_pair_table_has_both_methods_and_their_paired_difference_per_state():
+  states = ("new_users", "new_items", "new_users_new_items", "warm")
+  rows = [{"method": m, "state": st, "metrics": {"rmse": v, "rmse_ci95": 0.01}}
+          for st in states for m, v in (("foldin-solve", 0.9), ("foldin-maml", 0.92))]
+  paired = [{"method": "foldin-solve", "reference": "foldin-maml", "state": st,
+             "metric": "rmse", "mean": -0.02, "ci95": 0.005} for st in states]
+  lines = results_tables.pair_table({"metric": "rmse", "aggregated": rows, "paired": paired},
+                                    "foldin-solve", "foldin-maml", [("RMSE", "rmse")])
+  assert lines[0] == ("| state | fold-in (closed-form solve) RMSE | fold-in (MAML steps) RMSE "
+                      "| Δ RMSE, fold-in (closed-form solve) − fold-in (MAML steps) "
+                      "(paired) |")
+  assert lines[2] == "| new users | 0.900 ± 0.010 | 0.920 ± 0.010 | -0.020 ± 0.005 |"
+  assert len(lines) == 2 + len(states)
+  with pytest.raises(ValueError, match="no aggregated row"):
+    results_tables.pair_table({"metric": "rmse", "aggregated": rows[:2], "paired": paired},
+                              "foldin-solve", "foldin-maml", [("RMSE", "rmse")])
+
+
 def test_provenance_line_names_the_code_or_the_stale_runs():
   code = {"code_hash": "0123456789abcdef", "git_commit": "fedcba9876543210",
           "dirty": False}
