@@ -67,7 +67,8 @@ def _train_seeds(config: str, root: str) -> tuple[tuple[str, ...], ...]:
 STEPS = (
     _run_all("ml100k_foldin", "ml100k_final",
              ("foldin_ml100k", "foldin_maml_ml100k", "joint_ml100k"),
-             "--pair", "foldin-solve:foldin-maml", "--final=foldin-solve"),
+             "--pair", "foldin-solve:foldin-maml", "--final=foldin-solve",
+             "--variant=foldin-maml"),
     Step("ml100k", f"{R}/ml100k_foldin/ranking_check.json", ((
         "experiments.ranking_check", "--final_runs={root}/ml100k_final/foldin_ml100k",
         f"--out={R}/ml100k_foldin/ranking_check.json"),)),

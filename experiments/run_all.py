@@ -4,7 +4,7 @@ r"""Trains and evaluates configs over several seeds, then pools them into one re
       --configs=experiments/configs/maml_ml100k.py,experiments/configs/joint_ml100k.py \
       --seeds=0,1,2,3,4 --root=workdirs/ml100k [--out=experiments/results/ml100k] \
       [--set num_epochs=5 --set meta.num_steps=3 ...] [--pair METHOD:REFERENCE ...] \
-      [--final METHOD] [--include_stale]
+      [--final METHOD [--variant METHOD ...]] [--include_stale]
 
 Each (config, seed) runs in ``<root>/<config file stem>/seed_<seed>`` with
 ``config.seed = seed`` (after the ``--set`` overrides). A run whose
@@ -13,8 +13,9 @@ and a failing one is reported without stopping the others, so a table can be bui
 over several sittings. Then every finished run under ``root`` *of the current code*
 is pooled (:mod:`jaxrec.results`) into ``<out>/results.json`` (aggregated rows,
 paired differences against the strongest baseline of each state and for every
-``--pair``, the ``--final`` method against the strongest other method per metric,
-the runs with their code identities, the command line), ``<out>/results.md``, and
+``--pair``, the ``--final`` method against the strongest other method per metric
+(every pooled method but the ``--variant`` s of the final one), the runs with their
+code identities, the command line), ``<out>/results.md``, and
 ``<out>/<config>_{k_shot,learning_curves,inner_steps,mae_by_support}.png`` copied
 from each config's lowest pooled seed (seed 0 normally). ``--out`` defaults to
 ``root``. Each run's CPU time (training, evaluation; ``<workdir>/cost.json``)
@@ -182,7 +183,8 @@ def _stale_lines(stale: Sequence[dict[str, Any]], include_stale: bool) -> list[s
 def pool_runs(root: str | pathlib.Path, out: str | pathlib.Path, *, command: str,
               runs: Sequence[dict[str, Any]] = (),
               pairs: Sequence[tuple[str, str]] = (), final: str | None = None,
-              include_stale: bool = False) -> dict[str, Any]:
+              variants: Sequence[str] = (), include_stale: bool = False
+              ) -> dict[str, Any]:
   """Pools every finished run of the current code under ``root`` and writes the
   report into ``out``.
 
@@ -196,7 +198,9 @@ def pool_runs(root: str | pathlib.Path, out: str | pathlib.Path, *, command: str
   (best aggregated mean on that state), and each ``(method, reference)`` of
   ``pairs`` (e.g. a model with and without text) on every state holding both.
   With ``final``, :func:`jaxrec.results.final_comparisons` compares that method
-  with the strongest other method on every table metric with per-user values.
+  with the strongest other method on every table metric with per-user values,
+  leaving out ``variants`` (other versions of the final method, e.g. another
+  adaptation of the same model: compare with those through ``pairs``).
 
   Returns:
     The ``<out>/results.json`` dict: ``{"dataset", "command", "metric", "code"
@@ -257,13 +261,15 @@ def pool_runs(root: str | pathlib.Path, out: str | pathlib.Path, *, command: str
                and r["method"] in methods]
     paired += [results_lib.paired_differences(per_user, method, ref, state, metric)
                for method, ref in pairs if {method, ref} <= methods]
-  comparisons = (results_lib.final_comparisons(aggregated, per_user, final)
+  rivals = [r for r in aggregated if r["method"] not in variants]
+  comparisons = (results_lib.final_comparisons(rivals, per_user, final)
                  if final else [])
   summary = {"dataset": outputs[0]["dataset"], "command": command, "metric": metric,
              "code": current, "include_stale": include_stale, "runs": list(runs),
              "pooled_runs": pooled_runs, "stale_runs": stale, "aggregated": aggregated,
              "paired": paired,
-             "final": {"method": final, "comparisons": comparisons} if final else None}
+             "final": ({"method": final, "variants": list(variants),
+                        "comparisons": comparisons} if final else None)}
   out = pathlib.Path(out)
   out.mkdir(parents=True, exist_ok=True)
   (out / "results.json").write_text(json.dumps(summary, indent=2))
@@ -288,9 +294,10 @@ def run_all(config_paths: Sequence[str], seeds: Sequence[int], root: str | pathl
             out: str | pathlib.Path | None = None,
             overrides: Sequence[tuple[str, Any]] = (), *, command: str = "",
             pairs: Sequence[tuple[str, str]] = (), final: str | None = None,
-            include_stale: bool = False, progress: bool = True) -> dict[str, Any]:
+            variants: Sequence[str] = (), include_stale: bool = False,
+            progress: bool = True) -> dict[str, Any]:
   """Runs every (config, seed) not finished yet, then :func:`pool_runs` s ``root``
-  (with ``pairs``, ``final`` and ``include_stale``).
+  (with ``pairs``, ``final``, ``variants`` and ``include_stale``).
 
   A failing run (any exception) is printed and recorded with status ``"failed"``
   and its traceback; the others go on.
@@ -318,7 +325,8 @@ def run_all(config_paths: Sequence[str], seeds: Sequence[int], root: str | pathl
         print(f"run {workdir} failed:\n{record['error']}", file=sys.stderr)
       runs.append(record)
   return pool_runs(root, root if out is None else out, command=command, runs=runs,
-                   pairs=pairs, final=final, include_stale=include_stale)
+                   pairs=pairs, final=final, variants=variants,
+                   include_stale=include_stale)
 
 
 def _pair(text: str) -> tuple[str, str]:
@@ -357,6 +365,10 @@ def main(argv: Sequence[str] | None = None) -> int:
   parser.add_argument("--final", default=None, metavar="METHOD",
                       help="the final method: compared with the strongest other method "
                            "on every metric (e.g. hybrid-text-maml)")
+  parser.add_argument("--variant", dest="variants", action="append", default=[],
+                      metavar="METHOD",
+                      help="a variant of the --final method (another adaptation of the "
+                           "same model), never its strongest other method; repeatable")
   parser.add_argument("--include_stale", action="store_true",
                       help="also pool runs trained or evaluated with other code than "
                            "the current one (they are listed as stale either way)")
@@ -365,7 +377,8 @@ def main(argv: Sequence[str] | None = None) -> int:
   summary = run_all([p for p in args.configs.split(",") if p], args.seeds, args.root,
                     args.out, [parse_override(s) for s in args.overrides],
                     command=shlex.join(["python", "-m", "experiments.run_all", *argv]),
-                    pairs=args.pairs, final=args.final, include_stale=args.include_stale)
+                    pairs=args.pairs, final=args.final, variants=args.variants,
+                    include_stale=args.include_stale)
   print(results_lib.markdown_table(summary["aggregated"], summary["paired"],
                                    final=summary["final"]["comparisons"]
                                    if summary["final"] else ()))

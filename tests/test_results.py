@@ -471,6 +471,16 @@ def test_final_method_against_the_strongest_other_method(tmp_path):
     run_all.pool_runs(root, root, command="cmd", final="melu-x")
 
 
+def test_a_variant_of_the_final_method_is_never_its_strongest_other(tmp_path):
+  root = tmp_path / "root"
+  _write_final_runs(root)
+  summary = run_all.pool_runs(root, root, command="cmd", final="melu-maml",
+                              variants=["melu-joint"])
+  assert summary["final"]["variants"] == ["melu-joint"]
+  assert {p["reference"] for p in summary["final"]["comparisons"]} == {"mf_foldin"}
+  assert {r["method"] for r in summary["aggregated"]} >= {"melu-joint"}  # still reported
+
+
 def test_support_table_in_the_pooled_report():
   rows = [{"method": m, "state": "new_users", "n_seeds": 2, "metrics": {
       "mae": 0.8, "mae_support_1-10": mae, "mae_support_1-10_ci95": 0.1,
