@@ -40,6 +40,7 @@ from absl import logging
 
 from experiments import _cli
 from experiments import _study
+from experiments import results_tables
 from jaxrec import baselines
 from jaxrec import scoring
 from jaxrec import zero_ratings
@@ -66,7 +67,7 @@ GRIDS = {"popularity": (baselines.Popularity, {}),
          "ials_foldin": (baselines.ImplicitALS, {"factors": (4, 8, 16, 32, 64),
                                                  "reg": (3.0, 10.0, 30.0, 100.0),
                                                  "alpha": (1.0, 3.0, 10.0, 30.0)})}
-BLEND = "ials_foldin+rating"
+BLEND = results_tables.BLEND
 BETAS = (0.0, 0.1, 0.2, 0.3, 0.5, 0.7, 1.0, 2.0)
 
 
@@ -93,6 +94,24 @@ def _figures(score_all, batches, prepared) -> dict:
   return {KS[0]: {m: full[f"full_{m}"].tolist() for m in zero_ratings.METRICS}}
 
 
+def test_episodes(config, prepared, seed: int) -> episodes_lib.Episodes:
+  """The ``new_users`` test episodes of the seed's split, as the run's evaluation
+  built them."""
+  return episodes_lib.make_episodes(prepared.interactions, prepared.split, STATE,
+                                    group="test", query_size=config.data.query_size,
+                                    negatives=config.data.negatives, seed=seed)
+
+
+def served_rating(run: _study.Run):
+  """The run's predicted ratings as ``(batch, candidates) -> float[B, C]``, after
+  its adaptation to each support as ``jaxrec.recommend`` serves it."""
+  def rating(batch, candidates):
+    s = batch["support"]
+    return np.asarray(run.score(batch["query"]["user"], s["item"], s["y"],
+                                s["mask"]))[:, candidates]
+  return rating
+
+
 def evaluate_seed(config, seed: int, run_dir: pathlib.Path) -> dict:
   """The run's and every ranking baseline's per-user test figures of one seed.
 
@@ -103,9 +122,7 @@ def evaluate_seed(config, seed: int, run_dir: pathlib.Path) -> dict:
   inter, split = prepared.interactions, prepared.split
   fit_args = splits.training_rows(inter, split)
   val = scoring.validation_batches(config, prepared)
-  episodes = episodes_lib.make_episodes(inter, split, STATE, group="test",
-                                        query_size=config.data.query_size,
-                                        negatives=config.data.negatives, seed=seed)
+  episodes = test_episodes(config, prepared, seed)
   test = scoring.padded_batches(episodes, scoring.batch_shape(config))
   saved = np.load(run_dir / "per_user.npz")
   if not np.array_equal(saved[f"{STATE}|user"], np.sort(episodes.user)):
@@ -114,11 +131,7 @@ def evaluate_seed(config, seed: int, run_dir: pathlib.Path) -> dict:
   loaded = _study.load_run(run_dir, seed)
   run = loaded.about()
   method = run["config"]
-
-  def rating(batch, candidates):  # the run's predicted ratings, as it serves them
-    s = batch["support"]
-    return np.asarray(loaded.score(batch["query"]["user"], s["item"], s["y"],
-                                   s["mask"]))[:, candidates]
+  rating = served_rating(loaded)
   per_user = {method: {KS[0]: {m: saved[f"{method}|{STATE}|full_{m}"].tolist()
                                for m in zero_ratings.METRICS}}}
   chosen, rankers = {}, {}

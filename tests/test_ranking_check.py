@@ -4,9 +4,11 @@ baselines on the run's own test users, and its README table."""
 import numpy as np
 import pytest
 
+from experiments import _study
 from experiments import ranking_check
 from experiments import results_tables
 from jaxrec import evaluate
+from jaxrec import scoring
 from jaxrec import train
 from jaxrec import zero_ratings
 from tests.test_profile_curves_run import synthetic_kshot_config
@@ -47,6 +49,25 @@ def test_the_runs_figures_are_its_own_and_every_method_ranks_the_same_users(chec
   assert out["users"]["liked_test"] == int((~left_out).sum())
   assert set(out["chosen"]) == set(rankers)
   assert out["chosen"][ranking_check.BLEND]["beta"] in ranking_check.BETAS
+
+
+@pytest.mark.slow
+def test_the_blend_reads_the_runs_own_ratings(checked):
+  """With a constant ranker the blend ranks by the served rating alone, and scores
+  each test user as the run's own evaluation did."""
+  workdir, saved, _ = checked
+  config = _config()
+  prepared = _study.prepared(config, 0)
+  test = scoring.padded_batches(ranking_check.test_episodes(config, prepared, 0),
+                                scoring.batch_shape(config))
+  constant = lambda batch, candidates: np.zeros(  # noqa: E731
+      (batch["support"]["item"].shape[0], len(candidates)))
+  rating = ranking_check.served_rating(_study.load_run(workdir, 0))
+  figures = ranking_check._figures(ranking_check.blend(constant, rating, 1.0), test,
+                                   prepared)["all"]
+  for metric in zero_ratings.METRICS:
+    np.testing.assert_allclose(figures[metric],
+                               saved[f"foldin-solve|new_users|full_{metric}"], atol=1e-6)
 
 
 @pytest.mark.slow

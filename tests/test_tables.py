@@ -59,7 +59,10 @@ def test_text_pair_table_names_the_strongest_baseline_per_metric():
                                 ("ials_foldin", 0.50, 0.25)):
       rows.append({"method": method, "state": state, "n_seeds": 5,
                    "metrics": {"auc": auc, "full_recall@10": recall, "num_users": 10.0}})
-  summary = {"metric": "auc", "aggregated": rows, "paired": [], "pooled_runs": []}
+  paired = [{"method": "hybrid-text-maml", "reference": "hybrid-notext-maml", "state": state,
+             "metric": "auc", "mean": 0.02, "ci95": 0.01}
+            for state in ("new_items", "new_users_new_items", "new_users", "warm")]
+  summary = {"metric": "auc", "aggregated": rows, "paired": paired, "pooled_runs": []}
   lines = results_tables.text_pair_table(summary, "r.json", [("AUC", "auc")])
   assert lines[0].endswith("| best baseline AUC | best baseline full-catalogue recall@10 |")
   assert lines[2].endswith("| 0.890 (content-to-factor (features) + fold-in) | "
@@ -133,17 +136,21 @@ def _final_summary(comparisons):
 
 
 def test_targets_table_says_met_tied_or_lost_from_the_final_comparisons():
+  cold = [(state, metric, 0.9, 0.9, 0.001, 0.01, metric == "rmse")
+          for state in ("new_items", "new_users_new_items")
+          for metric in ("rmse", "auc", "full_ndcg@10", "full_recall@10")]
+  cold[2] = ("new_items", "full_ndcg@10", 0.1, 0.2, -0.08, 0.02, False)  # a loss
+  cold[4] = ("new_users_new_items", "rmse", 0.9, 0.95, -0.05, 0.01, True)  # a win
   ml100k = _final_summary([
       ("new_users", "mae", 0.70, 0.75, -0.05, 0.01, True),
       ("new_users", "rmse", 0.90, 0.95, -0.05, 0.01, True),
-      ("new_users", "full_ndcg@10", 0.07, 0.06, 0.01, 0.02, False),
-      *((state, metric, 0.9, 0.9, 0.001, 0.01, metric == "rmse")
-        for state in ("new_items", "new_users_new_items") for metric in ("rmse", "auc"))])
+      ("new_users", "full_ndcg@10", 0.07, 0.06, 0.01, 0.02, False), *cold])
   lastfm = _final_summary([
-      ("new_users", "full_ndcg@10", 0.22, 0.20, 0.02, 0.01, False),
-      ("new_users", "full_recall@10", 0.20, 0.19, 0.01, 0.02, False),
-      ("new_items", "full_ndcg@10", 0.2, 0.1, 0.1, 0.01, False),
-      ("new_users_new_items", "full_ndcg@10", 0.2, 0.3, -0.1, 0.01, False)])
+      ("new_users", "full_ndcg@10", 0.21, 0.20, 0.01, 0.005, False),
+      ("new_users", "full_recall@10", 0.20, 0.19, 0.01, 0.002, False),
+      *((state, metric, 0.2, 0.2, 0.0, math.nan, False)  # no CI: a tie
+        for state in ("new_items", "new_users_new_items")
+        for metric in ("full_ndcg@10", "full_recall@10"))])
   ranking = {"seeds": {"0": {"runs": {"final": {}}}}, "summary": {"paired": [
       {"method": "final", "reference": "ials_foldin", "metric": "ndcg@10",
        "mean": -0.2, "ci95": 0.05}]}}
@@ -153,9 +160,15 @@ def test_targets_table_says_met_tied_or_lost_from_the_final_comparisons():
   assert rows[3].endswith("| +0.0100 ± 0.0200 against the rating models (ties); "
                           "-0.2000 ± 0.0500 against the iALS fold-in on rated movies "
                           "(loses) |")
-  assert rows[4].endswith("| +10.0% (+0.0200 ± 0.0100 and +0.0100 ± 0.0200): ties |")
-  assert rows[5].endswith("| wins on 1, ties on 4, loses on 1 of 6 metrics (closest: "
-                          "Last.fm new items nDCG@10 +0.1000 ± 0.0100) |")
+  # both CIs exclude 0, but +5.0% is short of +10%
+  assert rows[4].endswith("| +5.0% (+0.0100 ± 0.0050 and +0.0100 ± 0.0020): "
+                          "wins, short of the goal |")
+  assert rows[5].endswith("| wins on 1, ties on 10, loses on 1 of 12 metrics (closest: "
+                          "ML-100K new users × new items RMSE -0.0500 ± 0.0100); loses: "
+                          "ML-100K new items nDCG@10 -0.0800 ± 0.0200 against other |")
+  ranking["seeds"]["0"]["runs"] = {"another": {}}
+  with pytest.raises(ValueError, match="the ranking check scored 'another'"):
+    results_tables.targets_table(ml100k, lastfm, ranking)
 
 
 def test_latency_sentence_names_a_real_data_run_not_a_synthetic_stand_in():
