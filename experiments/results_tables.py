@@ -262,29 +262,6 @@ def zero_ratings_tables(data: Mapping[str, Any], source: str) -> list[str]:
   return lines
 
 
-def final_table(summary: Mapping[str, Any], source: str,
-                metrics: Mapping[str, Sequence[str]]) -> list[str]:
-  """The ``--final`` method against the strongest other method (every baseline and
-  jaxrec method pooled) on ``metrics`` (``{state: metrics}``), from
-  :func:`jaxrec.results.final_markdown`; then every pooled config's CPU-minutes
-  per run (:func:`cost_line`) and :func:`provenance_line`.
-
-  Raises:
-    ValueError: if the summary has no final comparison of a requested pair.
-  """
-  final = summary.get("final") or {}
-  chosen = []
-  for state, names in metrics.items():
-    for metric in names:
-      found = [p for p in final.get("comparisons", [])
-               if (p["state"], p["metric"]) == (state, metric)]
-      if not found:
-        raise ValueError(f"{source}: no final comparison on {state} / {metric}")
-      chosen += found
-  rows = results_lib.final_markdown(chosen, summary["aggregated"])[2:-1]  # no heading
-  return rows + ["", cost_line(summary), "", provenance_line(summary, source)]
-
-
 def _final_comparison(summary: Mapping[str, Any], state: str, metric: str
                       ) -> Mapping[str, Any]:
   """The final method's comparison on ``state`` / ``metric``.
@@ -297,6 +274,22 @@ def _final_comparison(summary: Mapping[str, Any], state: str, metric: str
       return p
   raise ValueError(f"results.json of {summary.get('command', '?')!r}: no final "
                    f"comparison on {state} / {metric}")
+
+
+def final_table(summary: Mapping[str, Any], source: str,
+                metrics: Mapping[str, Sequence[str]]) -> list[str]:
+  """The ``--final`` method against the strongest other method (every baseline and
+  jaxrec method pooled) on ``metrics`` (``{state: metrics}``), from
+  :func:`jaxrec.results.final_markdown`; then every pooled config's CPU-minutes
+  per run (:func:`cost_line`) and :func:`provenance_line`.
+
+  Raises:
+    ValueError: if the summary has no final comparison of a requested pair.
+  """
+  chosen = [_final_comparison(summary, state, metric)
+            for state, names in metrics.items() for metric in names]
+  rows = results_lib.final_markdown(chosen, summary["aggregated"])[2:-1]  # no heading
+  return rows + ["", cost_line(summary), "", provenance_line(summary, source)]
 
 
 def _delta4(p: Mapping[str, Any]) -> str:
@@ -352,15 +345,16 @@ def targets_table(ml100k: Mapping[str, Any], lastfm: Mapping[str, Any],
     ValueError: if a summary lacks a final comparison the table needs, or the
       ranking check scored another method than the ML-100K study's final one.
   """
-  if _ranking_run(ranking) != ml100k["final"]["method"]:
-    raise ValueError(f"the ranking check scored {_ranking_run(ranking)!r}, the ML-100K "
+  scored = _ranking_run(ranking)
+  if scored != ml100k["final"]["method"]:
+    raise ValueError(f"the ranking check scored {scored!r}, the ML-100K "
                      f"study's final method is {ml100k['final']['method']!r}")
   mae, rmse = (_final_comparison(ml100k, "new_users", m) for m in ("mae", "rmse"))
   mine, other = _final_means(ml100k, mae)
   liked = _final_comparison(ml100k, "new_users", "full_ndcg@10")
   ials = {**next(p for p in ranking["summary"]["paired"]
                  if (p["method"], p["reference"], p["metric"])
-                 == (_ranking_run(ranking), "ials_foldin", "ndcg@10")),
+                 == (scored, "ials_foldin", "ndcg@10")),
           "lower_is_better": False}
   users = [_final_comparison(lastfm, "new_users", m)
            for m in ("full_ndcg@10", "full_recall@10")]
